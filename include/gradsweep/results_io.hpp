@@ -1,0 +1,31 @@
+// Writers for results.json, results.csv and per_seed.csv. Every file is written
+// to a temporary name in the same directory and renamed into place, so a reader
+// never sees half a file.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "gradsweep/spec.hpp"
+#include "gradsweep/sweep.hpp"
+
+namespace gs {
+
+// Thrown when an output cannot be written (disk full, unwritable directory).
+class OutputError : public std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+void write_file_atomic(const std::string& path, const std::string& content);
+
+std::string results_json_text(const Spec& spec, const SweepResult& result);
+std::string results_csv_text(const Spec& spec, const SweepResult& result);
+// Long-format raw rows: cell, seed, layer, quantity, value (layer -1 = loss).
+void append_per_seed_csv(std::string& out, const Spec& spec, const Cell& cell, const std::vector<double>& rows,
+                         uint64_t seed_offset = 0);
+std::string per_seed_csv_header();
+
+// The cell's parameters, as columns in results.csv and "params" in results.json.
+ojson cell_params(const Cell& cell);
+std::string format_double(double x);  // shortest round-trip text; NaN as "NaN"
+
+}  // namespace gs

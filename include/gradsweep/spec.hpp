@@ -1,0 +1,85 @@
+// The sweep spec: parsed, validated and expanded into cells before any work starts.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+#include "gradsweep/activation.hpp"
+#include "gradsweep/init.hpp"
+
+namespace gs {
+
+using ojson = nlohmann::ordered_json;
+
+// Bad input. `path` is the JSON path of the offending value (e.g. "grid.width[2]"),
+// empty for file-level problems; what() is the whole one-line message.
+class SpecError : public std::runtime_error {
+public:
+    SpecError(std::string path, const std::string& problem)
+        : std::runtime_error(path.empty() ? problem : path + ": " + problem), path_(std::move(path)) {}
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+enum class RngKind : int { philox, torch };
+enum class Precision : int { float32, float64 };
+
+struct InputSpec {
+    bool random = true;                       // per-seed N(0,1) draws
+    int batch = 1;
+    std::vector<std::vector<double>> values;  // fixed rows when !random
+};
+
+// One point of the grid: a fully resolved network.
+struct Cell {
+    int index = 0;
+    std::vector<int> layer_sizes;  // [input_dim, hidden..., output_dim]; depth = size()-1
+    Activation activation = Activation::relu;
+    double leaky_slope = 0.01;
+    bool shortcut = false;
+    bool bias = true;
+    bool last_activation = true;
+    double residual_scale = 1.0;
+    Init init;
+    ojson axes;  // the grid-axis values that made this cell, for labels
+
+    int depth() const { return static_cast<int>(layer_sizes.size()) - 1; }
+    int input_dim() const { return layer_sizes.front(); }
+    int output_dim() const { return layer_sizes.back(); }
+    // Uniform hidden width, or 0 when the hidden sizes differ (or there are none).
+    int width() const;
+    // Layer l (0-based) adds its input back when shortcut is on and shapes match.
+    bool residual_at(int l) const { return shortcut && layer_sizes[l] == layer_sizes[l + 1]; }
+    bool activation_at(int l) const { return l + 1 < depth() || last_activation; }
+    std::string layer_sizes_label() const;  // "3-3-3-1"
+};
+
+struct Spec {
+    std::string name;
+    std::string description;
+    uint64_t seed_first = 0;
+    uint64_t seed_count = 1;
+    RngKind rng = RngKind::philox;
+    uint32_t rng_key = 0;
+    Precision precision = Precision::float32;
+    InputSpec input;
+    double target = 0.0;
+    ojson raw;                       // the spec as written
+    std::vector<std::string> axes;   // grid axis names in written order
+    std::vector<Cell> cells;         // every combination, last axis fastest
+    std::string hash;                // of the canonical spec text: identifies a sweep across shards
+
+    uint64_t networks() const { return seed_count * cells.size(); }
+};
+
+// Parse + validate + expand. Throws SpecError on any problem.
+Spec parse_spec_text(const std::string& text);
+Spec load_spec_file(const std::string& path);
+
+const char* rng_name(RngKind r);
+const char* precision_name(Precision p);
+
+}  // namespace gs

@@ -1,0 +1,36 @@
+// Per-network, per-layer quantities and their aggregation over seeds.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace gs {
+
+enum Quantity : int {
+    weight_grad_mean_abs = 0,
+    weight_grad_rms,
+    weight_grad_max_abs,
+    bias_grad_mean_abs,
+    activation_rms,
+    kNumQuantities
+};
+inline constexpr const char* kQuantityNames[] = {"weight_grad_mean_abs", "weight_grad_rms", "weight_grad_max_abs",
+                                                "bias_grad_mean_abs", "activation_rms"};
+
+// Layout of one network's result row: [layer][quantity] then the loss.
+inline int row_stride(int depth) { return depth * kNumQuantities + 1; }
+inline int loss_index(int depth) { return depth * kNumQuantities; }
+
+struct Summary {
+    uint64_t n = 0;            // finite values summarised
+    double mean = 0, std = 0, min = 0, q05 = 0, median = 0, q95 = 0, max = 0;
+    double geomean = 0;        // over positive finite values; NaN when there are none
+    uint64_t n_nonfinite = 0;  // inf or NaN: exploding gradients are data
+    uint64_t n_zero = 0;       // exact zeros: vanished gradients
+};
+
+// Quantiles by linear interpolation between order statistics (numpy's default),
+// computed over the finite values only. `values` is reordered.
+Summary summarize(std::vector<double>& values);
+
+}  // namespace gs

@@ -1,0 +1,3 @@
+#include "gradsweep/cli.hpp"
+
+int main(int argc, char** argv) { return gs::cli_main(argc, argv); }

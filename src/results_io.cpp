@@ -1,0 +1,166 @@
+#include "gradsweep/results_io.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+namespace gs {
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw OutputError("cannot write " + tmp + ": " + std::strerror(errno));
+    const size_t n = std::fwrite(content.data(), 1, content.size(), f);
+    const bool ok = n == content.size() && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+    const int err = errno;
+    std::fclose(f);
+    if (!ok) {
+        std::remove(tmp.c_str());
+        throw OutputError("cannot write " + path + ": " + std::strerror(err ? err : EIO));
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int e = errno;
+        std::remove(tmp.c_str());
+        throw OutputError("cannot rename " + tmp + " to " + path + ": " + std::strerror(e));
+    }
+}
+
+std::string format_double(double x) {
+    if (std::isnan(x)) return "NaN";
+    if (std::isinf(x)) return x > 0 ? "Infinity" : "-Infinity";
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, x);
+    return std::string(buf, r.ptr);
+}
+
+ojson cell_params(const Cell& c) {
+    ojson p = ojson::object();
+    p["depth"] = c.depth();
+    p["width"] = c.width() ? ojson(c.width()) : ojson(nullptr);
+    p["layer_sizes"] = c.layer_sizes_label();
+    p["activation"] = kActivationNames[static_cast<int>(c.activation)];
+    p["shortcut"] = c.shortcut;
+    p["bias"] = c.bias;
+    p["last_activation"] = c.last_activation;
+    p["residual_scale"] = c.residual_scale;
+    p["init"] = init_label(c.init);
+    return p;
+}
+
+namespace {
+
+ojson number_or_null(double x) { return std::isfinite(x) ? ojson(x) : ojson(nullptr); }
+
+ojson summary_json(const Summary& s) {
+    return ojson{{"n", s.n},
+                 {"mean", number_or_null(s.mean)},
+                 {"std", number_or_null(s.std)},
+                 {"min", number_or_null(s.min)},
+                 {"q05", number_or_null(s.q05)},
+                 {"median", number_or_null(s.median)},
+                 {"q95", number_or_null(s.q95)},
+                 {"max", number_or_null(s.max)},
+                 {"geomean", number_or_null(s.geomean)},
+                 {"n_nonfinite", s.n_nonfinite},
+                 {"n_zero", s.n_zero}};
+}
+
+std::string csv_value(const ojson& v) {
+    if (v.is_null()) return "";
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+    if (v.is_number_float()) return format_double(v.get<double>());
+    return v.dump();
+}
+
+}  // namespace
+
+std::string results_json_text(const Spec& spec, const SweepResult& result) {
+    ojson j;
+    j["format"] = "gradsweep-results/1";
+    j["spec"] = spec.raw;
+    j["spec_hash"] = spec.hash;
+    const RunInfo& info = result.info;
+    j["provenance"] = ojson{{"version", GS_VERSION},
+                            {"git_commit", GS_GIT_COMMIT},
+                            {"backend", info.backend},
+                            {"device", info.device},
+                            {"threads", info.threads},
+                            {"precision", precision_name(spec.precision)},
+                            {"rng", rng_name(spec.rng)},
+                            {"start_time", info.start_time},
+                            {"end_time", info.end_time},
+                            {"elapsed_seconds", info.elapsed_seconds},
+                            {"networks", info.networks},
+                            {"networks_per_second", info.networks_per_second}};
+    j["seeds"] = ojson{{"first", spec.seed_first}, {"count", spec.seed_count}};
+    j["cells"] = ojson::array();
+    for (const CellResult& r : result.cells) {
+        const Cell& c = spec.cells[r.cell];
+        ojson cj;
+        cj["cell"] = r.cell;
+        cj["params"] = cell_params(c);
+        cj["axes"] = c.axes;
+        cj["networks"] = r.networks;
+        cj["nonfinite_networks"] = r.nonfinite_networks;
+        cj["loss"] = summary_json(r.loss);
+        cj["layers"] = ojson::array();
+        for (int l = 0; l < c.depth(); ++l) {
+            ojson lj{{"layer", l}, {"fan_in", c.layer_sizes[l]}, {"fan_out", c.layer_sizes[l + 1]},
+                     {"residual", c.residual_at(l)}, {"activation", c.activation_at(l)}};
+            for (int q = 0; q < kNumQuantities; ++q) {
+                if (q == bias_grad_mean_abs && !c.bias) continue;
+                lj[kQuantityNames[q]] = summary_json(r.layers[l][q]);
+            }
+            cj["layers"].push_back(std::move(lj));
+        }
+        j["cells"].push_back(std::move(cj));
+    }
+    return j.dump(1) + "\n";
+}
+
+std::string results_csv_text(const Spec& spec, const SweepResult& result) {
+    std::string out = "cell";
+    const ojson header_params = cell_params(spec.cells.front());
+    for (auto it = header_params.begin(); it != header_params.end(); ++it) out += "," + it.key();
+    out += ",layer,quantity,n,mean,std,min,q05,median,q95,max,geomean,n_nonfinite,n_zero\n";
+    for (const CellResult& r : result.cells) {
+        const Cell& c = spec.cells[r.cell];
+        std::string prefix = std::to_string(r.cell);
+        const ojson params = cell_params(c);
+        for (auto it = params.begin(); it != params.end(); ++it) prefix += "," + csv_value(it.value());
+        for (int l = 0; l < c.depth(); ++l)
+            for (int q = 0; q < kNumQuantities; ++q) {
+                if (q == bias_grad_mean_abs && !c.bias) continue;
+                const Summary& s = r.layers[l][q];
+                out += prefix + "," + std::to_string(l) + "," + kQuantityNames[q] + "," + std::to_string(s.n);
+                for (double x : {s.mean, s.std, s.min, s.q05, s.median, s.q95, s.max, s.geomean}) out += "," + format_double(x);
+                out += "," + std::to_string(s.n_nonfinite) + "," + std::to_string(s.n_zero) + "\n";
+            }
+    }
+    return out;
+}
+
+std::string per_seed_csv_header() { return "cell,seed,layer,quantity,value\n"; }
+
+void append_per_seed_csv(std::string& out, const Spec& spec, const Cell& cell, const std::vector<double>& rows,
+                         uint64_t seed_offset) {
+    const int D = cell.depth(), stride = row_stride(D);
+    const uint64_t count = rows.size() / stride;
+    const std::string cs = std::to_string(cell.index) + ",";
+    for (uint64_t s = 0; s < count; ++s) {
+        const std::string prefix = cs + std::to_string(spec.seed_first + seed_offset + s) + ",";
+        for (int l = 0; l < D; ++l)
+            for (int q = 0; q < kNumQuantities; ++q) {
+                if (q == bias_grad_mean_abs && !cell.bias) continue;
+                out += prefix + std::to_string(l) + "," + kQuantityNames[q] + "," + format_double(rows[s * stride + l * kNumQuantities + q]) + "\n";
+            }
+        out += prefix + "-1,loss," + format_double(rows[s * stride + loss_index(D)]) + "\n";
+    }
+}
+
+}  // namespace gs

@@ -1,0 +1,65 @@
+#include <chrono>
+#include <cmath>
+#include <ctime>
+
+#include "gradsweep/sweep.hpp"
+
+namespace gs {
+
+std::string utc_now_iso8601() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+CellResult summarize_cell(const Cell& cell, const double* rows, uint64_t count) {
+    const int D = cell.depth(), stride = row_stride(D);
+    CellResult r;
+    r.cell = cell.index;
+    r.networks = count;
+    r.layers.resize(D);
+    std::vector<double> v(count);
+    for (int l = 0; l < D; ++l)
+        for (int q = 0; q < kNumQuantities; ++q) {
+            for (uint64_t s = 0; s < count; ++s) v[s] = rows[s * stride + l * kNumQuantities + q];
+            r.layers[l][q] = summarize(v);
+        }
+    for (uint64_t s = 0; s < count; ++s) v[s] = rows[s * stride + loss_index(D)];
+    r.loss = summarize(v);
+    for (uint64_t s = 0; s < count; ++s) {
+        bool bad = false;
+        for (int k = 0; k < stride; ++k) bad |= !std::isfinite(rows[s * stride + k]);
+        r.nonfinite_networks += bad;
+    }
+    return r;
+}
+
+SweepResult run_sweep(const Spec& spec, Backend& backend, const RunHooks& hooks) {
+    SweepResult result;
+    result.info.backend = backend.name();
+    result.info.device = backend.device_name();
+    result.info.threads = backend.threads();
+    result.info.start_time = utc_now_iso8601();
+    const auto t0 = std::chrono::steady_clock::now();
+    uint64_t done = 0;
+    std::vector<double> rows;
+    for (const Cell& cell : spec.cells) {
+        const int stride = row_stride(cell.depth());
+        rows.assign(spec.seed_count * stride, std::nan(""));  // poisoned: an unwritten value shows
+        backend.run(spec, cell, 0, spec.seed_count, rows.data());
+        if (hooks.on_rows) hooks.on_rows(cell, rows);
+        result.cells.push_back(summarize_cell(cell, rows.data(), spec.seed_count));
+        done += spec.seed_count;
+        if (hooks.on_progress) hooks.on_progress(result.cells.size(), done);
+    }
+    result.info.end_time = utc_now_iso8601();
+    result.info.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    result.info.networks = done;
+    result.info.networks_per_second = result.info.elapsed_seconds > 0 ? done / result.info.elapsed_seconds : 0;
+    return result;
+}
+
+}  // namespace gs
