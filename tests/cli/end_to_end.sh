@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# run / validate / plan through the real binary: outputs, columns, exit codes.
+set -euo pipefail
+bin=$1 src=$2 work=$3
+rm -rf "$work"; mkdir -p "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+cat > "$work/spec.json" <<'JSON'
+{"name": "e2e", "seeds": {"count": 50, "first": 3},
+ "grid": {"depth": [2, 4], "activation": ["relu", "tanh"], "shortcut": [false, true]},
+ "network": {"width": 5, "bias": true},
+ "input": {"distribution": "normal", "batch": 2}, "loss": {"kind": "mse", "target": 0.5}}
+JSON
+
+out=$("$bin" validate "$work/spec.json") || fail "validate exit $?"
+[[ $out == "ok: e2e: 8 cells x 50 seeds = 400 networks" ]] || fail "validate said: $out"
+
+"$bin" plan "$work/spec.json" --backend cpu > "$work/plan.txt" || fail "plan exit"
+grep -q "cells 8, seeds 50, networks 400" "$work/plan.txt" || fail "plan output: $(cat "$work/plan.txt")"
+[[ ! -e "$work/out" ]] || fail "plan wrote output"
+
+"$bin" run "$work/spec.json" -o "$work/out" --threads 2 --per-seed > "$work/stdout.txt" 2> "$work/stderr.txt" || fail "run exit"
+for f in results.json results.csv per_seed.csv; do [[ -s "$work/out/$f" ]] || fail "missing $f"; done
+ls "$work/out" | grep -q tmp && fail "temporary file left behind"
+head -1 "$work/out/results.csv" | grep -qx 'cell,depth,width,layer_sizes,activation,shortcut,bias,last_activation,residual_scale,init,layer,quantity,n,mean,std,min,q05,median,q95,max,geomean,n_nonfinite,n_zero' \
+  || fail "csv header: $(head -1 "$work/out/results.csv")"
+# 8 cells; depth 2 and 4 -> (2+4)*2*2 layer blocks of 5 quantities each = 120 rows (+ header).
+rows=$(($(wc -l < "$work/out/results.csv") - 1))
+[[ $rows == 120 ]] || fail "csv has $rows rows"
+# per_seed: 400 networks x (layers*5 + loss)
+ps=$(($(wc -l < "$work/out/per_seed.csv") - 1))
+[[ $ps == $((100 * (2 * 5 + 1) + 100 * (4 * 5 + 1) + 100 * (2 * 5 + 1) + 100 * (4 * 5 + 1))) ]] || fail "per_seed rows $ps"
+grep -q "first layer" "$work/stdout.txt" || fail "no summary table"
+grep -q "backend auto -> cpu" "$work/stderr.txt" || fail "backend choice not printed"
+
+# results.json: provenance and the spec as run; the CSV agrees with it.
+/usr/bin/python3 - "$work/out" <<'PY'
+import csv, json, sys, math
+d = sys.argv[1]
+r = json.load(open(f"{d}/results.json"))
+p = r["provenance"]
+for k in ["version", "git_commit", "backend", "device", "threads", "start_time", "end_time", "elapsed_seconds", "networks_per_second"]:
+    assert k in p, k
+assert p["backend"] == "cpu" and p["threads"] == 2 and p["networks"] == 400
+assert r["spec"]["name"] == "e2e" and len(r["cells"]) == 8
+rows = list(csv.DictReader(open(f"{d}/results.csv")))
+row = [x for x in rows if x["cell"] == "5" and x["layer"] == "1" and x["quantity"] == "weight_grad_rms"][0]
+js = r["cells"][5]["layers"][1]["weight_grad_rms"]
+assert float(row["median"]) == js["median"] and int(row["n"]) == js["n"] == 50, (row, js)
+assert r["cells"][5]["params"]["activation"] == row["activation"]
+# The per-seed values reproduce the aggregate.
+vals = sorted(float(x["value"]) for x in csv.DictReader(open(f"{d}/per_seed.csv"))
+              if x["cell"] == "5" and x["layer"] == "1" and x["quantity"] == "weight_grad_rms")
+assert len(vals) == 50 and abs((vals[24] + vals[25]) / 2 - js["median"]) <= 1e-15 * abs(js["median"])
+PY
+
+# Same spec, 1 thread: identical CSV.
+"$bin" run "$work/spec.json" -o "$work/out1" --threads 1 -q || fail "run -q"
+cmp -s "$work/out/results.csv" "$work/out1/results.csv" || fail "1 vs 2 threads differ"
+
+# Existing output directory is refused without --force; bad input exits 2 and writes nothing.
+set +e
+"$bin" run "$work/spec.json" -o "$work/out" -q 2> "$work/err.txt"; rc=$?
+set -e
+[[ $rc == 2 ]] || fail "existing dir: rc $rc"
+echo '{"grid": {"width": [3, 0]}, "network": {"depth": 2}}' > "$work/bad.json"
+set +e
+"$bin" run "$work/bad.json" -o "$work/badout" 2> "$work/err.txt"; rc=$?
+set -e
+[[ $rc == 2 ]] || fail "bad spec rc $rc"
+[[ $(wc -l < "$work/err.txt") == 1 ]] || fail "error is not one line: $(cat "$work/err.txt")"
+grep -q "grid.width\[1\]" "$work/err.txt" || fail "error does not name the path: $(cat "$work/err.txt")"
+[[ ! -e "$work/badout" ]] || fail "bad spec created the output directory"
+set +e
+"$bin" validate "$work/missing.json" 2> "$work/err.txt"; rc=$?
+set -e
+[[ $rc == 2 ]] || fail "missing file rc $rc"
+echo "end_to_end: 1 passed, 0 failed"
