@@ -137,9 +137,11 @@ int cmd_run(const CliOptions& o) {
                          static_cast<unsigned long long>(nets));
         };
     const SweepResult result = run_sweep(spec, *backend, hooks);
-    write_file_atomic(dir + "/results.csv", results_csv_text(spec, result));
-    if (o.per_seed) write_file_atomic(dir + "/per_seed.csv", per_seed);
-    write_file_atomic(dir + "/results.json", results_json_text(spec, result));
+    // All or nothing: a failed write (disk full) leaves earlier results untouched.
+    std::vector<std::pair<std::string, std::string>> files{{dir + "/results.csv", results_csv_text(spec, result)}};
+    if (o.per_seed) files.emplace_back(dir + "/per_seed.csv", std::move(per_seed));
+    files.emplace_back(dir + "/results.json", results_json_text(spec, result));
+    write_files_atomic(files);
     if (!o.quiet) {
         print_summary(spec, result);
         std::printf("%llu networks in %.3g s (%.3g networks/s) on %s; results in %s/\n",

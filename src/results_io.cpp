@@ -10,24 +10,55 @@
 
 namespace gs {
 
-void write_file_atomic(const std::string& path, const std::string& content) {
+namespace {
+
+// Writes content to a temporary name beside `path` and flushes it to disk;
+// returns that name. On any failure the temporary file is removed and an
+// OutputError names the real path and the system's reason.
+std::string write_temporary(const std::string& path, const std::string& content) {
     const std::string tmp = path + ".tmp." + std::to_string(::getpid());
     FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw OutputError("cannot write " + tmp + ": " + std::strerror(errno));
-    const size_t n = std::fwrite(content.data(), 1, content.size(), f);
-    const bool ok = n == content.size() && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-    const int err = errno;
-    std::fclose(f);
+    if (!f) throw OutputError("cannot write " + path + ": " + std::strerror(errno));
+    errno = 0;
+    bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
+    ok = ok && std::fflush(f) == 0;
+    ok = ok && ::fsync(fileno(f)) == 0;
+    int err = errno;
+    // fclose can be the first to see a deferred write error (NFS, quotas).
+    if (std::fclose(f) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
     if (!ok) {
         std::remove(tmp.c_str());
         throw OutputError("cannot write " + path + ": " + std::strerror(err ? err : EIO));
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int e = errno;
-        std::remove(tmp.c_str());
-        throw OutputError("cannot rename " + tmp + " to " + path + ": " + std::strerror(e));
+    return tmp;
+}
+
+}  // namespace
+
+void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files) {
+    // Every file is complete on disk before any is renamed into place, so a
+    // failure (disk full, read-only, quota) leaves the directory as it was:
+    // earlier results are never mixed with, or replaced by, part of a new run.
+    std::vector<std::string> tmps;
+    try {
+        for (const auto& [path, content] : files) tmps.push_back(write_temporary(path, content));
+    } catch (...) {
+        for (const auto& t : tmps) std::remove(t.c_str());
+        throw;
+    }
+    for (size_t i = 0; i < files.size(); ++i) {
+        if (std::rename(tmps[i].c_str(), files[i].first.c_str()) != 0) {
+            const int e = errno;
+            for (size_t j = i; j < tmps.size(); ++j) std::remove(tmps[j].c_str());
+            throw OutputError("cannot rename " + tmps[i] + " to " + files[i].first + ": " + std::strerror(e));
+        }
     }
 }
+
+void write_file_atomic(const std::string& path, const std::string& content) { write_files_atomic({{path, content}}); }
 
 std::string format_double(double x) {
     if (std::isnan(x)) return "NaN";
@@ -71,7 +102,14 @@ ojson summary_json(const Summary& s) {
 
 std::string csv_value(const ojson& v) {
     if (v.is_null()) return "";
-    if (v.is_string()) return v.get<std::string>();
+    if (v.is_string()) {
+        // RFC 4180: a label such as "normal(sigma_w=2,sigma_b=0)" holds a comma.
+        const std::string t = v.get<std::string>();
+        if (t.find_first_of(",\"\r\n") == std::string::npos) return t;
+        std::string q = "\"";
+        for (char c : t) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+        return q + "\"";
+    }
     if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
     if (v.is_number_float()) return format_double(v.get<double>());
     return v.dump();

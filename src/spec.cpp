@@ -3,13 +3,18 @@
 #include "gradsweep/spec.hpp"
 
 #include <algorithm>
+#include <array>
+#include <charconv>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
-#include <sstream>
+#include <sys/stat.h>
 
 #include "spec_keys.hpp"
+#include "spec_reader.hpp"
 
 namespace gs {
 
@@ -18,44 +23,54 @@ namespace {
 std::string type_name(const ojson& v) {
     if (v.is_null()) return "null";
     if (v.is_boolean()) return "a boolean";
-    if (v.is_number_integer() || v.is_number_unsigned()) return "an integer";
+    if (v.is_number_integer()) return "an integer";
     if (v.is_number_float()) return "a number";
     if (v.is_string()) return "a string";
     if (v.is_array()) return "an array";
     return "an object";
 }
 
+// A value as it appears in a message: JSON, ASCII only, short.
 std::string show(const ojson& v) {
-    std::string s = v.dump();
+    if (v.is_string()) return quote(v.get<std::string>());
+    std::string s = v.dump(-1, ' ', true, ojson::error_handler_t::replace);
     if (s.size() > 40) s = s.substr(0, 37) + "...";
     return s;
 }
 
+std::string got(const ojson& v) { return ", got " + type_name(v) + (v.is_null() ? "" : " " + show(v)); }
+
 [[noreturn]] void fail(const std::string& path, const std::string& problem) { throw SpecError(path, problem); }
 
-int get_positive_int(const ojson& v, const std::string& path, const char* what = "an integer >= 1") {
-    if (!(v.is_number_integer() || v.is_number_unsigned())) fail(path, std::string("expected ") + what + ", got " + type_name(v) + " " + show(v));
-    if (v.is_number_unsigned() ? v.get<uint64_t>() > 1u << 20 : v.get<int64_t>() > (1 << 20))
-        fail(path, std::string("expected ") + what + " (at most 1048576), got " + show(v));
-    const int64_t x = v.get<int64_t>();
-    if (x < 1) fail(path, std::string("expected ") + what + ", got " + show(v));
-    return static_cast<int>(x);
+bool is_int(const ojson& v) { return v.is_number_integer(); }  // signed or unsigned
+bool is_negative(const ojson& v) { return v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0; }
+
+// An integer in [lo, hi]; `what` describes the accepted values for the type error.
+uint64_t get_uint(const ojson& v, const std::string& path, uint64_t lo, uint64_t hi, const std::string& what) {
+    if (!is_int(v)) fail(path, "expected " + what + got(v));
+    if (is_negative(v) || v.get<uint64_t>() < lo) fail(path, "expected " + what + ", got " + show(v));
+    if (v.get<uint64_t>() > hi) fail(path, "too large: " + show(v) + " (at most " + std::to_string(hi) + ")");
+    return v.get<uint64_t>();
+}
+
+int get_positive_int(const ojson& v, const std::string& path, const std::string& what = "an integer >= 1") {
+    return static_cast<int>(get_uint(v, path, 1, kMaxLayerSize, what));
 }
 
 bool get_bool(const ojson& v, const std::string& path) {
-    if (!v.is_boolean()) fail(path, "expected true or false, got " + type_name(v) + " " + show(v));
+    if (!v.is_boolean()) fail(path, "expected true or false" + got(v));
     return v.get<bool>();
 }
 
 double get_finite(const ojson& v, const std::string& path) {
-    if (!v.is_number()) fail(path, "expected a number, got " + type_name(v) + " " + show(v));
+    if (!v.is_number()) fail(path, "expected a number" + got(v));
     const double x = v.get<double>();
     if (!std::isfinite(x)) fail(path, "expected a finite number, got " + show(v));
     return x;
 }
 
 std::string get_string(const ojson& v, const std::string& path) {
-    if (!v.is_string()) fail(path, "expected a string, got " + type_name(v) + " " + show(v));
+    if (!v.is_string()) fail(path, "expected a string" + got(v));
     return v.get<std::string>();
 }
 
@@ -65,26 +80,30 @@ int get_name(const ojson& v, const std::string& path, const char* const (&names)
     for (size_t i = 0; i < N; ++i)
         if (s == names[i]) return static_cast<int>(i);
     std::vector<std::string> all(std::begin(names), std::end(names));
-    fail(path, std::string("unknown ") + what + " \"" + s + "\"" + suggestion(s, all) + " (one of: " + join(all) + ")");
+    fail(path, std::string("unknown ") + what + " " + quote(s) + suggestion(s, all) + " (one of: " + join(all) + ")");
+}
+
+const ojson& require_object(const ojson& v, const std::string& path) {
+    if (!v.is_object()) fail(path, "expected an object" + got(v));
+    return v;
 }
 
 void check_keys(const ojson& obj, const std::string& path, const std::vector<std::string>& allowed) {
     for (auto it = obj.begin(); it != obj.end(); ++it) {
-        if (std::find(allowed.begin(), allowed.end(), it.key()) == allowed.end())
-            fail(join_path(path, it.key()), "unknown key" + suggestion(it.key(), allowed));
+        if (std::find(allowed.begin(), allowed.end(), it.key()) != allowed.end()) continue;
+        const std::string hint = suggestion(it.key(), allowed);
+        fail(join_path(path, it.key()), "unknown key" + (hint.empty() ? " (valid keys: " + join(allowed) + ")" : hint));
     }
 }
 
-const ojson& require_object(const ojson& v, const std::string& path) {
-    if (!v.is_object()) fail(path, "expected an object, got " + type_name(v) + " " + show(v));
-    return v;
-}
-
 std::vector<int> get_layer_sizes(const ojson& v, const std::string& path) {
-    if (!v.is_array()) fail(path, "expected a list of layer sizes like [3, 3, 1], got " + type_name(v));
+    if (!v.is_array()) fail(path, "expected a list of layer sizes like [3, 3, 1]" + got(v));
     if (v.size() < 2) fail(path, "needs at least 2 sizes (input and output), got " + std::to_string(v.size()));
+    if (v.size() > static_cast<size_t>(kMaxLayerSize) + 1)
+        fail(path, "too many layers: " + std::to_string(v.size() - 1) + " (at most " + std::to_string(kMaxLayerSize) + ")");
     std::vector<int> sizes;
-    for (size_t i = 0; i < v.size(); ++i) sizes.push_back(get_positive_int(v[i], path + "[" + std::to_string(i) + "]"));
+    sizes.reserve(v.size());
+    for (size_t i = 0; i < v.size(); ++i) sizes.push_back(get_positive_int(v[i], index_path(path, i)));
     return sizes;
 }
 
@@ -92,33 +111,67 @@ Init get_init(const ojson& v, const std::string& path) {
     Init init;
     if (v.is_string()) {
         init.kind = static_cast<InitKind>(get_name(v, path, kInitNames, "init"));
-        if (init.kind == InitKind::normal) fail(path, "init \"normal\" needs parameters: {\"kind\": \"normal\", \"sigma_w\": 1.0, \"sigma_b\": 0.0}");
+        if (init.kind == InitKind::normal)
+            fail(path, "init \"normal\" needs parameters: {\"kind\": \"normal\", \"sigma_w\": 1.0, \"sigma_b\": 0.0}");
         return init;
     }
-    if (!v.is_object()) fail(path, "expected an init name or {\"kind\": \"normal\", \"sigma_w\": ..., \"sigma_b\": ...}, got " + type_name(v));
-    check_keys(v, path, {"kind", "sigma_w", "sigma_b"});
+    if (!v.is_object()) fail(path, "expected an init name or {\"kind\": \"normal\", \"sigma_w\": ..., \"sigma_b\": ...}" + got(v));
+    check_keys(v, path, kInitKeys);
     if (!v.contains("kind")) fail(path, "missing \"kind\"");
     init.kind = static_cast<InitKind>(get_name(v["kind"], path + ".kind", kInitNames, "init"));
     if (init.kind != InitKind::normal) {
-        if (v.size() > 1) fail(path, "only init \"normal\" takes sigma_w/sigma_b");
+        if (v.size() > 1) fail(path, "only init \"normal\" takes sigma_w and sigma_b");
         return init;
     }
     if (v.contains("sigma_w")) init.sigma_w = get_finite(v["sigma_w"], path + ".sigma_w");
     if (v.contains("sigma_b")) init.sigma_b = get_finite(v["sigma_b"], path + ".sigma_b");
-    if (init.sigma_w < 0) fail(path + ".sigma_w", "must be >= 0");
-    if (init.sigma_b < 0) fail(path + ".sigma_b", "must be >= 0");
+    if (init.sigma_w < 0) fail(path + ".sigma_w", "expected a number >= 0, got " + show(v["sigma_w"]));
+    if (init.sigma_b < 0) fail(path + ".sigma_b", "expected a number >= 0, got " + show(v["sigma_b"]));
     return init;
 }
 
+// Network keys, in kNetworkKeys order: a cell's values are looked up by index.
+enum Key : int { k_depth, k_width, k_layer_sizes, k_input_dim, k_output_dim, k_activation, k_leaky_slope, k_shortcut,
+                 k_bias, k_last_activation, k_residual_scale, k_init, kNumKeys };
+
+int key_index(const std::string& k) {
+    return static_cast<int>(std::find(kNetworkKeys.begin(), kNetworkKeys.end(), k) - kNetworkKeys.begin());
+}
+
 // Checks one value of a network key (from "network" or one element of a grid axis).
-void validate_network_value(const std::string& key, const ojson& v, const std::string& path) {
-    if (key == "depth" || key == "width" || key == "output_dim") get_positive_int(v, path);
-    else if (key == "input_dim") { if (!v.is_null()) get_positive_int(v, path, "null or an integer >= 1"); }
-    else if (key == "layer_sizes") get_layer_sizes(v, path);
-    else if (key == "bias" || key == "last_activation" || key == "shortcut") get_bool(v, path);
-    else if (key == "residual_scale" || key == "leaky_slope") get_finite(v, path);
-    else if (key == "init") get_init(v, path);
-    else if (key == "activation") get_name(v, path, kActivationNames, "activation");
+void validate_network_value(int key, const ojson& v, const std::string& path) {
+    switch (key) {
+        case k_depth: case k_width: case k_output_dim: get_positive_int(v, path); break;
+        case k_input_dim: if (!v.is_null()) get_positive_int(v, path, "null or an integer >= 1"); break;
+        case k_layer_sizes: get_layer_sizes(v, path); break;
+        case k_bias: case k_last_activation: case k_shortcut: get_bool(v, path); break;
+        case k_residual_scale: case k_leaky_slope: get_finite(v, path); break;
+        case k_init: get_init(v, path); break;
+        case k_activation: get_name(v, path, kActivationNames, "activation"); break;
+    }
+}
+
+// A value's identity for spotting repeats in a grid axis: numbers compare by
+// value (2 and 2.0 are the same cell), objects regardless of key order.
+std::string canonical(const ojson& v) {
+    if (v.is_number()) {
+        char buf[32];
+        const auto r = std::to_chars(buf, buf + sizeof buf, v.get<double>());
+        return std::string(buf, r.ptr);
+    }
+    if (v.is_array()) {
+        std::string s = "[";
+        for (const auto& x : v) s += canonical(x) + ",";
+        return s + "]";
+    }
+    if (v.is_object()) {
+        std::map<std::string, std::string> sorted;
+        for (auto it = v.begin(); it != v.end(); ++it) sorted[it.key()] = canonical(it.value());
+        std::string s = "{";
+        for (const auto& [k, x] : sorted) s += quote(k, 1000) + ":" + x + ",";
+        return s + "}";
+    }
+    return v.dump(-1, ' ', true, ojson::error_handler_t::replace);
 }
 
 uint64_t fnv1a64(const std::string& s) {
@@ -130,48 +183,180 @@ uint64_t fnv1a64(const std::string& s) {
     return h;
 }
 
+// One network key's value for a cell, and where it was written.
 struct Located {
-    const ojson* value;
-    std::string path;
+    const ojson* value = nullptr;
+    const std::string* path = nullptr;
 };
+using CellValues = std::array<Located, kNumKeys>;
 
-Cell resolve_cell(const std::map<std::string, Located>& v, const Spec& spec) {
+// Resolves one grid point into a network. Key-level conflicts (layer_sizes with
+// depth, missing depth) were ruled out before; values were type-checked.
+Cell resolve_cell(const CellValues& v, const Spec& spec) {
     Cell c;
-    auto has = [&](const char* k) { return v.count(k) > 0; };
-    auto at = [&](const char* k) -> const Located& { return v.at(k); };
-    if (has("layer_sizes")) {
-        for (const char* k : {"depth", "width", "input_dim", "output_dim"})
-            if (has(k)) fail(at(k).path, std::string("cannot be combined with layer_sizes (") + at("layer_sizes").path + ")");
-        c.layer_sizes = get_layer_sizes(*at("layer_sizes").value, at("layer_sizes").path);
+    auto has = [&](int k) { return v[k].value != nullptr; };
+    auto val = [&](int k) -> const ojson& { return *v[k].value; };
+    auto path = [&](int k) -> const std::string& { return *v[k].path; };
+    // Where layer size i came from, for messages.
+    auto size_source = [&](size_t i) -> std::string {
+        if (has(k_layer_sizes)) return index_path(path(k_layer_sizes), i);
+        if (i == 0 && has(k_input_dim) && !val(k_input_dim).is_null()) return path(k_input_dim);
+        if (i + 1 == c.layer_sizes.size()) return has(k_output_dim) ? path(k_output_dim) : "network.output_dim (default 1)";
+        return path(k_width);
+    };
+    if (has(k_layer_sizes)) {
+        c.layer_sizes = get_layer_sizes(val(k_layer_sizes), path(k_layer_sizes));
     } else {
-        if (!has("depth") || !has("width"))
-            fail(has("depth") ? "network.width" : "network.depth", "missing: give depth and width (in network or grid), or layer_sizes");
-        const int depth = get_positive_int(*at("depth").value, at("depth").path);
-        const int width = get_positive_int(*at("width").value, at("width").path);
+        const int depth = get_positive_int(val(k_depth), path(k_depth));
+        const int width = get_positive_int(val(k_width), path(k_width));
         int in = width;
-        if (has("input_dim") && !at("input_dim").value->is_null()) in = get_positive_int(*at("input_dim").value, at("input_dim").path);
-        const int out = has("output_dim") ? get_positive_int(*at("output_dim").value, at("output_dim").path) : 1;
+        if (has(k_input_dim) && !val(k_input_dim).is_null()) in = get_positive_int(val(k_input_dim), path(k_input_dim));
+        const int out = has(k_output_dim) ? get_positive_int(val(k_output_dim), path(k_output_dim)) : 1;
+        c.layer_sizes.reserve(static_cast<size_t>(depth) + 1);
         c.layer_sizes.push_back(in);
         for (int l = 1; l < depth; ++l) c.layer_sizes.push_back(width);
         c.layer_sizes.push_back(out);
     }
-    if (has("activation")) c.activation = static_cast<Activation>(get_name(*at("activation").value, at("activation").path, kActivationNames, "activation"));
-    if (has("leaky_slope")) c.leaky_slope = get_finite(*at("leaky_slope").value, at("leaky_slope").path);
-    if (has("shortcut")) c.shortcut = get_bool(*at("shortcut").value, at("shortcut").path);
-    if (has("bias")) c.bias = get_bool(*at("bias").value, at("bias").path);
-    if (has("last_activation")) c.last_activation = get_bool(*at("last_activation").value, at("last_activation").path);
-    if (has("residual_scale")) c.residual_scale = get_finite(*at("residual_scale").value, at("residual_scale").path);
-    if (has("init")) c.init = get_init(*at("init").value, at("init").path);
+    for (size_t l = 0; l + 1 < c.layer_sizes.size(); ++l) {
+        const uint64_t weights = static_cast<uint64_t>(c.layer_sizes[l]) * static_cast<uint64_t>(c.layer_sizes[l + 1]);
+        if (weights > kMaxTensorElements)
+            fail(size_source(c.layer_sizes[l] >= c.layer_sizes[l + 1] ? l : l + 1),
+                 "layer " + std::to_string(l) + " would have " + std::to_string(c.layer_sizes[l]) + " x " +
+                     std::to_string(c.layer_sizes[l + 1]) + " = " + std::to_string(weights) + " weights (at most " +
+                     std::to_string(kMaxTensorElements) + " per layer)");
+    }
+    if (has(k_activation)) c.activation = static_cast<Activation>(get_name(val(k_activation), path(k_activation), kActivationNames, "activation"));
+    if (has(k_leaky_slope)) c.leaky_slope = get_finite(val(k_leaky_slope), path(k_leaky_slope));
+    if (has(k_shortcut)) c.shortcut = get_bool(val(k_shortcut), path(k_shortcut));
+    if (has(k_bias)) c.bias = get_bool(val(k_bias), path(k_bias));
+    if (has(k_last_activation)) c.last_activation = get_bool(val(k_last_activation), path(k_last_activation));
+    if (has(k_residual_scale)) c.residual_scale = get_finite(val(k_residual_scale), path(k_residual_scale));
+    if (has(k_init)) c.init = get_init(val(k_init), path(k_init));
     if (spec.rng == RngKind::torch && c.init.kind != InitKind::torch_default)
-        fail(has("init") ? at("init").path : "rng", "rng \"torch\" reproduces nn.Linear's default init only; use init \"torch_default\"");
-    if (!spec.input.random) {
+        fail(has(k_init) ? path(k_init) : "rng", "rng \"torch\" reproduces nn.Linear's default init only; use init \"torch_default\"");
+    if (spec.input.random) {
+        const uint64_t n = static_cast<uint64_t>(spec.input.batch) * static_cast<uint64_t>(c.input_dim());
+        if (n > kMaxTensorElements)
+            fail("input.batch", "batch " + std::to_string(spec.input.batch) + " x input size " + std::to_string(c.input_dim()) +
+                                    " = " + std::to_string(n) + " input values (at most " + std::to_string(kMaxTensorElements) + ")");
+    } else {
         const auto& rows = spec.input.values;
         for (size_t r = 0; r < rows.size(); ++r)
             if (static_cast<int>(rows[r].size()) != c.input_dim())
-                fail("input.values[" + std::to_string(r) + "]", "has " + std::to_string(rows[r].size()) +
-                     " values but the first layer takes " + std::to_string(c.input_dim()) + " inputs (layer_sizes " + c.layer_sizes_label() + ")");
+                fail(index_path("input.values", r), "has " + std::to_string(rows[r].size()) + " values, but " + size_source(0) +
+                                                         " makes the first layer take " + std::to_string(c.input_dim()));
     }
     return c;
+}
+
+void parse_seeds(const ojson& root, Spec& spec) {
+    if (!root.contains("seeds")) return;
+    const auto& s = require_object(root["seeds"], "seeds");
+    check_keys(s, "seeds", kSeedsKeys);
+    if (s.contains("count")) spec.seed_count = get_uint(s["count"], "seeds.count", 1, kMaxSeedCount, "an integer >= 1");
+    if (s.contains("first"))
+        spec.seed_first = get_uint(s["first"], "seeds.first", 0, std::numeric_limits<uint64_t>::max(), "an integer >= 0");
+    if (spec.seed_first > std::numeric_limits<uint64_t>::max() - spec.seed_count)
+        fail("seeds.first", "first + count overflows 64 bits (the last seed must be at most 18446744073709551615)");
+}
+
+void parse_input(const ojson& root, Spec& spec) {
+    if (!root.contains("input")) return;
+    const auto& in = require_object(root["input"], "input");
+    check_keys(in, "input", kInputKeys);
+    if (in.contains("values")) {
+        if (in.contains("distribution") || in.contains("batch"))
+            fail("input", "give either \"values\" or \"distribution\" (+ \"batch\"), not both");
+        const auto& rows = in["values"];
+        if (!rows.is_array()) fail("input.values", "expected a list of rows like [[1.0, 0.0, -1.0]]" + got(rows));
+        if (rows.empty()) fail("input.values", "expected a non-empty list of rows like [[1.0, 0.0, -1.0]]");
+        if (rows.size() > static_cast<size_t>(kMaxLayerSize))
+            fail("input.values", "too many rows: " + std::to_string(rows.size()) + " (at most " + std::to_string(kMaxLayerSize) + ")");
+        spec.input.random = false;
+        for (size_t r = 0; r < rows.size(); ++r) {
+            const std::string rp = index_path("input.values", r);
+            if (!rows[r].is_array()) fail(rp, "expected a row (a list of numbers)" + got(rows[r]));
+            if (rows[r].empty()) fail(rp, "expected a non-empty list of numbers");
+            std::vector<double> row;
+            row.reserve(rows[r].size());
+            for (size_t j = 0; j < rows[r].size(); ++j) row.push_back(get_finite(rows[r][j], index_path(rp, j)));
+            spec.input.values.push_back(std::move(row));
+        }
+        spec.input.batch = static_cast<int>(rows.size());
+    } else {
+        if (!in.contains("distribution")) fail("input", "give \"values\" or \"distribution\": \"normal\"");
+        const std::string d = get_string(in["distribution"], "input.distribution");
+        if (d != "normal") fail("input.distribution", "unknown distribution " + quote(d) + " (only \"normal\")");
+        if (in.contains("batch")) spec.input.batch = get_positive_int(in["batch"], "input.batch");
+    }
+}
+
+void parse_loss(const ojson& root, Spec& spec) {
+    if (!root.contains("loss")) return;
+    const auto& l = require_object(root["loss"], "loss");
+    check_keys(l, "loss", kLossKeys);
+    if (l.contains("kind")) {
+        const std::string k = get_string(l["kind"], "loss.kind");
+        if (k != "mse") fail("loss.kind", "unknown loss " + quote(k) + " (only \"mse\")");
+    }
+    if (l.contains("target")) spec.target = get_finite(l["target"], "loss.target");
+}
+
+struct Axis {
+    int key;
+    const ojson* values;
+    std::vector<std::string> paths;  // "grid.width[0]", ...
+};
+
+// The network and grid sections: every value type-checked, the axes in written
+// order, and key-level conflicts ruled out, before anything is expanded.
+void parse_network_and_grid(const ojson& root, Spec& spec, CellValues& base, std::vector<std::string>& base_paths,
+                            std::vector<Axis>& axes) {
+    static const ojson empty = ojson::object();
+    const ojson& network = root.contains("network") ? require_object(root["network"], "network") : empty;
+    check_keys(network, "network", kNetworkKeys);
+    base_paths.resize(kNumKeys);
+    for (auto it = network.begin(); it != network.end(); ++it) {
+        const int k = key_index(it.key());
+        base_paths[k] = "network." + it.key();
+        validate_network_value(k, it.value(), base_paths[k]);
+        base[k] = Located{&it.value(), &base_paths[k]};
+    }
+    const ojson& grid = root.contains("grid") ? require_object(root["grid"], "grid") : empty;
+    check_keys(grid, "grid", kNetworkKeys);
+    uint64_t cells = 1;
+    for (auto it = grid.begin(); it != grid.end(); ++it) {
+        const std::string path = "grid." + it.key();
+        if (network.contains(it.key())) fail(path, "is also set in network." + it.key() + "; give it in one place");
+        if (!it.value().is_array()) fail(path, "expected a list of values (a grid axis)" + got(it.value()));
+        if (it.value().empty()) fail(path, "empty axis: give at least one value");
+        cells = it.value().size() > kMaxCells ? kMaxCells + 1 : cells * it.value().size();
+        if (cells > kMaxCells) fail("grid", "more than " + std::to_string(kMaxCells) + " cells; split the sweep into several specs");
+        Axis a{key_index(it.key()), &it.value(), {}};
+        std::map<std::string, size_t> seen;
+        for (size_t i = 0; i < it.value().size(); ++i) {
+            a.paths.push_back(index_path(path, i));
+            validate_network_value(a.key, it.value()[i], a.paths.back());
+            const auto [where, fresh] = seen.emplace(canonical(it.value()[i]), i);
+            if (!fresh) fail(a.paths.back(), "repeats " + a.paths[where->second] + "; each axis value must differ");
+        }
+        axes.push_back(std::move(a));
+        spec.axes.push_back(it.key());
+    }
+    // Key-level rules, checked once rather than per cell.
+    auto where = [&](int k) -> std::string {
+        return base[k].value ? *base[k].path : "grid." + kNetworkKeys[k];
+    };
+    auto given = [&](int k) {
+        return base[k].value != nullptr ||
+               std::any_of(axes.begin(), axes.end(), [&](const Axis& a) { return a.key == k; });
+    };
+    if (given(k_layer_sizes)) {
+        for (int k : {k_depth, k_width, k_input_dim, k_output_dim})
+            if (given(k)) fail(where(k), "cannot be combined with layer_sizes (" + where(k_layer_sizes) + ")");
+    } else if (!given(k_depth) || !given(k_width)) {
+        fail(given(k_depth) ? "network.width" : "network.depth", "missing: give depth and width (in network or grid), or layer_sizes");
+    }
 }
 
 }  // namespace
@@ -185,145 +370,73 @@ int Cell::width() const {
 
 std::string Cell::layer_sizes_label() const {
     std::string s;
-    for (size_t i = 0; i < layer_sizes.size(); ++i) s += (i ? "-" : "") + std::to_string(layer_sizes[i]);
+    for (size_t i = 0; i < layer_sizes.size(); ++i) {
+        if (i) s += '-';
+        s += std::to_string(layer_sizes[i]);
+    }
     return s;
 }
 
 std::string init_label(const Init& init) {
     if (init.kind != InitKind::normal) return kInitNames[static_cast<int>(init.kind)];
-    std::ostringstream o;
-    o << "normal(sigma_w=" << init.sigma_w << ",sigma_b=" << init.sigma_b << ")";
-    return o.str();
+    // Shortest round-trip text, so two different sigmas never share a label.
+    auto num = [](double x) {
+        char buf[32];
+        const auto r = std::to_chars(buf, buf + sizeof buf, x);
+        return std::string(buf, r.ptr);
+    };
+    return "normal(sigma_w=" + num(init.sigma_w) + ",sigma_b=" + num(init.sigma_b) + ")";
 }
 
 const char* rng_name(RngKind r) { return r == RngKind::torch ? "torch" : "philox"; }
 const char* precision_name(Precision p) { return p == Precision::float64 ? "float64" : "float32"; }
 
 Spec parse_spec_text(const std::string& text) {
-    ojson root;
-    try {
-        root = ojson::parse(text);
-    } catch (const ojson::parse_error& e) {
-        // nlohmann reports a byte offset; users want line and column.
-        size_t line = 1, col = 1;
-        for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-            if (text[i] == '\n') { ++line; col = 1; } else { ++col; }
-        }
-        std::string what = e.what();
-        const auto p = what.find("syntax error");
-        fail("", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) + ": " +
-                     (p == std::string::npos ? what : what.substr(p)));
-    }
-    require_object(root, "(top level)");
+    const ojson root = read_spec_json(text);
+    if (!root.is_object()) fail("(top level)", "expected an object like {\"grid\": ..., \"network\": ...}" + got(root));
     check_keys(root, "", kTopKeys);
 
     Spec spec;
     spec.raw = root;
     spec.name = root.contains("name") ? get_string(root["name"], "name") : "sweep";
     if (root.contains("description")) spec.description = get_string(root["description"], "description");
-    if (root.contains("seeds")) {
-        const auto& s = require_object(root["seeds"], "seeds");
-        check_keys(s, "seeds", {"count", "first"});
-        if (s.contains("count")) {
-            const auto& c = s["count"];
-            if (!(c.is_number_integer() || c.is_number_unsigned()) || (c.is_number_integer() && c.get<int64_t>() < 1))
-                fail("seeds.count", "expected an integer >= 1, got " + show(c));
-            spec.seed_count = c.get<uint64_t>();
-        }
-        if (s.contains("first")) {
-            const auto& f = s["first"];
-            if (!(f.is_number_integer() || f.is_number_unsigned()) || (f.is_number_integer() && f.get<int64_t>() < 0))
-                fail("seeds.first", "expected an integer >= 0, got " + show(f));
-            spec.seed_first = f.get<uint64_t>();
-        }
-        if (spec.seed_first > std::numeric_limits<uint64_t>::max() - spec.seed_count)
-            fail("seeds", "first + count overflows 64 bits");
-    }
+    parse_seeds(root, spec);
     if (root.contains("rng")) spec.rng = static_cast<RngKind>(get_name(root["rng"], "rng", kRngNames, "rng"));
-    if (root.contains("rng_key")) {
-        const auto& k = root["rng_key"];
-        if (!(k.is_number_unsigned() || (k.is_number_integer() && k.get<int64_t>() >= 0)) || k.get<uint64_t>() > 0xffffffffull)
-            fail("rng_key", "expected an integer in [0, 4294967295], got " + show(k));
-        spec.rng_key = static_cast<uint32_t>(k.get<uint64_t>());
-    }
-    if (root.contains("precision")) spec.precision = static_cast<Precision>(get_name(root["precision"], "precision", kPrecisionNames, "precision"));
-
-    if (root.contains("input")) {
-        const auto& in = require_object(root["input"], "input");
-        check_keys(in, "input", {"values", "distribution", "batch"});
-        if (in.contains("values")) {
-            if (in.contains("distribution") || in.contains("batch"))
-                fail("input", "give either \"values\" or \"distribution\" (+ \"batch\"), not both");
-            const auto& rows = in["values"];
-            if (!rows.is_array() || rows.empty()) fail("input.values", "expected a non-empty list of rows, e.g. [[1.0, 0.0, -1.0]]");
-            spec.input.random = false;
-            for (size_t r = 0; r < rows.size(); ++r) {
-                const std::string rp = "input.values[" + std::to_string(r) + "]";
-                if (!rows[r].is_array() || rows[r].empty()) fail(rp, "expected a non-empty list of numbers");
-                std::vector<double> row;
-                for (size_t j = 0; j < rows[r].size(); ++j) row.push_back(get_finite(rows[r][j], rp + "[" + std::to_string(j) + "]"));
-                spec.input.values.push_back(std::move(row));
-            }
-            spec.input.batch = static_cast<int>(rows.size());
-        } else {
-            if (!in.contains("distribution")) fail("input", "give \"values\" or \"distribution\": \"normal\"");
-            if (get_string(in["distribution"], "input.distribution") != "normal")
-                fail("input.distribution", "unknown distribution \"" + in["distribution"].get<std::string>() + "\" (only \"normal\")");
-            if (in.contains("batch")) spec.input.batch = get_positive_int(in["batch"], "input.batch");
-        }
-    }
-    if (root.contains("loss")) {
-        const auto& l = require_object(root["loss"], "loss");
-        check_keys(l, "loss", {"kind", "target"});
-        if (l.contains("kind") && get_string(l["kind"], "loss.kind") != "mse")
-            fail("loss.kind", "unknown loss \"" + l["kind"].get<std::string>() + "\" (only \"mse\")");
-        if (l.contains("target")) spec.target = get_finite(l["target"], "loss.target");
-    }
+    if (root.contains("rng_key"))
+        spec.rng_key = static_cast<uint32_t>(get_uint(root["rng_key"], "rng_key", 0, 0xffffffffull, "an integer in [0, 4294967295]"));
+    if (root.contains("precision"))
+        spec.precision = static_cast<Precision>(get_name(root["precision"], "precision", kPrecisionNames, "precision"));
+    parse_input(root, spec);
+    parse_loss(root, spec);
 
     // Network values and grid axes: any network key may be an axis, never both.
-    std::map<std::string, Located> base;
-    ojson empty = ojson::object();
-    const ojson& network = root.contains("network") ? require_object(root["network"], "network") : empty;
-    check_keys(network, "network", kNetworkKeys);
-    for (auto it = network.begin(); it != network.end(); ++it) {
-        const std::string path = "network." + it.key();
-        validate_network_value(it.key(), it.value(), path);
-        base[it.key()] = Located{&it.value(), path};
-    }
-    const ojson& grid = root.contains("grid") ? require_object(root["grid"], "grid") : empty;
-    check_keys(grid, "grid", kNetworkKeys);
-    std::vector<std::pair<std::string, const ojson*>> axes;
-    for (auto it = grid.begin(); it != grid.end(); ++it) {
-        const std::string path = "grid." + it.key();
-        if (network.contains(it.key())) fail(path, "is also set in network." + it.key() + "; give it in one place");
-        if (!it.value().is_array()) fail(path, "expected a list of values (a grid axis), got " + type_name(it.value()));
-        if (it.value().empty()) fail(path, "empty axis: give at least one value");
-        for (size_t i = 0; i < it.value().size(); ++i)
-            validate_network_value(it.key(), it.value()[i], path + "[" + std::to_string(i) + "]");
-        axes.emplace_back(it.key(), &it.value());
-        spec.axes.push_back(it.key());
-    }
-    uint64_t total = 1;
-    for (const auto& a : axes) {
-        total *= a.second->size();
-        if (total > 1000000) fail("grid", "more than 1000000 cells");
-    }
+    CellValues base{};
+    std::vector<std::string> base_paths;
+    std::vector<Axis> axes;
+    parse_network_and_grid(root, spec, base, base_paths, axes);
+
     // Expand: last axis varies fastest.
+    uint64_t total = 1, layers = 0;
+    for (const Axis& a : axes) total *= a.values->size();
+    spec.cells.reserve(total);
     std::vector<size_t> idx(axes.size(), 0);
     for (uint64_t n = 0; n < total; ++n) {
-        auto values = base;
+        CellValues values = base;
         ojson labels = ojson::object();
         for (size_t a = 0; a < axes.size(); ++a) {
-            const ojson& v = (*axes[a].second)[idx[a]];
-            values[axes[a].first] = Located{&v, "grid." + axes[a].first + "[" + std::to_string(idx[a]) + "]"};
-            labels[axes[a].first] = v;
+            const ojson& v = (*axes[a].values)[idx[a]];
+            values[axes[a].key] = Located{&v, &axes[a].paths[idx[a]]};
+            labels[kNetworkKeys[axes[a].key]] = v;
         }
         Cell c = resolve_cell(values, spec);
+        layers += static_cast<uint64_t>(c.depth());
+        if (layers > kMaxTotalLayers)
+            fail("grid", "the cells have more than " + std::to_string(kMaxTotalLayers) + " layers in total; split the sweep into several specs");
         c.index = static_cast<int>(n);
         c.axes = std::move(labels);
         spec.cells.push_back(std::move(c));
         for (size_t a = axes.size(); a-- > 0;) {
-            if (++idx[a] < axes[a].second->size()) break;
+            if (++idx[a] < axes[a].values->size()) break;
             idx[a] = 0;
         }
     }
@@ -334,11 +447,20 @@ Spec parse_spec_text(const std::string& text) {
 }
 
 Spec load_spec_file(const std::string& path) {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) fail("", "cannot read spec file: " + std::string(std::strerror(errno)));
+    if (S_ISDIR(st.st_mode)) fail("", "cannot read spec file: it is a directory");
     std::ifstream f(path, std::ios::binary);
-    if (!f) fail("", "cannot read spec file " + path);
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return parse_spec_text(ss.str());
+    if (!f) fail("", "cannot read spec file: " + std::string(std::strerror(errno)));
+    // Read at most one byte past the limit: /dev/zero or a huge file is refused, not slurped.
+    std::string text;
+    char chunk[65536];
+    while (f && text.size() <= kMaxSpecBytes) {
+        f.read(chunk, sizeof chunk);
+        text.append(chunk, static_cast<size_t>(f.gcount()));
+    }
+    if (f.bad()) fail("", "cannot read spec file: read error");
+    return parse_spec_text(text);
 }
 
 }  // namespace gs

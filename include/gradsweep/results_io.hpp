@@ -3,6 +3,7 @@
 // never sees half a file.
 #pragma once
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gradsweep/spec.hpp"
@@ -16,6 +17,9 @@ class OutputError : public std::runtime_error {
 };
 
 void write_file_atomic(const std::string& path, const std::string& content);
+// All or nothing: writes every (path, content) to a temporary file first and
+// renames them into place only when all are safely written.
+void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files);
 
 std::string results_json_text(const Spec& spec, const SweepResult& result);
 std::string results_csv_text(const Spec& spec, const SweepResult& result);

@@ -24,6 +24,15 @@ private:
     std::string path_;
 };
 
+// What a spec may ask for. These keep parsing cheap (the grid is expanded in
+// memory) and keep the engine's index types exact (Philox numbers a tensor's
+// elements with 32 bits). Beyond them a spec is rejected, not truncated.
+inline constexpr int kMaxLayerSize = 1 << 20;                 // any layer size, depth, batch
+inline constexpr uint64_t kMaxCells = 100000;                 // grid combinations
+inline constexpr uint64_t kMaxTotalLayers = 10000000;         // sum of depth over all cells
+inline constexpr uint64_t kMaxSeedCount = 1000000000000ull;   // seeds.count
+inline constexpr uint64_t kMaxTensorElements = 0xffffffffull; // one layer's weights; batch x input_dim
+
 enum class RngKind : int { philox, torch };
 enum class Precision : int { float32, float64 };
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 #include "gradsweep/spec.hpp"
+#include "gradsweep/torch_rng.hpp"
 
 namespace gs {
 
@@ -14,5 +15,7 @@ struct HostParams {
 };
 
 HostParams torch_params(const Cell& cell, const InputSpec& input, uint64_t seed);
+// The same for a chosen PyTorch CPU kernel build (the 3-argument form uses avx2).
+HostParams torch_params(const Cell& cell, const InputSpec& input, uint64_t seed, TorchKernels kernels);
 
 }  // namespace gs

@@ -1,0 +1,38 @@
+// The infinite-width (mean-field) prediction of per-layer gradient scales, to put
+// beside the measured ones. Derivation and limits of validity: docs/theory.md.
+#pragma once
+#include <vector>
+
+#include "gradsweep/activation.hpp"
+#include "gradsweep/spec.hpp"
+
+namespace gs {
+
+// Per layer l of a cell, the expectation over seeds that the network semantics
+// (spec.hpp) give as width -> infinity with input_dim, output_dim and batch held fixed.
+struct LayerPrediction {
+    double weight_grad_ms = 0;  // E[weight_grad_rms^2] = E[mean_ij (dLoss/dW_l)_ij^2]
+    double activation_ms = 0;   // E[activation_rms^2]  = E[mean over batch and units of a_{l+1}^2]
+};
+
+std::vector<LayerPrediction> predict_layers(const Spec& spec, const Cell& cell);
+
+// One value per layer: E[weight_grad_rms^2]. NaN where the recursion overflows.
+std::vector<double> predict_weight_grad_ms(const Spec& spec, const Cell& cell);
+
+// Building blocks, exposed for the tests.
+
+// Variance of one value drawn from d (uniform: scale^2/3, normal: scale^2).
+double dist_variance(const Dist& d);
+
+// E[f(z1) f(z2)], E[f(z1)], E[f'(z1) f'(z2)] for (z1, z2) ~ N(0, [[k11, k12], [k12, k22]]),
+// by quadrature in polar coordinates with the angular intervals split where z1 or z2
+// changes sign, so kinked activations (relu) integrate as accurately as smooth ones.
+struct PairMoments {
+    double f1 = 0, f2 = 0;  // E[f(z1)], E[f(z2)]
+    double ff = 0;          // E[f(z1) f(z2)]
+    double dd = 0;          // E[f'(z1) f'(z2)]
+};
+PairMoments gaussian_pair_moments(Activation a, double slope, double k11, double k12, double k22);
+
+}  // namespace gs

@@ -1,0 +1,63 @@
+// The seed-chunking loop of the CUDA backend, written against a small device
+// interface so the host emulation tests run the very same loop (with host memory,
+// a made-up memory budget and the emulated kernel) that the GPU path runs.
+//
+// Dev must provide, for element type T:
+//   uint64_t budget();                                   bytes we may allocate now
+//   void release();                                      give back the buffers of an earlier call
+//   LayerDesc* upload_layers(const std::vector<LayerDesc>&);
+//   T* upload_fixed_input(const std::vector<T>&);
+//   T* alloc_scratch(uint64_t elements);  T* alloc_params(uint64_t elements);
+//   double* alloc_rows(uint64_t doubles);
+//   void upload_params(T* dst, const std::vector<T>& src);
+//   void launch(const NetArgs<T>&, int threads_per_net);   runs a.nets networks, returns when done
+//   void download_rows(double* host_dst, const double* dev_src, uint64_t doubles);
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "net_layout.cuh"
+
+namespace gs::kern {
+
+// Most networks per launch: enough to fill any GPU, few enough that one launch
+// stays well under a second for the small networks that reach the cap.
+inline uint64_t launch_cap(int threads_per_net) { return threads_per_net == 1 ? (uint64_t{1} << 20) : (uint64_t{1} << 16); }
+
+// Rows for seeds spec.seed_first + seed_offset + [0, count): to host_out
+// (count x stride, host memory) or, when host_out is null, straight into the
+// device buffer dev_rows (count x stride).
+template <class T, class Dev>
+void run_chunks(Dev& dev, const Spec& spec, const Cell& cell, const NetLayout& L, uint64_t seed_offset, uint64_t count,
+                double* host_out, double* dev_rows) {
+    if (count == 0) return;
+    const uint64_t stride = static_cast<uint64_t>(row_stride(L.depth));
+    const int P = L.threads_per_net;
+    dev.release();
+
+    NetArgs<T> a = make_args<T>(spec, cell, L);
+    a.layers = dev.upload_layers(L.layers);
+    if (!L.random_input) a.fixed_input = dev.upload_fixed_input(std::vector<T>(L.fixed_input.begin(), L.fixed_input.end()));
+
+    const uint64_t chunk = networks_per_chunk(count, bytes_per_network(L, sizeof(T)), dev.budget(), launch_cap(P));
+    a.scratch = dev.alloc_scratch(chunk * L.scratch_per_net);
+    a.params = L.torch ? dev.alloc_params(chunk * L.params_per_net) : nullptr;
+    double* const d_out = host_out ? dev.alloc_rows(chunk * stride) : nullptr;
+
+    std::vector<T> host_params;
+    for (uint64_t start = 0; start < count; start += chunk) {
+        const uint64_t n = std::min(chunk, count - start);
+        a.seed0 = spec.seed_first + seed_offset + start;
+        a.nets = n;  // also the SoA stride of the scratch when P == 1
+        a.out = host_out ? d_out : dev_rows + start * stride;
+        if (L.torch) {
+            make_torch_params<T>(spec, cell, L, a.seed0, n, host_params);
+            dev.upload_params(const_cast<T*>(a.params), host_params);
+        }
+        dev.launch(a, P);
+        if (host_out) dev.download_rows(host_out + start * stride, d_out, n * stride);
+    }
+}
+
+}  // namespace gs::kern

@@ -1,0 +1,227 @@
+// The CUDA backend: gs::Backend on one device. Per call it resolves the cell once
+// (net_layout.cuh), then runs the seeds in chunks sized from cudaMemGetInfo, one
+// fused kernel launch per chunk (network_body.cuh: whole forward + backward of
+// every network in the chunk), and copies the rows back. Also the device-side
+// summary entry points of cuda_extras.hpp.
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cuda_util.cuh"
+#include "device_summary.cuh"
+#include "gradsweep/backend.hpp"
+#include "gradsweep/cuda_extras.hpp"
+#include "chunk_runner.cuh"
+#include "net_layout.cuh"
+#include "network_body.cuh"
+
+namespace gs {
+
+namespace kern {
+namespace {
+
+constexpr int kMaxThreadsPerNet = 256;
+constexpr int kThreadsPerBlockSoa = 128;  // P = 1: networks per block
+
+struct BlockSync {
+    GS_HD void sync() {
+#if defined(__CUDA_ARCH__)
+        __syncthreads();
+#endif
+    }
+};
+
+// P = 1: thread = network, many per block. P > 1: block (of P threads) = network.
+template <class T>
+__global__ void __launch_bounds__(kMaxThreadsPerNet) network_kernel(NetArgs<T> a, int P) {
+    extern __shared__ double red[];  // 3 * P doubles
+    BlockSync sync;
+    if (P == 1) {
+        const uint64_t net = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x;
+        if (net >= a.nets) return;  // no barrier is ever called with P = 1
+        network_body<T>(a, net, 0, 1, red, sync);
+    } else {
+        network_body<T>(a, blockIdx.x, static_cast<int>(threadIdx.x), P, red, sync);
+    }
+}
+
+// Free device memory we allow ourselves: what is free now less a margin for the
+// CUDA context, CUB and other processes.
+uint64_t memory_budget() {
+    size_t free_b = 0, total_b = 0;
+    cuda_check(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+    const uint64_t margin = std::max<uint64_t>(free_b / 10, uint64_t{256} << 20);
+    return free_b > margin ? free_b - margin : 0;
+}
+
+// The device side of run_chunks (chunk_runner.cuh). Synchronous: every call
+// returns when the device is done, so host buffers can be reused right away.
+template <class T>
+struct CudaDev {
+    DeviceBuffer &layers, &fixed, &scratch, &params, &rows;
+
+    uint64_t budget() { return memory_budget(); }
+    void release() {
+        scratch.release();
+        params.release();
+        rows.release();
+    }
+    LayerDesc* upload_layers(const std::vector<LayerDesc>& v) {
+        void* p = layers.reserve(v.size() * sizeof(LayerDesc), "layer table");
+        cuda_check(cudaMemcpy(p, v.data(), v.size() * sizeof(LayerDesc), cudaMemcpyHostToDevice), "copy layer table");
+        return static_cast<LayerDesc*>(p);
+    }
+    T* upload_fixed_input(const std::vector<T>& v) {
+        void* p = fixed.reserve(v.size() * sizeof(T), "fixed input");
+        cuda_check(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "copy fixed input");
+        return static_cast<T*>(p);
+    }
+    T* alloc_scratch(uint64_t n) { return static_cast<T*>(scratch.reserve(n * sizeof(T), "scratch")); }
+    T* alloc_params(uint64_t n) { return static_cast<T*>(params.reserve(n * sizeof(T), "torch parameters")); }
+    double* alloc_rows(uint64_t n) { return static_cast<double*>(rows.reserve(n * sizeof(double), "rows")); }
+    void upload_params(T* dst, const std::vector<T>& src) {
+        cuda_check(cudaMemcpy(dst, src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice), "copy torch parameters");
+    }
+    void launch(const NetArgs<T>& a, int P) {
+        const size_t smem = 3 * static_cast<size_t>(P) * sizeof(double);
+        if (P == 1) {
+            const uint64_t blocks = (a.nets + kThreadsPerBlockSoa - 1) / kThreadsPerBlockSoa;
+            network_kernel<T><<<static_cast<unsigned>(blocks), kThreadsPerBlockSoa, smem>>>(a, 1);
+        } else {
+            network_kernel<T><<<static_cast<unsigned>(a.nets), P, smem>>>(a, P);
+        }
+        cuda_check(cudaGetLastError(), "network kernel launch");
+        cuda_check(cudaDeviceSynchronize(), "network kernel");
+    }
+    void download_rows(double* dst, const double* src, uint64_t n) {
+        cuda_check(cudaMemcpy(dst, src, n * sizeof(double), cudaMemcpyDeviceToHost), "copy rows");
+    }
+};
+
+class CudaBackend final : public Backend {
+public:
+    explicit CudaBackend(int device) : device_(device) {
+        cuda_check(cudaSetDevice(device_), "cudaSetDevice");
+        cudaDeviceProp prop{};
+        cuda_check(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
+        name_ = std::string(prop.name) + " (sm_" + std::to_string(prop.major) + std::to_string(prop.minor) + ", " +
+                std::to_string(prop.totalGlobalMem >> 20) + " MiB, " + std::to_string(prop.multiProcessorCount) + " SMs)";
+    }
+    std::string name() const override { return "cuda"; }
+    std::string device_name() const override { return name_; }
+
+    void run(const Spec& spec, const Cell& cell, uint64_t seed_offset, uint64_t count, double* out) override {
+        run_any(spec, cell, seed_offset, count, out, nullptr);
+    }
+
+    // Rows straight into device memory d_rows (count x stride doubles), for the
+    // device-side summary.
+    void run_to_device(const Spec& spec, const Cell& cell, uint64_t seed_offset, uint64_t count, double* d_rows) {
+        run_any(spec, cell, seed_offset, count, nullptr, d_rows);
+    }
+
+    void release_buffers() {
+        scratch_.release();
+        params_.release();
+        rows_.release();
+    }
+
+private:
+    void run_any(const Spec& spec, const Cell& cell, uint64_t seed_offset, uint64_t count, double* host_out, double* d_rows) {
+        if (count == 0) return;
+        cuda_check(cudaSetDevice(device_), "cudaSetDevice");
+        const NetLayout L = make_layout(spec, cell);
+        if (spec.precision == Precision::float32) {
+            CudaDev<float> dev{layers_, fixed_, scratch_, params_, rows_};
+            run_chunks<float>(dev, spec, cell, L, seed_offset, count, host_out, d_rows);
+        } else {
+            CudaDev<double> dev{layers_, fixed_, scratch_, params_, rows_};
+            run_chunks<double>(dev, spec, cell, L, seed_offset, count, host_out, d_rows);
+        }
+    }
+
+    int device_;
+    std::string name_;
+    DeviceBuffer layers_, fixed_, scratch_, params_, rows_;
+};
+
+}  // namespace
+}  // namespace kern
+
+bool cuda_available(std::string* device_name, int device) {
+    int n = 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        if (device_name) *device_name = std::string("no CUDA device: ") + cudaGetErrorString(e);
+        return false;
+    }
+    if (device < 0 || device >= n) {
+        if (device_name) *device_name = "no CUDA device " + std::to_string(device) + " (" + std::to_string(n) + " present)";
+        return false;
+    }
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, device) != cudaSuccess || cudaSetDevice(device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        if (device_name) *device_name = "CUDA device " + std::to_string(device) + " not usable";
+        return false;
+    }
+    // A device this build has no kernel image for (older than sm_80, no PTX JIT) is not usable.
+    cudaFuncAttributes attr{};
+    if (cudaFuncGetAttributes(&attr, kern::network_kernel<float>) != cudaSuccess) {
+        (void)cudaGetLastError();
+        if (device_name)
+            *device_name = std::string(prop.name) + ": no kernel image for sm_" + std::to_string(prop.major) +
+                           std::to_string(prop.minor);
+        return false;
+    }
+    if (device_name) *device_name = prop.name;
+    return true;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int device) {
+    std::string why;
+    if (!cuda_available(&why, device)) throw std::runtime_error("cuda backend: " + why);
+    return std::make_unique<kern::CudaBackend>(device);
+}
+
+bool cuda_run_summarized(const Spec& spec, const Cell& cell, uint64_t seed_offset, uint64_t count, int device,
+                         std::vector<Summary>& out) {
+    if (!cuda_available(nullptr, device)) return false;
+    kern::CudaBackend backend(device);
+    const int stride = row_stride(cell.depth());
+    if (count == 0) {
+        kern::summarize_rows_on_device(nullptr, 0, stride, out);
+        return true;
+    }
+    const uint64_t rows_bytes = count * stride * sizeof(double);
+    const uint64_t need = rows_bytes + kern::summary_workspace_bytes(count, stride);
+    if (need > kern::memory_budget())
+        throw std::runtime_error("cuda_run_summarized: " + std::to_string(count) + " networks need " + std::to_string(need >> 20) +
+                                 " MiB of device memory for their rows and the sort; run fewer seeds per call");
+    kern::DeviceBuffer rows;
+    double* d_rows = static_cast<double*>(rows.reserve(rows_bytes, "rows"));
+    backend.run_to_device(spec, cell, seed_offset, count, d_rows);
+    backend.release_buffers();  // the sort needs the room
+    kern::summarize_rows_on_device(d_rows, count, stride, out);
+    return true;
+}
+
+bool cuda_summarize_rows(const double* rows, uint64_t count, int stride, int device, std::vector<Summary>& out) {
+    if (!cuda_available(nullptr, device)) return false;
+    kern::cuda_check(cudaSetDevice(device), "cudaSetDevice");
+    if (count == 0) {
+        kern::summarize_rows_on_device(nullptr, 0, stride, out);
+        return true;
+    }
+    const uint64_t bytes = count * stride * sizeof(double);
+    kern::DeviceBuffer buf;
+    double* d = static_cast<double*>(buf.reserve(bytes, "rows"));
+    kern::cuda_check(cudaMemcpy(d, rows, bytes, cudaMemcpyHostToDevice), "copy rows");
+    kern::summarize_rows_on_device(d, count, stride, out);
+    return true;
+}
+
+}  // namespace gs

@@ -1,0 +1,46 @@
+// Error checking and an owning device buffer for the CUDA host code.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+namespace gs::kern {
+
+inline void cuda_check(cudaError_t e, const char* what) {
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();  // clear a non-sticky error so the next call starts clean
+        throw std::runtime_error(std::string("cuda backend: ") + what + ": " + cudaGetErrorString(e));
+    }
+}
+
+// Grow-only device allocation: reused across chunks and calls, freed with its owner.
+class DeviceBuffer {
+public:
+    DeviceBuffer() = default;
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    ~DeviceBuffer() { release(); }
+
+    void* reserve(size_t bytes, const char* what) {
+        if (bytes <= size_) return ptr_;
+        release();
+        cuda_check(cudaMalloc(&ptr_, bytes), what);
+        size_ = bytes;
+        return ptr_;
+    }
+    void release() {
+        if (ptr_) cudaFree(ptr_);
+        ptr_ = nullptr;
+        size_ = 0;
+    }
+    void* get() const { return ptr_; }
+    size_t size() const { return size_; }
+
+private:
+    void* ptr_ = nullptr;
+    size_t size_ = 0;
+};
+
+}  // namespace gs::kern

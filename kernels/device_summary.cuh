@@ -1,0 +1,26 @@
+// Aggregation over seeds on the device: rows (count x stride doubles, as the
+// network kernel writes them) -> one gs::Summary per column, with the semantics of
+// gs::summarize. Pipeline: transpose to column-major while mapping non-finite
+// values to +inf; CUB DeviceSegmentedSort (one segment per column); one block per
+// column computes the summary from the sorted values (summary_body.cuh). Only the
+// summaries are copied back to the host.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "gradsweep/stats.hpp"
+
+namespace gs::kern {
+
+// Device bytes summarize_rows_on_device needs beyond d_rows (a copy of the rows,
+// the CUB temporary storage, offsets and the summaries).
+uint64_t summary_workspace_bytes(uint64_t count, int stride);
+
+// d_rows: device pointer, count x stride doubles; it is used as sort output and
+// is overwritten. Synchronous on `stream`.
+void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::vector<Summary>& out,
+                              cudaStream_t stream = 0);
+
+}  // namespace gs::kern

@@ -1,0 +1,286 @@
+// One network's forward pass, MSE loss and backward pass with per-layer
+// statistics, run by a group of P threads (P = 1: a thread per network; P = 32..256:
+// a block per network). Written once, for host and device: the CUDA kernel calls it
+// with threadIdx.x and __syncthreads, the host emulation tests call it from P
+// std::threads with a std::barrier. So every index, offset and reduction below runs
+// on this machine's CPU in the tests even though no GPU is here.
+//
+// Work split, per layer (T = float or double, BT = batch rows per register tile):
+//   forward  (row sweep):    thread owns output rows i = t, t+P, ...; walks the
+//       Philox blocks covering row i of W once per batch tile, so z = b + W a
+//       accumulates in registers in the same order as the CPU backend (j ascending).
+//   backward (column sweep): thread owns input columns 4J..4J+3, J = t, t+P, ...;
+//       walks rows i ascending, regenerating W[i][4J..4J+3] (one Philox block, two
+//       where a row does not start on a block boundary), and accumulates
+//       gprev[b][j] = res*g + sum_i W_ij delta_bi and G_ij = sum_b delta_bi a_bj
+//       reduced on the fly into per-column sum|G|, sum G^2, max|G| (never stored).
+// No atomics anywhere: every sum has a fixed order that depends on P only, and P
+// depends on the cell only, so a network's row is a function of its seed.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "gradsweep/stats.hpp"
+#include "net_layout.cuh"
+#include "net_math.cuh"
+
+namespace gs::kern {
+
+inline constexpr int kBatchTile = 4;  // batch rows held in registers per sweep
+
+// A group barrier. P = 1 never calls it.
+template <class Sync>
+GS_HD void group_barrier(int P, Sync& sync) {
+    if (P > 1) sync.sync();
+}
+
+// Sums a and b and takes the NaN-propagating max of m over the group, in a fixed
+// tree order; every thread gets the results. red holds 3*P doubles. Ends with a
+// barrier, so it also publishes every scratch write made before it.
+template <class Sync>
+GS_HD void group_reduce3(double* red, int t, int P, Sync& sync, double& a, double& b, double& m) {
+    if (P == 1) return;
+    red[t] = a;
+    red[P + t] = b;
+    red[2 * P + t] = m;
+    sync.sync();
+    for (int s = P / 2; s > 0; s >>= 1) {
+        if (t < s) {
+            red[t] += red[t + s];
+            red[P + t] += red[P + t + s];
+            red[2 * P + t] = nan_max(red[2 * P + t], red[2 * P + t + s]);
+        }
+        sync.sync();
+    }
+    a = red[0];
+    b = red[P];
+    m = red[2 * P];
+    sync.sync();  // everyone has read red before anyone writes it again
+}
+
+// Weights 4*blk .. 4*blk+3 of layer l (flattened row-major [out][in]).
+template <class T>
+GS_HD void weight_block(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, uint64_t blk, T v[4]) {
+    if (a.torch) {
+        const uint64_t numel = static_cast<uint64_t>(L.n_in) * static_cast<uint64_t>(L.n_out);
+        for (int q = 0; q < 4; ++q) {
+            const uint64_t e = blk * 4 + q;
+            v[q] = e < numel ? pb[L.off_w + e] : T(0);
+        }
+        return;
+    }
+    if (L.wdist.kind == Dist::zero) {
+        for (int q = 0; q < 4; ++q) v[q] = T(0);
+        return;
+    }
+    const U32x4 r = philox_block(seed, a.rng_key, Stream::weight, static_cast<uint32_t>(l), static_cast<uint32_t>(blk));
+    expand_block<T>(r, L.wdist.kind, static_cast<T>(L.wdist.scale), v);
+}
+
+// The c <= 4 consecutive weights starting at flattened index e0 (all in one row);
+// v[q] = 0 for q >= c.
+template <class T>
+GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, uint64_t e0, int c, T v[4]) {
+    if (a.torch) {
+        for (int q = 0; q < 4; ++q) v[q] = q < c ? pb[L.off_w + e0 + q] : T(0);
+        return;
+    }
+    const int ph = static_cast<int>(e0 & 3u);
+    T lo[4], hi[4];
+    weight_block<T>(a, L, l, seed, pb, e0 >> 2, lo);
+    if (ph + c > 4) {
+        weight_block<T>(a, L, l, seed, pb, (e0 >> 2) + 1, hi);
+    } else {
+        for (int q = 0; q < 4; ++q) hi[q] = T(0);
+    }
+    for (int q = 0; q < 4; ++q) {
+        const int k = ph + q;
+        v[q] = q < c ? (k < 4 ? pick4(lo, k) : pick4(hi, k - 4)) : T(0);
+    }
+}
+
+template <class T>
+GS_HD T bias_value(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, int i) {
+    if (a.torch) return a.has_bias ? pb[L.off_b + i] : T(0);
+    return draw_value<T>(seed, a.rng_key, Stream::bias, static_cast<uint32_t>(l), static_cast<uint32_t>(i), L.bdist);
+}
+
+template <class T, class Sync>
+GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double* red, Sync& sync) {
+    T* const sb = a.soa ? a.scratch + net : a.scratch + net * a.scratch_per_net;
+    const uint64_t ss = a.soa ? a.nets : 1;
+    auto S = [sb, ss](uint64_t k) -> T& { return sb[k * ss]; };
+
+    const uint64_t seed = a.seed0 + net;
+    const T* const pb = a.torch ? a.params + net * a.params_per_net : nullptr;
+    double* const row = a.out + net * static_cast<uint64_t>(a.stride);
+    const int B = a.batch, D = a.depth;
+    const Activation act = a.activation;
+    const T slope = a.slope, rs = a.rs;
+
+    // Input a_0.
+    {
+        const LayerDesc& L0 = a.layers[0];
+        const uint64_t n = static_cast<uint64_t>(B) * static_cast<uint64_t>(L0.n_in);
+        for (uint64_t e = t; e < n; e += P) {
+            T v;
+            if (!a.random_input) v = a.fixed_input[e];
+            else if (a.torch) v = pb[a.off_input + e];
+            else v = draw_value<T>(seed, a.rng_key, Stream::input, 0, static_cast<uint32_t>(e), Dist{Dist::normal, 1.0});
+            S(L0.off_a_in + e) = v;
+        }
+        group_barrier(P, sync);
+    }
+
+    // Forward: row sweep per layer.
+    for (int l = 0; l < D; ++l) {
+        const LayerDesc L = a.layers[l];
+        const int n_in = L.n_in, n_out = L.n_out;
+        double act_ss = 0;
+        for (int i = t; i < n_out; i += P) {
+            const T bias = bias_value<T>(a, L, l, seed, pb, i);
+            const uint64_t e_begin = static_cast<uint64_t>(i) * static_cast<uint64_t>(n_in);
+            const uint64_t e_end = e_begin + static_cast<uint64_t>(n_in);
+            const uint64_t blk_first = e_begin >> 2, blk_last = (e_end - 1) >> 2;
+            for (int b0 = 0; b0 < B; b0 += kBatchTile) {
+                T acc[kBatchTile];
+                for (int bb = 0; bb < kBatchTile; ++bb) acc[bb] = bias;
+                for (uint64_t blk = blk_first; blk <= blk_last; ++blk) {
+                    T w[4];
+                    weight_block<T>(a, L, l, seed, pb, blk, w);
+                    for (int q = 0; q < 4; ++q) {
+                        const uint64_t e = blk * 4 + static_cast<uint64_t>(q);
+                        if (e < e_begin || e >= e_end) continue;
+                        const uint64_t j = e - e_begin;
+                        for (int bb = 0; bb < kBatchTile; ++bb)
+                            if (b0 + bb < B) acc[bb] += w[q] * S(L.off_a_in + static_cast<uint64_t>(b0 + bb) * n_in + j);
+                    }
+                }
+                for (int bb = 0; bb < kBatchTile; ++bb) {
+                    if (b0 + bb >= B) break;
+                    const uint64_t b = static_cast<uint64_t>(b0 + bb);
+                    const T z = acc[bb];
+                    const T y = L.act ? act_fwd_rt<T>(act, z, slope) : z;
+                    const T v = L.res ? S(L.off_a_in + b * n_in + i) + rs * y : y;
+                    S(L.off_z + b * n_out + i) = z;
+                    S(L.off_a_out + b * n_out + i) = v;
+                    act_ss += static_cast<double>(v) * static_cast<double>(v);
+                }
+            }
+        }
+        double unused_sum = 0, unused_max = 0;
+        group_reduce3(red, t, P, sync, act_ss, unused_sum, unused_max);
+        if (t == 0) row[l * kNumQuantities + activation_rms] = std::sqrt(act_ss / (static_cast<double>(B) * n_out));
+    }
+
+    // Loss and dLoss/da_D.
+    {
+        const LayerDesc& L = a.layers[D - 1];
+        const uint64_t n = static_cast<uint64_t>(B) * static_cast<uint64_t>(L.n_out);
+        const T gscale = T(2) / static_cast<T>(static_cast<double>(B) * L.n_out);
+        double loss = 0;
+        for (uint64_t e = t; e < n; e += P) {
+            const T diff = S(L.off_a_out + e) - a.target;
+            loss += static_cast<double>(diff) * static_cast<double>(diff);
+            S(a.off_g0 + e) = gscale * diff;
+        }
+        double unused_sum = 0, unused_max = 0;
+        group_reduce3(red, t, P, sync, loss, unused_sum, unused_max);
+        if (t == 0) row[D * kNumQuantities] = loss / static_cast<double>(n);
+    }
+
+    // Backward. g (offset gc) holds dLoss/da_{l+1} on entry to layer l.
+    uint64_t gc = a.off_g0, gp = a.off_g1;
+    for (int l = D - 1; l >= 0; --l) {
+        const LayerDesc L = a.layers[l];
+        const int n_in = L.n_in, n_out = L.n_out;
+        double* const orow = row + l * kNumQuantities;
+
+        // delta = f'(z) * upstream, and the bias gradient sum_b delta.
+        double babs = 0;
+        for (int i = t; i < n_out; i += P) {
+            T gb = T(0);
+            for (int b = 0; b < B; ++b) {
+                const uint64_t k = static_cast<uint64_t>(b) * n_out + i;
+                const T g = S(gc + k);
+                const T up = L.res ? rs * g : g;
+                const T d = L.act ? act_der_rt<T>(act, S(L.off_z + k), slope) * up : up;
+                S(a.off_delta + k) = d;
+                gb += d;
+            }
+            babs += std::fabs(static_cast<double>(gb));
+        }
+        {
+            double unused_sum = 0, unused_max = 0;
+            group_reduce3(red, t, P, sync, babs, unused_sum, unused_max);
+        }
+        if (t == 0) orow[bias_grad_mean_abs] = a.has_bias ? babs / n_out : 0.0;
+
+        // Column sweep: input gradient (not needed below layer 0) and weight-gradient statistics.
+        const bool need_gp = l > 0;
+        const int nq = (n_in + 3) / 4;
+        double wabs = 0, wsq = 0, wmax = 0;
+        for (int J = t; J < nq; J += P) {
+            const int j0 = 4 * J;
+            const int c = n_in - j0 < 4 ? n_in - j0 : 4;
+            T cabs[4], csq[4], cmax[4];
+            for (int q = 0; q < 4; ++q) cabs[q] = csq[q] = cmax[q] = T(0);
+            for (int b0 = 0; b0 < B; b0 += kBatchTile) {
+                const bool first = b0 == 0;
+                if (!first && !need_gp) break;
+                T g4[kBatchTile][4];
+                for (int bb = 0; bb < kBatchTile; ++bb)
+                    for (int q = 0; q < 4; ++q)
+                        g4[bb][q] = (need_gp && L.res && b0 + bb < B && q < c)
+                                        ? S(gc + static_cast<uint64_t>(b0 + bb) * n_in + j0 + q)
+                                        : T(0);
+                for (int i = 0; i < n_out; ++i) {
+                    if (need_gp) {
+                        T w[4];
+                        weight_run4<T>(a, L, l, seed, pb, static_cast<uint64_t>(i) * n_in + j0, c, w);
+                        for (int bb = 0; bb < kBatchTile; ++bb) {
+                            if (b0 + bb >= B) break;
+                            const T d = S(a.off_delta + static_cast<uint64_t>(b0 + bb) * n_out + i);
+                            for (int q = 0; q < 4; ++q) g4[bb][q] += w[q] * d;
+                        }
+                    }
+                    if (first) {
+                        for (int q = 0; q < 4; ++q) {
+                            if (q >= c) break;
+                            T G = T(0);
+                            for (int b = 0; b < B; ++b)
+                                G += S(a.off_delta + static_cast<uint64_t>(b) * n_out + i) *
+                                     S(L.off_a_in + static_cast<uint64_t>(b) * n_in + j0 + q);
+                            const T ag = std::fabs(G);
+                            cabs[q] += ag;
+                            csq[q] += ag * ag;
+                            cmax[q] = nan_max(cmax[q], ag);
+                        }
+                    }
+                }
+                if (need_gp)
+                    for (int bb = 0; bb < kBatchTile; ++bb) {
+                        if (b0 + bb >= B) break;
+                        for (int q = 0; q < c; ++q) S(gp + static_cast<uint64_t>(b0 + bb) * n_in + j0 + q) = g4[bb][q];
+                    }
+            }
+            for (int q = 0; q < c; ++q) {
+                wabs += static_cast<double>(cabs[q]);
+                wsq += static_cast<double>(csq[q]);
+                wmax = nan_max<double>(wmax, static_cast<double>(cmax[q]));
+            }
+        }
+        group_reduce3(red, t, P, sync, wabs, wsq, wmax);
+        if (t == 0) {
+            const double numel = static_cast<double>(n_in) * static_cast<double>(n_out);
+            orow[weight_grad_mean_abs] = wabs / numel;
+            orow[weight_grad_rms] = std::sqrt(wsq / numel);
+            orow[weight_grad_max_abs] = wmax;
+        }
+        const uint64_t tmp = gc;
+        gc = gp;
+        gp = tmp;
+    }
+}
+
+}  // namespace gs::kern

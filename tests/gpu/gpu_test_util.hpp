@@ -1,0 +1,159 @@
+// Shared by the GPU tests and the host emulation tests: random cells, specs built
+// in code, NaN-poisoned runs and a row comparison that says where it failed.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gradsweep/backend.hpp"
+#include "gradsweep/spec.hpp"
+#include "gradsweep/stats.hpp"
+
+namespace gs::gputest {
+
+inline Spec make_spec(Precision precision, int batch, bool random_input, uint64_t seed_first, uint64_t seed_count,
+                      int input_dim, uint32_t rng_key = 7, double target = 0.25) {
+    Spec s;
+    s.name = "gpu-test";
+    s.seed_first = seed_first;
+    s.seed_count = seed_count;
+    s.rng = RngKind::philox;
+    s.rng_key = rng_key;
+    s.precision = precision;
+    s.target = target;
+    s.input.random = random_input;
+    s.input.batch = batch;
+    if (!random_input) {
+        // A fixed input with sign changes and an exact zero.
+        for (int b = 0; b < batch; ++b) {
+            std::vector<double> row;
+            for (int j = 0; j < input_dim; ++j) row.push_back(std::sin(1.0 + 0.7 * j + 1.3 * b) * ((j + b) % 5 == 2 ? 0.0 : 1.5));
+            s.input.values.push_back(row);
+        }
+    }
+    return s;
+}
+
+struct CellOptions {
+    int max_width = 32;
+    int max_depth = 8;
+    bool uniform_hidden = true;  // all hidden layers the same width (so shortcuts apply)
+};
+
+// A random but well-formed cell: every activation, init, shortcut, bias and
+// last_activation setting is reachable.
+inline Cell random_cell(std::mt19937_64& rng, const CellOptions& o) {
+    auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    Cell c;
+    const int depth = pick(1, o.max_depth);
+    const int width = pick(1, o.max_width);
+    c.layer_sizes.push_back(pick(0, 2) == 0 ? width : pick(1, o.max_width));
+    for (int l = 1; l < depth; ++l) c.layer_sizes.push_back(o.uniform_hidden ? width : pick(1, o.max_width));
+    c.layer_sizes.push_back(pick(0, 3) == 0 ? width : pick(1, std::min(o.max_width, 8)));
+    c.activation = static_cast<Activation>(pick(0, kNumActivations - 1));
+    c.leaky_slope = 0.05;
+    c.shortcut = pick(0, 1) == 1;
+    c.bias = pick(0, 3) != 0;
+    c.last_activation = pick(0, 1) == 1;
+    c.residual_scale = pick(0, 1) ? 1.0 : 0.5;
+    const int ik = pick(0, kNumInits - 1);
+    c.init.kind = static_cast<InitKind>(ik);
+    if (c.init.kind == InitKind::normal) {
+        c.init.sigma_w = 1.3;
+        c.init.sigma_b = pick(0, 1) ? 0.0 : 0.2;
+    }
+    return c;
+}
+
+inline std::string describe(const Cell& c, const Spec& s) {
+    std::ostringstream o;
+    o << "sizes=";
+    for (size_t i = 0; i < c.layer_sizes.size(); ++i) o << (i ? "-" : "") << c.layer_sizes[i];
+    o << " act=" << kActivationNames[static_cast<int>(c.activation)] << " shortcut=" << c.shortcut << " bias=" << c.bias
+      << " last_act=" << c.last_activation << " rs=" << c.residual_scale << " init=" << kInitNames[static_cast<int>(c.init.kind)]
+      << " batch=" << s.input.batch << " random_input=" << s.input.random << " precision=" << precision_name(s.precision);
+    return o.str();
+}
+
+// Rows from a backend into a NaN-filled buffer, so a slot the backend forgets to
+// write cannot pass for a value.
+inline std::vector<double> run_poisoned(Backend& b, const Spec& spec, const Cell& c, uint64_t off, uint64_t count) {
+    std::vector<double> rows(count * row_stride(c.depth()), std::numeric_limits<double>::quiet_NaN());
+    b.run(spec, c, off, count, rows.data());
+    return rows;
+}
+
+struct Comparison {
+    uint64_t failures = 0;
+    double max_rel = 0;     // over the compared finite pairs
+    std::string first;      // the first failure, readable
+    bool ok() const { return failures == 0; }
+};
+
+// |got - want| <= tol[k] * max(|got|, |want|) + abs_floor, element k. Non-finite
+// values must match in kind (NaN with NaN, +inf with +inf).
+inline Comparison compare_rows(const std::vector<double>& got, const std::vector<double>& want, const std::vector<double>& tol,
+                               double abs_floor, int stride) {
+    Comparison r;
+    if (got.size() != want.size()) {
+        r.failures = 1;
+        r.first = "size mismatch";
+        return r;
+    }
+    for (size_t k = 0; k < got.size(); ++k) {
+        const double g = got[k], w = want[k];
+        bool ok;
+        if (!std::isfinite(g) || !std::isfinite(w)) {
+            ok = (std::isnan(g) && std::isnan(w)) || g == w;
+        } else {
+            const double scale = std::max(std::fabs(g), std::fabs(w));
+            const double err = std::fabs(g - w);
+            if (scale > 0) r.max_rel = std::max(r.max_rel, err / scale);
+            ok = err <= tol[k] * scale + abs_floor;
+        }
+        if (!ok) {
+            if (r.failures == 0) {
+                const int slot = static_cast<int>(k % stride);
+                const int depth = (stride - 1) / kNumQuantities;
+                std::ostringstream o;
+                o.precision(17);
+                o << "network " << k / stride << " slot " << slot << " ("
+                  << (slot == depth * kNumQuantities ? std::string("loss")
+                                                     : "layer " + std::to_string(slot / kNumQuantities) + " " +
+                                                           kQuantityNames[slot % kNumQuantities])
+                  << "): got " << g << " want " << w << " tol " << tol[k];
+                r.first = o.str();
+            }
+            ++r.failures;
+        }
+    }
+    return r;
+}
+
+inline Comparison compare_rows(const std::vector<double>& got, const std::vector<double>& want, double tol, double abs_floor,
+                               int stride) {
+    return compare_rows(got, want, std::vector<double>(got.size(), tol), abs_floor, stride);
+}
+
+// Tolerance for a float32 run against the float64 reference: `base` plus ten
+// times how far float32 itself (the CPU backend in float32) is from float64 on
+// that value, so ill-conditioned values (deep chaotic nets, a ReLU kink hit
+// exactly) get the slack float32 arithmetic needs and no more.
+inline std::vector<double> float32_tolerance(const std::vector<double>& cpu32, const std::vector<double>& cpu64, double base) {
+    std::vector<double> tol(cpu64.size(), base);
+    for (size_t k = 0; k < tol.size(); ++k) {
+        const double a = cpu32[k], b = cpu64[k];
+        if (std::isfinite(a) && std::isfinite(b)) {
+            const double scale = std::max(std::fabs(a), std::fabs(b));
+            if (scale > 0) tol[k] = base + 10 * std::fabs(a - b) / scale;
+        }
+    }
+    return tol;
+}
+
+}  // namespace gs::gputest
