@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "../tests/reference_net.hpp"
+#include "reference_net.hpp"
 #include "gradsweep/spec.hpp"
 #include "gradsweep/stats.hpp"
 #include "gradsweep/torch_params.hpp"

@@ -11,6 +11,8 @@
 #include "gradsweep/backend.hpp"
 #include "gradsweep/spec.hpp"
 #include "gradsweep/stats.hpp"
+#include "gradsweep/summary_table.hpp"
+#include "gradsweep/sweep.hpp"
 #include "gradsweep/theory.hpp"
 
 using namespace gs;
@@ -242,4 +244,48 @@ TEST_CASE("finite-width departure of deep relu resnets", "[.theory-finite-width]
         CHECK(err < prev);
         prev = err;
     }
+}
+
+TEST_CASE("summary table: aligned columns, ratio, non-finite count", "[summary]") {
+    std::vector<SummaryRow> rows(2);
+    rows[0].cell = 0;
+    rows[0].label = "depth=5 relu plain";
+    rows[0].layer_medians = {1e-4, 2e-4, 4e-3};
+    rows[1].cell = 11;
+    rows[1].label = "depth=20 relu shortcut";
+    rows[1].layer_medians = {0.5, 0.25};
+    rows[1].nonfinite = 3;
+    const std::string t = summary_table(rows, 1024);
+    INFO(t);
+    CHECK(t.find("first layer") != std::string::npos);
+    CHECK(t.find("mean-field") == std::string::npos);  // no theory given, no column
+    CHECK(t.find("0.025") != std::string::npos);        // 1e-4 / 4e-3
+    CHECK(t.find("over 1024 seeds") != std::string::npos);
+    std::vector<std::string> lines;
+    for (size_t p = 0, q; (q = t.find('\n', p)) != std::string::npos; p = q + 1) lines.push_back(t.substr(p, q - p));
+    REQUIRE(lines.size() >= 3);
+    // Right-aligned numbers: every table line ends at the same column.
+    CHECK(lines[0].size() == lines[1].size());
+    CHECK(lines[1].size() == lines[2].size());
+    CHECK(lines[2].substr(lines[2].size() - 1) == "3");
+    CHECK(lines[2].find("depth=20 relu shortcut") != std::string::npos);
+
+    rows[1].theory_ratio = 2.0;
+    CHECK(summary_table(rows, 8).find("mean-field f/l") != std::string::npos);
+}
+
+TEST_CASE("summary rows from a run: labels from the grid axes", "[summary]") {
+    const Spec spec = parse_spec_text(R"({"name": "s", "seeds": {"count": 16},
+      "grid": {"depth": [2, 3], "activation": ["relu", "tanh"], "shortcut": [false, true]},
+      "network": {"width": 4}, "input": {"distribution": "normal", "batch": 2}})");
+    auto backend = make_cpu_backend(1);
+    const SweepResult r = run_sweep(spec, *backend);
+    const std::vector<SummaryRow> rows = summary_rows(spec, r.cells);
+    REQUIRE(rows.size() == 8);
+    CHECK(rows[0].label == "depth=2 relu plain");
+    CHECK(rows[7].label == "depth=3 tanh shortcut");
+    CHECK(rows[7].layer_medians.size() == 3);
+    CHECK(std::isfinite(rows[7].theory_ratio));
+    const std::string t = summary_table(spec, r.cells);
+    CHECK(t.find("depth=3 tanh shortcut") != std::string::npos);
 }

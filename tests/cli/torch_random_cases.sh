@@ -9,7 +9,7 @@
 # GS_TORCH_CASES (default 16) repeat or enlarge a draw.
 set -euo pipefail
 bin=$1 src=$2 work=$3
-py=/usr/bin/python3
+py=${GS_PYTHON:-/usr/bin/python3}  # GS_PYTHON: another interpreter with torch
 [[ -x $py ]] || py=python3
 if ! "$py" -c "import torch" 2>/dev/null; then
     echo "SKIPPED: PyTorch is not importable by $py (install python3-torch)"

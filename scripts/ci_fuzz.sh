@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# CI: fuzzes the spec parser with libFuzzer (clang, ASan + UBSan) for a bounded
+# time. Fails on any crash, sanitizer report, uncaught exception, broken
+# invariant (see fuzz/fuzz_spec.cpp), hang (-timeout) or memory blow-up
+# (-rss_limit_mb). Builds in its own directory, build-fuzz/.
+#   GS_FUZZ_SECONDS  fuzzing time (default 50, at most 60)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build="$root/build-fuzz"
+secs=${GS_FUZZ_SECONDS:-50}
+(( secs > 60 )) && secs=60
+t0=$(date +%s)
+
+have_libfuzzer() {
+    command -v clang++ > /dev/null || return 1
+    echo 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }' > "$build/probe.cpp"
+    clang++ -fsanitize=fuzzer,address,undefined "$build/probe.cpp" -o "$build/probe" > /dev/null 2>&1
+}
+mkdir -p "$build"
+if ! have_libfuzzer; then
+    echo "ci_fuzz: installing clang and libFuzzer (Debian: clang, libclang-rt-14-dev)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq clang libclang-rt-14-dev > /dev/null
+    have_libfuzzer || { echo "ci_fuzz: clang++ cannot build a libFuzzer target" >&2; exit 1; }
+fi
+
+# The parser is three files; compiling them directly keeps this independent of
+# the CMake build (and of CUDA).
+sources=("$root"/src/spec.cpp "$root"/src/spec_keys.cpp "$root"/src/spec_reader.cpp "$root"/fuzz/fuzz_spec.cpp)
+bin="$build/fuzz_spec"
+if [[ ! -x $bin ]] || [[ -n $(find "${sources[@]}" "$root"/src/*.hpp "$root"/include -newer "$bin" 2>/dev/null) ]]; then
+    echo "ci_fuzz: building $bin"
+    clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+        -I"$root/include" -I"$root/src" "${sources[@]}" -o "$bin"
+fi
+
+rm -rf "$build/seeds" "$build/artifacts"
+"$root/fuzz/make_corpus.sh" "$build/seeds"
+mkdir -p "$build/corpus" "$build/artifacts"   # corpus/ keeps what earlier runs found
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+echo "ci_fuzz: fuzzing for ${secs}s"
+set +e
+"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+    -dict="$root/fuzz/spec.dict" -artifact_prefix="$build/artifacts/" -print_final_stats=1 \
+    "$build/corpus" "$build/seeds" > "$build/fuzz.log" 2>&1
+rc=$?
+set -e
+grep -E '^(Done|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb))' "$build/fuzz.log" || true
+if (( rc != 0 )) || [[ -n $(ls -A "$build/artifacts") ]]; then
+    tail -40 "$build/fuzz.log" >&2
+    echo "ci_fuzz: FAILED (exit $rc); reproducer(s): $(ls "$build/artifacts")" >&2
+    echo "ci_fuzz: rerun one with: $bin $build/artifacts/<file>" >&2
+    exit 1
+fi
+echo "ci_fuzz: passed in $(( $(date +%s) - t0 ))s (corpus: $(ls "$build/corpus" | wc -l) inputs)"

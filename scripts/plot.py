@@ -1,0 +1,431 @@
+#!/usr/bin/env python3
+"""Pictures of a gradsweep results directory.
+
+usage: plot.py RESULTS_DIR [--out DIR] [--quantity Q] [--hist-cells 3,7,...]
+
+Reads RESULTS_DIR/results.csv (and results.json, per_seed.csv when present) and
+writes PNGs into RESULTS_DIR (or --out):
+
+  layers[_<split>].png          per-layer gradient vs layer index: median over seeds with
+                                the q05-q95 band, log scale; one panel per depth x width,
+                                one line per shortcut setting; one file per value of any
+                                further grid axis (e.g. activation)
+  first_layer_vs_depth.png      the first layer's gradient vs depth, per width and shortcut
+  histograms.png                the first layer's gradient over seeds for chosen cells
+                                (needs per_seed.csv, i.e. `gradsweep run --per-seed`)
+  theory_vs_data[_<split>].png  measured sqrt(E[weight_grad_rms^2]) beside the infinite-width
+                                prediction (needs per-layer theory in results.json)
+
+Q defaults to weight_grad_mean_abs, the seeds notebooks' per-layer mean |dLoss/dW|.
+Only the standard library, numpy and matplotlib (Agg) are used.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+STAT_COLUMNS = {"cell", "layer", "quantity", "n", "mean", "std", "min", "q05", "median", "q95", "max",
+                "geomean", "n_nonfinite", "n_zero"}
+# Columns that name or restate a cell rather than place it on the grid.
+NOT_AXES = {"name", "layer_sizes"}
+FLOAT_STATS = ["mean", "std", "min", "q05", "median", "q95", "max", "geomean"]
+
+
+def number(text):
+    """CSV cell -> float; empty, NaN and +-Infinity as written by the engine."""
+    if text is None or text == "":
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def sort_key(value):
+    """Numbers numerically, then booleans false before true, then text."""
+    try:
+        return (0, float(value), "")
+    except ValueError:
+        return (1, 0.0, value)
+
+
+class Results:
+    """results.csv in memory: cells' parameters and (cell, quantity) -> per-layer stats."""
+
+    def __init__(self, directory):
+        path = os.path.join(directory, "results.csv")
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = {"cell", "layer", "quantity", "median", "q05", "q95"} - set(reader.fieldnames or [])
+            if missing:
+                sys.exit(f"plot.py: {path}: missing columns {sorted(missing)}")
+            self.param_names = [c for c in reader.fieldnames if c not in STAT_COLUMNS]
+            self.params = {}  # cell -> {param: text}
+            self.stats = {}   # (cell, quantity) -> {layer: {stat: float}}
+            for row in reader:
+                cell = int(row["cell"])
+                self.params.setdefault(cell, {p: row[p] for p in self.param_names})
+                layers = self.stats.setdefault((cell, row["quantity"]), {})
+                layers[int(row["layer"])] = {s: number(row.get(s)) for s in FLOAT_STATS + ["n", "n_zero", "n_nonfinite"]}
+        self.cells = sorted(self.params)
+        self.axes = self._axes()
+        self.theory = {}  # cell -> [E[weight_grad_rms^2] per layer]
+        json_path = os.path.join(directory, "results.json")
+        if os.path.exists(json_path):
+            with open(json_path) as f:
+                self._read_theory(json.load(f))
+
+    def _axes(self):
+        axes = {}
+        for p in self.param_names:
+            values = sorted({self.params[c][p] for c in self.cells}, key=sort_key)
+            if len(values) > 1:
+                axes[p] = values
+        # layer_sizes restates depth and width; it is an axis only when nothing else is.
+        if "layer_sizes" in axes and ("depth" in axes or "width" in axes):
+            del axes["layer_sizes"]
+        for p in NOT_AXES - {"layer_sizes"}:
+            axes.pop(p, None)
+        return axes
+
+    def _read_theory(self, doc):
+        for c in doc.get("cells", []):
+            values = []
+            for layer in c.get("layers", []):
+                v = layer.get("theory_weight_grad_ms")
+                if v is None and isinstance(layer.get("theory"), dict):
+                    v = layer["theory"].get("weight_grad_ms")
+                values.append(math.nan if v is None else float(v))
+            if values and any(math.isfinite(v) for v in values):
+                self.theory[int(c.get("cell", len(self.theory)))] = values
+
+    def layer_stat(self, cell, quantity, stat):
+        layers = self.stats.get((cell, quantity), {})
+        return np.array([layers[l][stat] for l in sorted(layers)], dtype=float)
+
+    def cells_where(self, **fixed):
+        return [c for c in self.cells if all(self.params[c].get(k) == v for k, v in fixed.items())]
+
+
+def layout(res):
+    """(row axis, column axis, split axes): depth x width panels, other axes split files."""
+    free = [a for a in res.axes if a != "shortcut"]
+    preferred = [a for a in ("depth", "width") if a in free] + [a for a in free if a not in ("depth", "width")]
+    row = preferred[0] if preferred else None
+    col = preferred[1] if len(preferred) > 1 else None
+    splits = preferred[2:]
+    return row, col, splits
+
+
+def split_combinations(res, splits):
+    combos = [{}]
+    for a in splits:
+        combos = [dict(c, **{a: v}) for c in combos for v in res.axes[a]]
+    return combos
+
+
+def split_suffix(combo):
+    return "".join("_" + "".join(ch if ch.isalnum() or ch in ".-" else "-" for ch in str(v)) for v in combo.values())
+
+
+def split_title(combo):
+    return ", ".join(f"{k}={v}" for k, v in combo.items())
+
+
+def shortcut_lines(res):
+    """(label, value, style) per shortcut setting present."""
+    values = res.axes.get("shortcut") or sorted({res.params[c].get("shortcut", "") for c in res.cells})
+    styles = {"true": ("shortcut", "tab:blue"), "false": ("plain", "tab:red")}
+    return [(styles.get(v, (f"shortcut={v}", "tab:gray"))[0], v, styles.get(v, ("", "tab:gray"))[1]) for v in values]
+
+
+def positive(a):
+    a = np.array(a, dtype=float)
+    a[~(a > 0)] = np.nan  # log axes: zeros (dead networks) and NaN leave gaps
+    return a
+
+
+def panel_grid(res, row, col):
+    rows = res.axes[row] if row else [None]
+    cols = res.axes[col] if col else [None]
+    fig, axs = plt.subplots(len(rows), len(cols), figsize=(3.1 * len(cols) + 0.6, 2.3 * len(rows) + 0.8),
+                            squeeze=False)
+    return fig, axs, rows, cols
+
+
+def panel_label(row, rv, col, cv):
+    return "  ".join(f"{k}={v}" for k, v in ((row, rv), (col, cv)) if k)
+
+
+def fixed_for(row, rv, col, cv, combo):
+    fixed = dict(combo)
+    if row:
+        fixed[row] = rv
+    if col:
+        fixed[col] = cv
+    return fixed
+
+
+def plot_layers(res, quantity, out_dir):
+    row, col, splits = layout(res)
+    written = []
+    for combo in split_combinations(res, splits):
+        fig, axs, rows, cols = panel_grid(res, row, col)
+        any_data = False
+        for i, rv in enumerate(rows):
+            for j, cv in enumerate(cols):
+                ax = axs[i][j]
+                fixed = fixed_for(row, rv, col, cv, combo)
+                for label, sv, color in shortcut_lines(res):
+                    cells = res.cells_where(**dict(fixed, shortcut=sv)) if "shortcut" in res.param_names else res.cells_where(**fixed)
+                    for c in cells[:1]:
+                        med = positive(res.layer_stat(c, quantity, "median"))
+                        if med.size == 0:
+                            continue
+                        x = np.arange(med.size)
+                        lo, hi = positive(res.layer_stat(c, quantity, "q05")), positive(res.layer_stat(c, quantity, "q95"))
+                        ax.fill_between(x, lo, hi, color=color, alpha=0.18, linewidth=0)
+                        ax.plot(x, med, color=color, marker="o" if med.size <= 16 else None, markersize=3, label=label)
+                        zeros = res.layer_stat(c, quantity, "n_zero")
+                        n = res.layer_stat(c, quantity, "n") + res.layer_stat(c, quantity, "n_nonfinite")
+                        if np.any(zeros > 0.5 * n):
+                            ax.text(0.02, 0.02 if sv != "true" else 0.12, f"{label}: >50% exact zeros",
+                                    transform=ax.transAxes, fontsize=7, color=color)
+                        any_data = any_data or bool(np.any(np.isfinite(med)))
+                if np.any([ln.get_ydata().size for ln in ax.get_lines()]):
+                    ax.set_yscale("log")
+                ax.set_title(panel_label(row, rv, col, cv), fontsize=9)
+                ax.tick_params(labelsize=7)
+                if i == len(rows) - 1:
+                    ax.set_xlabel("layer (0 = input side)", fontsize=8)
+                if j == 0:
+                    ax.set_ylabel(quantity, fontsize=8)
+        if not any_data:
+            plt.close(fig)
+            continue
+        handles, labels = axs[0][0].get_legend_handles_labels()
+        for a in axs.flat:
+            if len(handles) < len(shortcut_lines(res)):
+                handles, labels = a.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper right", fontsize=8)
+        title = f"{quantity} per layer: median over seeds, band q05-q95"
+        if combo:
+            title += f"  ({split_title(combo)})"
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout(rect=(0, 0, 0.93, 0.97))
+        path = os.path.join(out_dir, f"layers{split_suffix(combo)}.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def plot_first_layer_vs_depth(res, quantity, out_dir):
+    if "depth" not in res.axes:
+        return []
+    others = [a for a in res.axes if a not in ("depth", "width", "shortcut")]
+    combos = split_combinations(res, others)
+    widths = res.axes.get("width", [None])
+    fig, axs = plt.subplots(1, len(combos), figsize=(3.6 * len(combos) + 0.5, 3.4), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    for k, combo in enumerate(combos):
+        ax = axs[0][k]
+        for wi, w in enumerate(widths):
+            color = cmap(wi / max(1, len(widths) - 1) * 0.9)
+            for label, sv, _ in shortcut_lines(res):
+                fixed = dict(combo)
+                if w is not None:
+                    fixed["width"] = w
+                if "shortcut" in res.param_names:
+                    fixed["shortcut"] = sv
+                cells = sorted(res.cells_where(**fixed), key=lambda c: float(res.params[c]["depth"]))
+                depth = np.array([float(res.params[c]["depth"]) for c in cells])
+                if depth.size == 0:
+                    continue
+                stat = lambda s: positive([res.stats[(c, quantity)][0][s] for c in cells])  # noqa: E731
+                style = "-" if sv == "true" else "--"
+                name = (f"width {w} " if w is not None else "") + label
+                ax.plot(depth, stat("median"), style, color=color, marker="o", markersize=3, label=name)
+                ax.fill_between(depth, stat("q05"), stat("q95"), color=color, alpha=0.07, linewidth=0)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("depth", fontsize=8)
+        ax.set_title(split_title(combo) or "all cells", fontsize=9)
+        ax.tick_params(labelsize=7)
+        if k == 0:
+            ax.set_ylabel(f"first layer {quantity}", fontsize=8)
+    handles, labels = axs[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=7)
+    fig.suptitle(f"First layer's {quantity} vs depth: median over seeds (q05-q95 band); solid = shortcut, dashed = plain",
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.84, 0.93))
+    path = os.path.join(out_dir, "first_layer_vs_depth.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return [path]
+
+
+def default_hist_cells(res):
+    """The deepest, widest cells: one per value of the remaining axes and shortcut setting."""
+    fixed = {}
+    for a in ("depth", "width"):
+        if a in res.axes:
+            fixed[a] = max(res.axes[a], key=sort_key)
+    return res.cells_where(**fixed)[:8]
+
+
+def read_per_seed(path, cells, quantity, layer=0):
+    wanted = {str(c) for c in cells}
+    values = {c: [] for c in cells}
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        ic, il, iq, iv = (header.index(k) for k in ("cell", "layer", "quantity", "value"))
+        for row in reader:
+            if row[ic] in wanted and row[iq] == quantity and row[il] == str(layer):
+                values[int(row[ic])].append(number(row[iv]))
+    return {c: np.array(v, dtype=float) for c, v in values.items()}
+
+
+def plot_histograms(res, quantity, out_dir, directory, cells):
+    path = os.path.join(directory, "per_seed.csv")
+    if not os.path.exists(path):
+        print("plot.py: no per_seed.csv (run gradsweep with --per-seed): no histograms", file=sys.stderr)
+        return []
+    cells = cells or default_hist_cells(res)
+    data = read_per_seed(path, cells, quantity)
+    # One panel per cell without its shortcut setting; both settings overlaid.
+    groups = {}
+    for c in cells:
+        key = tuple((a, res.params[c][a]) for a in res.axes if a != "shortcut")
+        groups.setdefault(key, []).append(c)
+    fig, axs = plt.subplots(1, len(groups), figsize=(3.4 * len(groups) + 0.4, 3.0), squeeze=False)
+    styles = {"true": ("shortcut", "tab:blue"), "false": ("plain", "tab:red")}
+    for k, (key, members) in enumerate(groups.items()):
+        ax = axs[0][k]
+        finite_logs = [np.log10(data[c][data[c] > 0]) for c in members if np.any(data[c] > 0)]
+        if finite_logs:
+            allv = np.concatenate(finite_logs)
+            bins = np.linspace(allv.min(), allv.max() + 1e-9, 40)
+        else:
+            bins = 10
+        notes = []
+        for c in members:
+            v = data[c]
+            label, color = styles.get(res.params[c].get("shortcut", ""), (f"cell {c}", "tab:gray"))
+            pos = v[v > 0]
+            if pos.size:
+                ax.hist(np.log10(pos), bins=bins, color=color, alpha=0.5, label=f"{label} (cell {c})")
+            zeros, bad = int(np.sum(v == 0)), int(np.sum(~np.isfinite(v)))
+            if zeros or bad:
+                notes.append(f"{label}: {zeros} zero, {bad} non-finite")
+        if notes:
+            ax.text(0.02, 0.97, "\n".join(notes), transform=ax.transAxes, va="top", fontsize=7)
+        ax.set_title(" ".join(f"{a}={v}" for a, v in key) or "cells", fontsize=9)
+        ax.set_xlabel(f"log10 first-layer {quantity}", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, loc="upper right")
+    n = max((data[c].size for c in cells), default=0)
+    fig.suptitle(f"First layer's {quantity} over {n} seeds", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    out = os.path.join(out_dir, "histograms.png")
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return [out]
+
+
+def measured_rms2(res, c):
+    """Mean over seeds of weight_grad_rms^2, from its mean and (ddof=1) std."""
+    mean = res.layer_stat(c, "weight_grad_rms", "mean")
+    std = res.layer_stat(c, "weight_grad_rms", "std")
+    n = res.layer_stat(c, "weight_grad_rms", "n")
+    return mean ** 2 + std ** 2 * np.where(n > 1, (n - 1) / np.maximum(n, 1), 0.0)
+
+
+def plot_theory(res, out_dir):
+    if not res.theory:
+        print("plot.py: results.json has no per-layer theory: no theory_vs_data plot", file=sys.stderr)
+        return []
+    row, col, splits = layout(res)
+    written = []
+    for combo in split_combinations(res, splits):
+        fig, axs, rows, cols = panel_grid(res, row, col)
+        drawn = False
+        for i, rv in enumerate(rows):
+            for j, cv in enumerate(cols):
+                ax = axs[i][j]
+                fixed = fixed_for(row, rv, col, cv, combo)
+                for label, sv, color in shortcut_lines(res):
+                    cells = res.cells_where(**dict(fixed, shortcut=sv)) if "shortcut" in res.param_names else res.cells_where(**fixed)
+                    for c in cells[:1]:
+                        data = positive(np.sqrt(measured_rms2(res, c)))
+                        x = np.arange(data.size)
+                        ax.plot(x, data, color=color, marker="o" if data.size <= 16 else None, markersize=3,
+                                label=f"{label}: measured")
+                        if c in res.theory:
+                            th = positive(np.sqrt(np.array(res.theory[c], dtype=float)))
+                            ax.plot(np.arange(th.size), th, "--", color="black" if sv == "true" else "dimgray",
+                                    linewidth=1, label=f"{label}: infinite width")
+                            drawn = True
+                if ax.get_lines():
+                    ax.set_yscale("log")
+                ax.set_title(panel_label(row, rv, col, cv), fontsize=9)
+                ax.tick_params(labelsize=7)
+                if i == len(rows) - 1:
+                    ax.set_xlabel("layer", fontsize=8)
+                if j == 0:
+                    ax.set_ylabel("sqrt(E[rms^2])", fontsize=8)
+        if not drawn:
+            plt.close(fig)
+            continue
+        handles, labels = [], []
+        for a in axs.flat:
+            h, l = a.get_legend_handles_labels()
+            if len(h) > len(handles):
+                handles, labels = h, l
+        fig.legend(handles, labels, loc="upper right", fontsize=7)
+        title = "weight_grad_rms: sqrt of its mean square over seeds vs the mean-field prediction (docs/theory.md)"
+        if combo:
+            title += f"  ({split_title(combo)})"
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout(rect=(0, 0, 0.9, 0.97))
+        path = os.path.join(out_dir, f"theory_vs_data{split_suffix(combo)}.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("results_dir")
+    p.add_argument("--out", help="where to write the PNGs (default: RESULTS_DIR)")
+    p.add_argument("--quantity", default="weight_grad_mean_abs")
+    p.add_argument("--hist-cells", help="comma-separated cell indices for histograms.png")
+    a = p.parse_args(argv)
+    out_dir = a.out or a.results_dir
+    os.makedirs(out_dir, exist_ok=True)
+    res = Results(a.results_dir)
+    if not any(q == a.quantity for (_, q) in res.stats):
+        sys.exit(f"plot.py: no quantity {a.quantity!r} in results.csv")
+    hist_cells = [int(x) for x in a.hist_cells.split(",")] if a.hist_cells else None
+    written = []
+    written += plot_layers(res, a.quantity, out_dir)
+    written += plot_first_layer_vs_depth(res, a.quantity, out_dir)
+    written += plot_histograms(res, a.quantity, out_dir, a.results_dir, hist_cells)
+    written += plot_theory(res, out_dir)
+    for w in written:
+        print(w)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

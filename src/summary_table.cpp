@@ -1,0 +1,116 @@
+#include "gradsweep/summary_table.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "gradsweep/theory.hpp"
+
+namespace gs {
+
+namespace {
+
+std::string short_number(double x) {
+    if (std::isnan(x)) return "nan";
+    if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", x);
+    return buf;
+}
+
+std::string axis_value(const std::string& key, const ojson& v) {
+    if (v.is_boolean()) {
+        if (key == "shortcut") return v.get<bool>() ? "shortcut" : "plain";
+        return v.get<bool>() ? key : "no-" + key;
+    }
+    if (key == "activation" && v.is_string()) return v.get<std::string>();
+    if (key == "layer_sizes" && v.is_array()) {
+        std::string s;
+        for (const auto& x : v) s += (s.empty() ? "" : "-") + x.dump();
+        return s;
+    }
+    if (key == "init") {
+        if (v.is_string()) return v.get<std::string>();
+        std::string s = v.value("kind", std::string("init"));
+        if (v.contains("sigma_w")) s += " sw=" + short_number(v["sigma_w"].get<double>());
+        if (v.contains("sigma_b")) s += " sb=" + short_number(v["sigma_b"].get<double>());
+        return s;
+    }
+    if (v.is_number_float()) return key + "=" + short_number(v.get<double>());
+    if (v.is_string()) return key + "=" + v.get<std::string>();
+    return key + "=" + v.dump();
+}
+
+}  // namespace
+
+std::string cell_label(const Cell& cell) {
+    std::string s;
+    if (cell.axes.is_object())
+        for (auto it = cell.axes.begin(); it != cell.axes.end(); ++it) s += (s.empty() ? "" : " ") + axis_value(it.key(), it.value());
+    if (s.empty())  // a single-cell spec: say what the network is
+        s = cell.layer_sizes_label() + " " + kActivationNames[static_cast<int>(cell.activation)] + (cell.shortcut ? " shortcut" : " plain");
+    return s;
+}
+
+std::string summary_table(const std::vector<SummaryRow>& rows, uint64_t seeds) {
+    const bool theory = std::any_of(rows.begin(), rows.end(), [](const SummaryRow& r) { return std::isfinite(r.theory_ratio); });
+    std::vector<std::string> head = {"cell", "network", "first layer", "last layer", "first/last", "nonfinite"};
+    if (theory) head.push_back("mean-field f/l");
+    std::vector<std::vector<std::string>> table;
+    for (const SummaryRow& r : rows) {
+        const double nan = std::nan("");
+        const double first = r.layer_medians.empty() ? nan : r.layer_medians.front();
+        const double last = r.layer_medians.empty() ? nan : r.layer_medians.back();
+        std::vector<std::string> line = {std::to_string(r.cell), r.label, short_number(first), short_number(last),
+                                         short_number(first / last), std::to_string(r.nonfinite)};
+        if (theory) line.push_back(std::isfinite(r.theory_ratio) ? short_number(r.theory_ratio) : "-");
+        table.push_back(std::move(line));
+    }
+    std::vector<size_t> width(head.size());
+    for (size_t c = 0; c < head.size(); ++c) {
+        width[c] = head[c].size();
+        for (const auto& line : table) width[c] = std::max(width[c], line[c].size());
+    }
+    // The label column is left-aligned, numbers right-aligned, two spaces between.
+    auto format_line = [&](const std::vector<std::string>& line) {
+        std::string out;
+        for (size_t c = 0; c < line.size(); ++c) {
+            const std::string pad(width[c] - line[c].size(), ' ');
+            if (c) out += "  ";
+            out += c == 1 ? line[c] + pad : pad + line[c];
+        }
+        while (!out.empty() && out.back() == ' ') out.pop_back();
+        return out + "\n";
+    };
+    std::string out = format_line(head);
+    for (const auto& line : table) out += format_line(line);
+    out += "(median over " + std::to_string(seeds) + " seeds of each layer's mean |dLoss/dW|; first/last < 1: the first layer learns slower";
+    if (theory) out += ";\n mean-field f/l: infinite-width sqrt(E[rms^2]) ratio, docs/theory.md";
+    out += ")\n";
+    return out;
+}
+
+std::vector<SummaryRow> summary_rows(const Spec& spec, const std::vector<CellResult>& cells, bool with_theory) {
+    std::vector<SummaryRow> rows;
+    for (const CellResult& c : cells) {
+        const Cell& cell = spec.cells.at(c.cell);
+        SummaryRow r;
+        r.cell = c.cell;
+        r.label = cell_label(cell);
+        for (const auto& layer : c.layers) r.layer_medians.push_back(layer[weight_grad_mean_abs].median);
+        r.nonfinite = c.nonfinite_networks;
+        // A fixed batch costs the prediction batch^2 pair integrals per layer: skip big ones.
+        if (with_theory && (spec.input.random || spec.input.batch <= 16)) {
+            const std::vector<double> ms = predict_weight_grad_ms(spec, cell);
+            r.theory_ratio = std::sqrt(ms.front() / ms.back());
+        }
+        rows.push_back(std::move(r));
+    }
+    return rows;
+}
+
+std::string summary_table(const Spec& spec, const std::vector<CellResult>& cells, bool with_theory) {
+    return summary_table(summary_rows(spec, cells, with_theory), spec.seed_count);
+}
+
+}  // namespace gs
