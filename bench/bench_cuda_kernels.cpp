@@ -1,8 +1,10 @@
 // Throughput of the CUDA backend on a few representative cells, for comparing
 // kernel versions: networks per second and weights per second (each weight is
-// generated twice per network, forward and backward). Without a CUDA device it
-// says so and exits 0.
+// generated twice per network, forward and backward), and the speed-up over the
+// CPU backend (all cores, timed on a smaller seed count). Without a CUDA device
+// it says so and exits 0.
 // usage: bench_cuda_kernels [--device N] [--quick]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -59,6 +61,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     auto gpu = make_cuda_backend(device);
+    auto cpu = make_cpu_backend(0);
     std::printf("device: %s\n", gpu->device_name().c_str());
     const uint64_t scale = quick ? 16 : 1;
     const std::vector<Case> cases = {
@@ -70,7 +73,8 @@ int main(int argc, char** argv) {
         {"width 1024 depth 8 relu", uniform(1024, 1024, 8, 1), Activation::relu, true, 1, 1024 / scale},
         {"width 4096 depth 4 gelu", uniform(4096, 4096, 4, 1), Activation::gelu, true, 1, 64 / scale},
     };
-    std::printf("%-34s %-8s %10s %10s %14s %14s\n", "cell", "prec", "networks", "seconds", "networks/s", "weights/s");
+    std::printf("%-34s %-8s %10s %10s %14s %14s %10s\n", "cell", "prec", "networks", "seconds", "networks/s", "weights/s",
+                "vs cpu");
     for (const Case& c : cases) {
         Cell cell;
         cell.layer_sizes = c.sizes;
@@ -85,8 +89,13 @@ int main(int argc, char** argv) {
             const auto t0 = std::chrono::steady_clock::now();
             gpu->run(spec, cell, 0, c.seeds, rows.data());
             const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            std::printf("%-34s %-8s %10llu %10.4f %14.4g %14.4g\n", c.label, precision_name(p),
-                        static_cast<unsigned long long>(c.seeds), s, c.seeds / s, c.seeds * weights / s);
+            const uint64_t cpu_seeds = std::max<uint64_t>(1, c.seeds / 256);
+            const auto t1 = std::chrono::steady_clock::now();
+            cpu->run(spec, cell, 0, cpu_seeds, rows.data());
+            const double cs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+            std::printf("%-34s %-8s %10llu %10.4f %14.4g %14.4g %9.1fx\n", c.label, precision_name(p),
+                        static_cast<unsigned long long>(c.seeds), s, c.seeds / s, c.seeds * weights / s,
+                        (c.seeds / s) / (cpu_seeds / cs));
         }
     }
     return 0;

@@ -15,6 +15,7 @@ writes PNGs into RESULTS_DIR (or --out):
                                 (needs per_seed.csv, i.e. `gradsweep run --per-seed`)
   theory_vs_data[_<split>].png  measured sqrt(E[weight_grad_rms^2]) beside the infinite-width
                                 prediction (needs per-layer theory in results.json)
+  theory_ratio.png              layer 0: measured / predicted E[weight_grad_rms^2] vs depth
 
 Q defaults to weight_grad_mean_abs, the seeds notebooks' per-layer mean |dLoss/dW|.
 Only the standard library, numpy and matplotlib (Agg) are used.
@@ -228,58 +229,104 @@ def plot_layers(res, quantity, out_dir):
     return written
 
 
+def depth_panels(n_panels):
+    """Figure with up to 4 panels per row and room for a legend underneath."""
+    ncols = min(4, n_panels)
+    nrows = (n_panels + ncols - 1) // ncols
+    fig, axs = plt.subplots(nrows, ncols, figsize=(3.5 * ncols + 0.4, 3.0 * nrows + 0.9), squeeze=False)
+    for k in range(n_panels, nrows * ncols):
+        axs.flat[k].set_visible(False)
+    return fig, list(axs.flat)[:n_panels]
+
+
+def by_width_and_shortcut(res, combo):
+    """(name, color, style, cells sorted by depth) for each width x shortcut line of a panel."""
+    widths = res.axes.get("width", [None])
+    cmap = plt.get_cmap("viridis")
+    lines = []
+    for wi, w in enumerate(widths):
+        color = cmap(wi / max(1, len(widths) - 1) * 0.9)
+        for label, sv, _ in shortcut_lines(res):
+            fixed = dict(combo)
+            if w is not None:
+                fixed["width"] = w
+            if "shortcut" in res.param_names:
+                fixed["shortcut"] = sv
+            cells = sorted(res.cells_where(**fixed), key=lambda c: float(res.params[c]["depth"]))
+            if cells:
+                name = (f"width {w} " if w is not None else "") + label
+                lines.append((name, color, "-" if sv == "true" else "--", cells))
+    return lines
+
+
+def finish_depth_figure(fig, axs, title, path):
+    handles, labels = axs[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    height = fig.get_size_inches()[1]
+    legend_rows = (len(labels) + 5) // 6
+    fig.tight_layout(rect=(0, (0.2 + 0.17 * legend_rows) / height, 1, 1 - 0.35 / height))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def plot_first_layer_vs_depth(res, quantity, out_dir):
     if "depth" not in res.axes:
         return []
-    others = [a for a in res.axes if a not in ("depth", "width", "shortcut")]
-    combos = split_combinations(res, others)
-    widths = res.axes.get("width", [None])
-    fig, axs = plt.subplots(1, len(combos), figsize=(3.6 * len(combos) + 0.5, 3.4), squeeze=False)
-    cmap = plt.get_cmap("viridis")
-    for k, combo in enumerate(combos):
-        ax = axs[0][k]
-        for wi, w in enumerate(widths):
-            color = cmap(wi / max(1, len(widths) - 1) * 0.9)
-            for label, sv, _ in shortcut_lines(res):
-                fixed = dict(combo)
-                if w is not None:
-                    fixed["width"] = w
-                if "shortcut" in res.param_names:
-                    fixed["shortcut"] = sv
-                cells = sorted(res.cells_where(**fixed), key=lambda c: float(res.params[c]["depth"]))
-                depth = np.array([float(res.params[c]["depth"]) for c in cells])
-                if depth.size == 0:
-                    continue
-                stat = lambda s: positive([res.stats[(c, quantity)][0][s] for c in cells])  # noqa: E731
-                style = "-" if sv == "true" else "--"
-                name = (f"width {w} " if w is not None else "") + label
-                ax.plot(depth, stat("median"), style, color=color, marker="o", markersize=3, label=name)
-                ax.fill_between(depth, stat("q05"), stat("q95"), color=color, alpha=0.07, linewidth=0)
+    combos = split_combinations(res, [a for a in res.axes if a not in ("depth", "width", "shortcut")])
+    fig, axs = depth_panels(len(combos))
+    for ax, combo in zip(axs, combos):
+        for name, color, style, cells in by_width_and_shortcut(res, combo):
+            depth = np.array([float(res.params[c]["depth"]) for c in cells])
+            stat = lambda s: positive([res.stats[(c, quantity)][0][s] for c in cells])  # noqa: E731
+            ax.plot(depth, stat("median"), style, color=color, marker="o", markersize=3, label=name)
+            ax.fill_between(depth, stat("q05"), stat("q95"), color=color, alpha=0.07, linewidth=0)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("depth", fontsize=8)
+        ax.set_ylabel(f"first layer {quantity}", fontsize=8)
         ax.set_title(split_title(combo) or "all cells", fontsize=9)
         ax.tick_params(labelsize=7)
-        if k == 0:
-            ax.set_ylabel(f"first layer {quantity}", fontsize=8)
-    handles, labels = axs[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center right", fontsize=7)
-    fig.suptitle(f"First layer's {quantity} vs depth: median over seeds (q05-q95 band); solid = shortcut, dashed = plain",
-                 fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.84, 0.93))
     path = os.path.join(out_dir, "first_layer_vs_depth.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    finish_depth_figure(fig, axs, f"First layer's {quantity} vs depth: median over seeds, q05-q95 band; "
+                                  "solid = shortcut, dashed = plain", path)
+    return [path]
+
+
+def plot_theory_ratio(res, out_dir):
+    """Layer 0: measured E[weight_grad_rms^2] / prediction, vs depth. 1 = the limit holds."""
+    if not res.theory or "depth" not in res.axes:
+        return []
+    combos = split_combinations(res, [a for a in res.axes if a not in ("depth", "width", "shortcut")])
+    fig, axs = depth_panels(len(combos))
+    for ax, combo in zip(axs, combos):
+        for name, color, style, cells in by_width_and_shortcut(res, combo):
+            cells = [c for c in cells if c in res.theory]
+            depth = np.array([float(res.params[c]["depth"]) for c in cells])
+            ratio = positive([measured_rms2(res, c)[0] / res.theory[c][0] for c in cells])
+            ax.plot(depth, ratio, style, color=color, marker="o", markersize=3, label=name)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("depth", fontsize=8)
+        ax.set_ylabel("layer 0: measured / predicted", fontsize=8)
+        ax.set_title(split_title(combo) or "all cells", fontsize=9)
+        ax.tick_params(labelsize=7)
+    path = os.path.join(out_dir, "theory_ratio.png")
+    finish_depth_figure(fig, axs, "First layer: mean over seeds of weight_grad_rms^2 / infinite-width prediction; "
+                                  "solid = shortcut, dashed = plain", path)
     return [path]
 
 
 def default_hist_cells(res):
-    """The deepest, widest cells: one per value of the remaining axes and shortcut setting."""
+    """The widest cells at a middle depth: one per value of the other axes and shortcut."""
     fixed = {}
-    for a in ("depth", "width"):
-        if a in res.axes:
-            fixed[a] = max(res.axes[a], key=sort_key)
-    return res.cells_where(**fixed)[:8]
+    if "width" in res.axes:
+        fixed["width"] = max(res.axes["width"], key=sort_key)
+    if "depth" in res.axes:
+        depths = sorted(res.axes["depth"], key=sort_key)
+        fixed["depth"] = depths[len(depths) // 2]
+    return res.cells_where(**fixed)[:12]
 
 
 def read_per_seed(path, cells, quantity, layer=0):
@@ -302,40 +349,43 @@ def plot_histograms(res, quantity, out_dir, directory, cells):
         return []
     cells = cells or default_hist_cells(res)
     data = read_per_seed(path, cells, quantity)
-    # One panel per cell without its shortcut setting; both settings overlaid.
-    groups = {}
+    # Columns: the cell without its shortcut setting; rows: the shortcut settings.
+    groups, settings = {}, []
     for c in cells:
         key = tuple((a, res.params[c][a]) for a in res.axes if a != "shortcut")
-        groups.setdefault(key, []).append(c)
-    fig, axs = plt.subplots(1, len(groups), figsize=(3.4 * len(groups) + 0.4, 3.0), squeeze=False)
+        sv = res.params[c].get("shortcut", "")
+        groups.setdefault(key, {})[sv] = c
+        if sv not in settings:
+            settings.append(sv)
+    settings.sort(key=sort_key)
+    fig, axs = plt.subplots(len(settings), len(groups), figsize=(3.2 * len(groups) + 0.4, 2.4 * len(settings) + 0.9),
+                            squeeze=False)
     styles = {"true": ("shortcut", "tab:blue"), "false": ("plain", "tab:red")}
-    for k, (key, members) in enumerate(groups.items()):
-        ax = axs[0][k]
-        finite_logs = [np.log10(data[c][data[c] > 0]) for c in members if np.any(data[c] > 0)]
-        if finite_logs:
-            allv = np.concatenate(finite_logs)
-            bins = np.linspace(allv.min(), allv.max() + 1e-9, 40)
-        else:
-            bins = 10
-        notes = []
-        for c in members:
-            v = data[c]
-            label, color = styles.get(res.params[c].get("shortcut", ""), (f"cell {c}", "tab:gray"))
-            pos = v[v > 0]
+    for j, (key, members) in enumerate(groups.items()):
+        for i, sv in enumerate(settings):
+            ax = axs[i][j]
+            label, color = styles.get(sv, (f"shortcut={sv}" if sv else "", "tab:gray"))
+            title = " ".join(str(v) if a == "activation" else f"{a}={v}" for a, v in key)
+            ax.set_title(f"{title} {label}".strip(), fontsize=9)
+            ax.tick_params(labelsize=7)
+            if sv not in members:
+                ax.set_visible(False)
+                continue
+            v = data[members[sv]]
+            pos = v[(v > 0) & np.isfinite(v)]
             if pos.size:
-                ax.hist(np.log10(pos), bins=bins, color=color, alpha=0.5, label=f"{label} (cell {c})")
+                logs = np.log10(pos)
+                ax.hist(logs, bins=30, color=color, alpha=0.7)
+                ax.axvline(np.median(logs), color="black", linewidth=0.8)
             zeros, bad = int(np.sum(v == 0)), int(np.sum(~np.isfinite(v)))
+            note = f"cell {members[sv]}, n={v.size}"
             if zeros or bad:
-                notes.append(f"{label}: {zeros} zero, {bad} non-finite")
-        if notes:
-            ax.text(0.02, 0.97, "\n".join(notes), transform=ax.transAxes, va="top", fontsize=7)
-        ax.set_title(" ".join(f"{a}={v}" for a, v in key) or "cells", fontsize=9)
-        ax.set_xlabel(f"log10 first-layer {quantity}", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7, loc="upper right")
-    n = max((data[c].size for c in cells), default=0)
-    fig.suptitle(f"First layer's {quantity} over {n} seeds", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.92))
+                note += f"\n{zeros} zero, {bad} non-finite"
+            ax.text(0.02, 0.97, note, transform=ax.transAxes, va="top", fontsize=7)
+            if i == len(settings) - 1:
+                ax.set_xlabel(f"log10 first-layer {quantity}", fontsize=8)
+    fig.suptitle(f"First layer's {quantity} over seeds (black line: median)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     out = os.path.join(out_dir, "histograms.png")
     fig.savefig(out, dpi=100)
     plt.close(fig)
@@ -373,7 +423,7 @@ def plot_theory(res, out_dir):
                         if c in res.theory:
                             th = positive(np.sqrt(np.array(res.theory[c], dtype=float)))
                             ax.plot(np.arange(th.size), th, "--", color="black" if sv == "true" else "dimgray",
-                                    linewidth=1, label=f"{label}: infinite width")
+                                    linewidth=1, zorder=3, label=f"{label}: infinite width")
                             drawn = True
                 if ax.get_lines():
                     ax.set_yscale("log")
@@ -422,6 +472,7 @@ def main(argv=None):
     written += plot_first_layer_vs_depth(res, a.quantity, out_dir)
     written += plot_histograms(res, a.quantity, out_dir, a.results_dir, hist_cells)
     written += plot_theory(res, out_dir)
+    written += plot_theory_ratio(res, out_dir)
     for w in written:
         print(w)
     return 0

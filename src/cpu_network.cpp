@@ -1,6 +1,7 @@
 #include "cpu_network.hpp"
 
-#include <cstring>
+#include "cpu_philox_simd.hpp"
+#include "cpu_vec_math.hpp"
 
 namespace gs::cpu {
 
@@ -30,141 +31,347 @@ CellPlan::CellPlan(const Spec& spec, const Cell& c) {
 
 namespace {
 
-enum class Layout { out_in, in_out };  // W[i][j] (backward) or W^T[j][i] (forward)
+#define GS_CPU_INLINE inline __attribute__((always_inline))
 
-// Fills dst with layer l's weights (or biases) for all lanes. Philox blocks are
-// computed 16 at a time over the flattened (block, lane) index so the loop
-// vectorises whether L is 16 or 1.
+// ---------------------------------------------------------------------------- random tensors
+
+// Philox keys for the 16 Philox lanes: lane m draws for network m % L.
+struct LaneKeys {
+    alignas(64) uint32_t k0[16];
+    alignas(64) uint32_t k1[16];
+};
+
+template <int L>
+LaneKeys lane_keys(const uint64_t* seeds) {
+    LaneKeys k;
+    for (int m = 0; m < 16; ++m) {
+        k.k0[m] = static_cast<uint32_t>(seeds[m % L]);
+        k.k1[m] = static_cast<uint32_t>(seeds[m % L] >> 32);
+    }
+    return k;
+}
+
+// scale * uniform_pm1<T>(w), exactly: k * 2^-24 is exact, so folding 2^-24 into the
+// scale rounds the same real number once, as the reference does.
+template <class T>
+GS_CPU_INLINE T uniform_value(uint32_t w, T scale_2m24) {
+    const int32_t k = static_cast<int32_t>(w >> 8) * 2 - ((1 << 24) - 1);
+    return static_cast<T>(k) * scale_2m24;
+}
+
+// G groups of 16 Philox lanes starting at block `blk`. A 16-lane group covers 16 / L
+// consecutive blocks for L networks; word q of block b is element 4b + q, stored at
+// dst[(4b + q) * L + network], i.e. draw_value's element e for every lane.
+template <class T, int L, int G>
+GS_CPU_INLINE void gen_step(const LaneKeys& keys, uint32_t rng_key, Stream stream, uint32_t layer, uint32_t blk,
+                            Dist::Kind kind, T scale, T* dst) {
+    constexpr int BPV = 16 / L;
+    alignas(64) uint32_t c0[G][16];
+    for (int g = 0; g < G; ++g)
+        for (int m = 0; m < 16; ++m) c0[g][m] = blk + static_cast<uint32_t>(g * BPV + m / L);
+    alignas(64) uint32_t w[G][4][16];
+    philox16<G>(c0, layer, static_cast<uint32_t>(stream), rng_key, keys.k0, keys.k1, w);
+    if (kind == Dist::uniform) {
+        const T s = scale * T(5.9604644775390625e-08);
+        if constexpr (L == 1) {
+            alignas(64) uint32_t e[64];
+            for (int g = 0; g < G; ++g) {
+                blocks_to_elements(w[g], e);
+                T* o = dst + 4 * (static_cast<size_t>(blk) + 16 * g);
+                for (int i = 0; i < 64; ++i) o[i] = uniform_value<T>(e[i], s);
+            }
+        } else {
+            for (int g = 0; g < G; ++g)
+                for (int q = 0; q < 4; ++q)
+                    for (int m = 0; m < 16; ++m)
+                        dst[(4 * (static_cast<size_t>(blk) + g * BPV + m / L) + q) * L + m % L] = uniform_value<T>(w[g][q][m], s);
+        }
+    } else {  // Box-Muller pairs, exactly as draw_from_block computes them
+        for (int g = 0; g < G; ++g)
+            for (int m = 0; m < 16; ++m) {
+                T z[4];
+                normal_pair<T>(w[g][0][m], w[g][1][m], z[0], z[1]);
+                normal_pair<T>(w[g][2][m], w[g][3][m], z[2], z[3]);
+                const size_t b = static_cast<size_t>(blk) + g * BPV + m / L;
+                for (int q = 0; q < 4; ++q) dst[(4 * b + q) * L + m % L] = scale * z[q];
+            }
+    }
+}
+
+// dst[e * L + k] = element e < numel of tensor (stream, layer) for lane k's seed.
+// Writes up to 255 values past the end (Scratch::kPad).
 template <class T, int L>
-void philox_fill(const CellPlan& p, const uint64_t* seeds, Stream stream, int l, int n_out, int n_in, Layout layout,
-                 Dist d, T* dst) {
-    const uint32_t numel = static_cast<uint32_t>(n_out) * static_cast<uint32_t>(n_in);
+void gen_tensor(const LaneKeys& keys, uint32_t rng_key, Stream stream, uint32_t layer, uint32_t numel, Dist d, T* dst) {
     if (d.kind == Dist::zero) {
         std::fill(dst, dst + static_cast<size_t>(numel) * L, T(0));
         return;
     }
-    uint32_t klo[L], khi[L];
-    for (int k = 0; k < L; ++k) {
-        klo[k] = static_cast<uint32_t>(seeds[k]);
-        khi[k] = static_cast<uint32_t>(seeds[k] >> 32);
-    }
     const T scale = static_cast<T>(d.scale);
+    constexpr uint32_t BPV = 16 / L;
     const uint32_t nb = (numel + 3) / 4;
-    const uint64_t total = static_cast<uint64_t>(nb) * L;
-    constexpr int C = 16;
-    for (uint64_t t0 = 0; t0 < total; t0 += C) {
-        uint32_t w0[C], w1[C], w2[C], w3[C];
-        for (int k = 0; k < C; ++k) {
-            const uint64_t t = t0 + k;
-            const uint32_t lane = static_cast<uint32_t>(t % L), blk = static_cast<uint32_t>(t / L);
-            const U32x4 r = philox4x32_10(U32x4{{blk, static_cast<uint32_t>(l), static_cast<uint32_t>(stream), p.rng_key}},
-                                          klo[lane], khi[lane]);
-            w0[k] = r.v[0]; w1[k] = r.v[1]; w2[k] = r.v[2]; w3[k] = r.v[3];
-        }
-        const int kmax = static_cast<int>(std::min<uint64_t>(C, total - t0));
-        for (int k = 0; k < kmax; ++k) {
-            const uint64_t t = t0 + k;
-            const uint32_t lane = static_cast<uint32_t>(t % L), blk = static_cast<uint32_t>(t / L);
-            const U32x4 r{{w0[k], w1[k], w2[k], w3[k]}};
-            for (uint32_t q = 0; q < 4; ++q) {
-                const uint32_t e = blk * 4 + q;
-                if (e >= numel) break;
-                const uint32_t i = e / n_in, j = e % n_in;
-                const size_t idx = layout == Layout::out_in ? static_cast<size_t>(e) : static_cast<size_t>(j) * n_out + i;
-                dst[idx * L + lane] = draw_from_block<T>(r, e, d.kind, scale);
-            }
+    uint32_t blk = 0;
+    while (blk < nb) {
+        const uint32_t groups = (nb - blk + BPV - 1) / BPV;
+        if (groups >= 4) {
+            gen_step<T, L, 4>(keys, rng_key, stream, layer, blk, d.kind, scale, dst);
+            blk += 4 * BPV;
+        } else if (groups == 3) {
+            gen_step<T, L, 3>(keys, rng_key, stream, layer, blk, d.kind, scale, dst);
+            blk += 3 * BPV;
+        } else if (groups == 2) {
+            gen_step<T, L, 2>(keys, rng_key, stream, layer, blk, d.kind, scale, dst);
+            blk += 2 * BPV;
+        } else {
+            gen_step<T, L, 1>(keys, rng_key, stream, layer, blk, d.kind, scale, dst);
+            blk += BPV;
         }
     }
 }
 
 template <class T, int L>
-void torch_fill(const Scratch<T, L>& s, bool is_bias, int l, int n_out, int n_in, Layout layout, T* dst) {
+void torch_fill(const Scratch<T, L>& s, bool is_bias, int l, int numel, T* dst) {
     for (int lane = 0; lane < L; ++lane) {
         const auto& src = is_bias ? s.torch[lane].bias[l] : s.torch[lane].weight[l];
-        const int numel = is_bias ? n_out : n_out * n_in;
-        for (int e = 0; e < numel; ++e) {
-            const int i = e / n_in, j = e % n_in;
-            const size_t idx = (is_bias || layout == Layout::out_in) ? static_cast<size_t>(e) : static_cast<size_t>(j) * n_out + i;
-            dst[idx * L + lane] = static_cast<T>(src[e]);
-        }
+        for (int e = 0; e < numel; ++e) dst[static_cast<size_t>(e) * L + lane] = static_cast<T>(src[e]);
     }
 }
 
+// Layer l's weights, [out][in][lane]: generated into the store (or the one-layer buffer).
 template <class T, int L>
-void fill_weights(const CellPlan& p, const uint64_t* seeds, Scratch<T, L>& s, int l, Layout layout) {
-    const int n_in = p.n[l], n_out = p.n[l + 1];
-    if (p.torch) torch_fill(s, false, l, n_out, n_in, layout, s.w.data());
-    else philox_fill<T, L>(p, seeds, Stream::weight, l, n_out, n_in, layout, p.wdist[l], s.w.data());
+T* make_weights(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s, int l) {
+    T* w = s.w.data() + s.woff[l];
+    const int numel = p.n[l] * p.n[l + 1];
+    if (p.torch) torch_fill(s, false, l, numel, w);
+    else gen_tensor<T, L>(keys, p.rng_key, Stream::weight, static_cast<uint32_t>(l), static_cast<uint32_t>(numel), p.wdist[l], w);
+    return w;
 }
 
 template <class T, int L>
-void fill_bias(const CellPlan& p, const uint64_t* seeds, Scratch<T, L>& s, int l) {
+void make_bias(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s, int l) {
     const int n_out = p.n[l + 1];
-    if (!p.bias) std::fill(s.bias.begin(), s.bias.begin() + static_cast<size_t>(n_out) * L, T(0));
-    else if (p.torch) torch_fill(s, true, l, n_out, 1, Layout::out_in, s.bias.data());
-    else philox_fill<T, L>(p, seeds, Stream::bias, l, n_out, 1, Layout::out_in, p.bdist[l], s.bias.data());
+    T* b = s.bias.data();
+    if (!p.bias) std::fill(b, b + static_cast<size_t>(n_out) * L, T(0));
+    else if (p.torch) torch_fill(s, true, l, n_out, b);
+    else gen_tensor<T, L>(keys, p.rng_key, Stream::bias, static_cast<uint32_t>(l), static_cast<uint32_t>(n_out), p.bdist[l], b);
 }
 
+// ---------------------------------------------------------------------------- activations
+
+// y = f(x) and f'(x) together, so that erf/exp/tanh are evaluated once per unit and
+// the backward pass needs none. Same formulas as activation.hpp, with cpu_vec_math's
+// vectorisable functions for float (and std:: for double).
 template <Activation A, class T>
-inline T derivative_at(T x, T slope) {
-    if constexpr (A == Activation::tanh || A == Activation::sigmoid) return act_derivative<A, T>(x, act_forward<A, T>(x, slope), slope);
-    else return act_derivative<A, T>(x, T(0), slope);
+GS_CPU_INLINE void act_value_and_slope(T x, T slope, T& y, T& dy) {
+    if constexpr (A == Activation::relu) {
+        y = x > T(0) ? x : T(0);
+        dy = x > T(0) ? T(1) : T(0);
+    } else if constexpr (A == Activation::gelu) {
+        const T e = vm::erf(x * ActConst<T>::inv_sqrt2);
+        y = T(0.5) * x * (T(1) + e);
+        const T cdf = T(0.5) * (T(1) + e);
+        const T pdf = ActConst<T>::inv_sqrt2pi * vm::exp(T(-0.5) * x * x);
+        dy = cdf + x * pdf;
+    } else if constexpr (A == Activation::gelu_tanh) {
+        const T x2 = x * x;
+        const T inner = ActConst<T>::sqrt_2_over_pi * (x + ActConst<T>::gelu_tanh_c * x2 * x);
+        const T t = vm::tanh(inner);
+        y = T(0.5) * x * (T(1) + t);
+        const T dinner = ActConst<T>::sqrt_2_over_pi * (T(1) + T(3) * ActConst<T>::gelu_tanh_c * x2);
+        dy = T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * dinner;
+    } else if constexpr (A == Activation::tanh) {
+        y = vm::tanh(x);
+        dy = T(1) - y * y;
+    } else if constexpr (A == Activation::sigmoid) {
+        y = T(1) / (T(1) + vm::exp(-x));
+        dy = y * (T(1) - y);
+    } else if constexpr (A == Activation::silu) {
+        const T d = T(1) + vm::exp(-x);
+        y = x / d;
+        const T s = T(1) / d;
+        dy = s * (T(1) + x * (T(1) - s));
+    } else if constexpr (A == Activation::identity) {
+        y = x;
+        dy = T(1);
+    } else {
+        y = x > T(0) ? x : slope * x;
+        dy = x > T(0) ? T(1) : slope;
+    }
 }
 
 // NaN-propagating max, so a non-finite gradient is never hidden.
 template <class T>
-inline T nan_max(T m, T x) { return (x > m || x != x) ? x : m; }
+GS_CPU_INLINE T nan_max(T m, T x) { return (x > m || x != x) ? x : m; }
+
+// ---------------------------------------------------------------------------- forward matvec
+
+// z[i][k] = bias[i][k] + sum_j W[i][j][k] a[j][k], lanes = networks. Blocks of IB
+// output units keep IB independent accumulator chains in registers (the sum for
+// each unit is still bias, then j ascending, whatever the blocking).
+template <class T, int L>
+void matvec_lanes(const T* __restrict W, const T* __restrict bias, const T* __restrict a, int n_out, int n_in,
+                  T* __restrict z) {
+    constexpr int IB = 8;
+    int i = 0;
+    for (; i + IB <= n_out; i += IB) {
+        T acc[IB][L];
+        for (int m = 0; m < IB; ++m)
+            for (int k = 0; k < L; ++k) acc[m][k] = bias[(i + m) * L + k];
+        for (int j = 0; j < n_in; ++j) {
+            const T* aj = a + static_cast<size_t>(j) * L;
+            for (int m = 0; m < IB; ++m) {
+                const T* wij = W + (static_cast<size_t>(i + m) * n_in + j) * L;
+                for (int k = 0; k < L; ++k) acc[m][k] += wij[k] * aj[k];
+            }
+        }
+        for (int m = 0; m < IB; ++m)
+            for (int k = 0; k < L; ++k) z[(i + m) * L + k] = acc[m][k];
+    }
+    for (; i < n_out; ++i) {
+        T acc[L];
+        for (int k = 0; k < L; ++k) acc[k] = bias[i * L + k];
+        for (int j = 0; j < n_in; ++j) {
+            const T* wij = W + (static_cast<size_t>(i) * n_in + j) * L;
+            for (int k = 0; k < L; ++k) acc[k] += wij[k] * a[j * L + k];
+        }
+        for (int k = 0; k < L; ++k) z[i * L + k] = acc[k];
+    }
+}
+
+// One network (L = 1): z[i] = bias[i] + dot(W[i][:], a), as V partial sums per row
+// added up in a fixed tree. `a` is zero-padded to a multiple of V, so reading past
+// the end of a row (into the next row, or the store's padding: finite values) adds
+// exact zeros.
+template <class T>
+void matvec_rows(const T* __restrict W, const T* __restrict bias, const T* __restrict a, int n_out, int n_in,
+                 T* __restrict z) {
+    constexpr int V = 64 / sizeof(T), R = 4;
+    const int nj = (n_in + V - 1) / V * V;
+    auto finish = [&](const T* acc, int i) {
+        T t[V];
+        for (int v = 0; v < V; ++v) t[v] = acc[v];
+        for (int h = V / 2; h >= 1; h /= 2)
+            for (int v = 0; v < h; ++v) t[v] += t[v + h];
+        z[i] = bias[i] + t[0];
+    };
+    int i = 0;
+    for (; i + R <= n_out; i += R) {
+        T acc[R][V] = {};
+        for (int j0 = 0; j0 < nj; j0 += V)
+            for (int r = 0; r < R; ++r) {
+                const T* wr = W + static_cast<size_t>(i + r) * n_in + j0;
+                for (int v = 0; v < V; ++v) acc[r][v] += wr[v] * a[j0 + v];
+            }
+        for (int r = 0; r < R; ++r) finish(acc[r], i + r);
+    }
+    for (; i < n_out; ++i) {
+        T acc[V] = {};
+        for (int j0 = 0; j0 < nj; j0 += V) {
+            const T* wr = W + static_cast<size_t>(i) * n_in + j0;
+            for (int v = 0; v < V; ++v) acc[v] += wr[v] * a[j0 + v];
+        }
+        finish(acc, i);
+    }
+}
+
+// ---------------------------------------------------------------------------- backward, one layer
+
+// Given delta_b = dLoss/dz_l for every sample b: gprev (when wanted) += W^T delta_b,
+// and the weight-gradient statistics of G = sum_b delta_b a_b^T, reduced row by row
+// into per-(j, lane) accumulators. Row i of W and of G are touched once each.
+template <class T, int L, bool kOneSample>
+void backward_rows(const T* __restrict W, const T* __restrict delta, const T* __restrict ain, int B, int n_in, int n_out,
+                   int np_in, int np_out, T* __restrict gprev, T* __restrict sabs, T* __restrict ssq, T* __restrict smax) {
+    const size_t row = static_cast<size_t>(n_in) * L;
+    for (int i = 0; i < n_out; ++i) {
+        const T* wi = W + static_cast<size_t>(i) * row;
+        if (gprev)
+            for (int b = 0; b < B; ++b) {
+                const T* d = delta + (static_cast<size_t>(b) * np_out + i) * L;
+                T* gp = gprev + static_cast<size_t>(b) * np_in * L;
+                for (int j = 0; j < n_in; ++j)
+                    for (int k = 0; k < L; ++k) gp[j * L + k] += wi[j * L + k] * d[k];
+            }
+        if constexpr (kOneSample) {
+            const T* d = delta + static_cast<size_t>(i) * L;
+            for (int j = 0; j < n_in; ++j)
+                for (int k = 0; k < L; ++k) {
+                    const T ag = std::fabs(d[k] * ain[j * L + k]);
+                    sabs[j * L + k] += ag;
+                    ssq[j * L + k] += ag * ag;
+                    smax[j * L + k] = nan_max(smax[j * L + k], ag);
+                }
+        } else {
+            for (int j = 0; j < n_in; ++j)
+                for (int k = 0; k < L; ++k) {
+                    T gij = T(0);
+                    for (int b = 0; b < B; ++b)
+                        gij += delta[(static_cast<size_t>(b) * np_out + i) * L + k] * ain[(static_cast<size_t>(b) * np_in + j) * L + k];
+                    const T ag = std::fabs(gij);
+                    sabs[j * L + k] += ag;
+                    ssq[j * L + k] += ag * ag;
+                    smax[j * L + k] = nan_max(smax[j * L + k], ag);
+                }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------- one group of networks
 
 template <class T, int L, Activation A>
 void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double* out, Scratch<T, L>& s) {
     const int D = p.depth, B = p.batch;
     const T slope = static_cast<T>(p.slope), rs = static_cast<T>(p.rs);
     const int stride = row_stride(D);
+    const LaneKeys keys = lane_keys<L>(seeds);
+    auto a_at = [&](int l) { return s.a.data() + s.aoff[l]; };
+    auto dact_at = [&](int l) { return s.dact.data() + s.aoff[l]; };
 
     if (p.torch)
         for (int k = 0; k < L; ++k) s.torch[k] = torch_params(*p.cell, *p.input_spec, seeds[k]);
 
-    // Input.
-    const int n0 = p.n[0];
-    T* a0 = s.a.data();
-    for (int b = 0; b < B; ++b)
-        for (int j = 0; j < n0; ++j)
-            for (int k = 0; k < L; ++k) {
-                const size_t e = static_cast<size_t>(b) * n0 + j;
-                T v;
-                if (!p.random_input) v = static_cast<T>(p.input[e]);
-                else if (p.torch) v = static_cast<T>(s.torch[k].input[e]);
-                else v = draw_value<T>(seeds[k], p.rng_key, Stream::input, 0, static_cast<uint32_t>(e), Dist{Dist::normal, 1.0});
-                a0[e * L + k] = v;
-            }
+    // Input, [b][unit][lane].
+    {
+        const int n0 = p.n[0], np0 = s.np[0];
+        T* tmp = s.tmp.data();
+        const size_t numel = static_cast<size_t>(B) * n0;
+        if (!p.random_input) {
+            for (size_t e = 0; e < numel; ++e)
+                for (int k = 0; k < L; ++k) tmp[e * L + k] = static_cast<T>(p.input[e]);
+        } else if (p.torch) {
+            for (size_t e = 0; e < numel; ++e)
+                for (int k = 0; k < L; ++k) tmp[e * L + k] = static_cast<T>(s.torch[k].input[e]);
+        } else {
+            gen_tensor<T, L>(keys, p.rng_key, Stream::input, 0, static_cast<uint32_t>(numel), Dist{Dist::normal, 1.0}, tmp);
+        }
+        T* a0 = a_at(0);
+        for (int b = 0; b < B; ++b)
+            std::copy(tmp + static_cast<size_t>(b) * n0 * L, tmp + static_cast<size_t>(b + 1) * n0 * L,
+                      a0 + static_cast<size_t>(b) * np0 * L);
+    }
 
     double act_ss[L];
     // Forward.
     for (int l = 0; l < D; ++l) {
-        const int n_in = p.n[l], n_out = p.n[l + 1];
-        fill_weights<T, L>(p, seeds, s, l, Layout::in_out);
-        fill_bias<T, L>(p, seeds, s, l);
-        const T* wt = s.w.data();
-        const T* bias = s.bias.data();
+        const int n_in = p.n[l], n_out = p.n[l + 1], np_in = s.np[l], np_out = s.np[l + 1];
+        const T* w = make_weights<T, L>(p, keys, s, l);
+        make_bias<T, L>(p, keys, s, l);
+        const bool act = p.act[l], res = p.res[l];
         std::fill(act_ss, act_ss + L, 0.0);
         for (int b = 0; b < B; ++b) {
-            const T* ain = s.a.data() + s.off[l] + static_cast<size_t>(b) * n_in * L;
-            T* aout = s.a.data() + s.off[l + 1] + static_cast<size_t>(b) * n_out * L;
-            T* z = s.z.data() + s.off[l + 1] + static_cast<size_t>(b) * n_out * L;
-            for (int q = 0; q < n_out * L; ++q) z[q] = bias[q];
-            for (int j = 0; j < n_in; ++j) {
-                const T* wj = wt + static_cast<size_t>(j) * n_out * L;
-                const T* aj = ain + static_cast<size_t>(j) * L;
-                for (int i = 0; i < n_out; ++i)
-                    for (int k = 0; k < L; ++k) z[i * L + k] += wj[i * L + k] * aj[k];
-            }
-            const bool act = p.act[l], res = p.res[l];
+            const T* ain = a_at(l) + static_cast<size_t>(b) * np_in * L;
+            T* aout = a_at(l + 1) + static_cast<size_t>(b) * np_out * L;
+            T* da = dact_at(l + 1) + static_cast<size_t>(b) * np_out * L;
+            T* z = s.z.data();
+            if constexpr (L == 1) matvec_rows<T>(w, s.bias.data(), ain, n_out, n_in, z);
+            else matvec_lanes<T, L>(w, s.bias.data(), ain, n_out, n_in, z);
             for (int i = 0; i < n_out; ++i)
                 for (int k = 0; k < L; ++k) {
-                    const T zz = z[i * L + k];
-                    const T y = act ? act_forward<A, T>(zz, slope) : zz;
-                    const T v = res ? ain[i * L + k] + rs * y : y;
-                    aout[i * L + k] = v;
+                    const int q = i * L + k;
+                    T y = z[q], dy = T(1);
+                    if (act) act_value_and_slope<A, T>(z[q], slope, y, dy);
+                    const T v = res ? ain[q] + rs * y : y;
+                    aout[q] = v;
+                    da[q] = dy;
                     act_ss[k] += static_cast<double>(v) * static_cast<double>(v);
                 }
         }
@@ -172,33 +379,39 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
             out[k * stride + l * kNumQuantities + activation_rms] = std::sqrt(act_ss[k] / (static_cast<double>(B) * n_out));
     }
 
-    // Loss and its gradient.
-    const int nD = p.n[D];
-    const T* y = s.a.data() + s.off[D];
-    double loss[L];
-    std::fill(loss, loss + L, 0.0);
-    const T gscale = T(2) / static_cast<T>(static_cast<double>(B) * nD);
-    const T target = static_cast<T>(p.target);
-    for (int q = 0; q < B * nD; ++q)
-        for (int k = 0; k < L; ++k) {
-            const T diff = y[q * L + k] - target;
-            loss[k] += static_cast<double>(diff) * static_cast<double>(diff);
-            s.g[q * L + k] = gscale * diff;
+    // Loss and its gradient; g is [b][unit][lane] with the padded unit stride.
+    {
+        const int nD = p.n[D], npD = s.np[D];
+        double loss[L];
+        std::fill(loss, loss + L, 0.0);
+        const T gscale = T(2) / static_cast<T>(static_cast<double>(B) * nD);
+        const T target = static_cast<T>(p.target);
+        for (int b = 0; b < B; ++b) {
+            const T* y = a_at(D) + static_cast<size_t>(b) * npD * L;
+            T* g = s.g.data() + static_cast<size_t>(b) * npD * L;
+            for (int q = 0; q < nD * L; ++q) {
+                const T diff = y[q] - target;
+                loss[q % L] += static_cast<double>(diff) * static_cast<double>(diff);
+                g[q] = gscale * diff;
+            }
         }
-    for (int k = 0; k < nvalid; ++k) out[k * stride + loss_index(D)] = loss[k] / (static_cast<double>(B) * nD);
+        for (int k = 0; k < nvalid; ++k) out[k * stride + loss_index(D)] = loss[k] / (static_cast<double>(B) * nD);
+    }
 
     // Backward: s.g holds dLoss/da_{l+1} on entry to layer l.
     for (int l = D - 1; l >= 0; --l) {
-        const int n_in = p.n[l], n_out = p.n[l + 1];
+        const int n_in = p.n[l], n_out = p.n[l + 1], np_in = s.np[l], np_out = s.np[l + 1];
         const bool act = p.act[l], res = p.res[l];
-        const T* z = s.z.data() + s.off[l + 1];
-        const T* ain = s.a.data() + s.off[l];
+        const T* da = dact_at(l + 1);
         T* delta = s.delta.data();
-        for (int q = 0; q < B * n_out; ++q)
-            for (int k = 0; k < L; ++k) {
-                const T up = res ? rs * s.g[q * L + k] : s.g[q * L + k];
-                delta[q * L + k] = act ? derivative_at<A, T>(z[q * L + k], slope) * up : up;
+        T* g = s.g.data();
+        for (int b = 0; b < B; ++b) {
+            const size_t o = static_cast<size_t>(b) * np_out * L;
+            for (int q = 0; q < n_out * L; ++q) {
+                const T up = res ? rs * g[o + q] : g[o + q];
+                delta[o + q] = act ? da[o + q] * up : up;
             }
+        }
         double* orow = out + l * kNumQuantities;
         // Bias gradient: sum over the batch.
         {
@@ -207,56 +420,37 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
             for (int i = 0; i < n_out; ++i)
                 for (int k = 0; k < L; ++k) {
                     T gb = T(0);
-                    for (int b = 0; b < B; ++b) gb += delta[(static_cast<size_t>(b) * n_out + i) * L + k];
+                    for (int b = 0; b < B; ++b) gb += delta[(static_cast<size_t>(b) * np_out + i) * L + k];
                     babs[k] += std::fabs(static_cast<double>(gb));
                 }
             for (int k = 0; k < nvalid; ++k) orow[k * stride + bias_grad_mean_abs] = p.bias ? babs[k] / n_out : 0.0;
         }
-        fill_weights<T, L>(p, seeds, s, l, Layout::out_in);
-        const T* w = s.w.data();
-        // Input gradient (not needed below the first layer).
+        const T* w = s.keep_weights ? s.w.data() + s.woff[l] : make_weights<T, L>(p, keys, s, l);
+        // Input gradient (not needed below the first layer): the residual path, then W^T delta.
+        T* gprev = nullptr;
         if (l > 0) {
-            for (int q = 0; q < B * n_in * L; ++q) s.gprev[q] = res ? s.g[q] : T(0);
+            gprev = s.gprev.data();
             for (int b = 0; b < B; ++b) {
-                T* gp = s.gprev.data() + static_cast<size_t>(b) * n_in * L;
-                const T* db = delta + static_cast<size_t>(b) * n_out * L;
-                for (int i = 0; i < n_out; ++i) {
-                    const T* wi = w + static_cast<size_t>(i) * n_in * L;
-                    const T* di = db + static_cast<size_t>(i) * L;
-                    for (int j = 0; j < n_in; ++j)
-                        for (int k = 0; k < L; ++k) gp[j * L + k] += wi[j * L + k] * di[k];
-                }
+                const size_t o = static_cast<size_t>(b) * np_in * L;
+                for (int q = 0; q < n_in * L; ++q) gprev[o + q] = res ? g[o + q] : T(0);
             }
         }
-        // Weight-gradient statistics, G = sum_b delta_b a_b^T, reduced row by row.
-        std::fill(s.sabs.begin(), s.sabs.begin() + static_cast<size_t>(n_in) * L, T(0));
-        std::fill(s.ssq.begin(), s.ssq.begin() + static_cast<size_t>(n_in) * L, T(0));
-        std::fill(s.smax.begin(), s.smax.begin() + static_cast<size_t>(n_in) * L, T(0));
-        T* gr = s.row.data();
-        for (int i = 0; i < n_out; ++i) {
-            for (int q = 0; q < n_in * L; ++q) gr[q] = T(0);
-            for (int b = 0; b < B; ++b) {
-                const T* ab = ain + static_cast<size_t>(b) * n_in * L;
-                const T* di = delta + (static_cast<size_t>(b) * n_out + i) * L;
-                for (int j = 0; j < n_in; ++j)
-                    for (int k = 0; k < L; ++k) gr[j * L + k] += di[k] * ab[j * L + k];
-            }
-            for (int q = 0; q < n_in * L; ++q) {
-                const T ag = std::fabs(gr[q]);
-                s.sabs[q] += ag;
-                s.ssq[q] += ag * ag;
-                s.smax[q] = nan_max(s.smax[q], ag);
-            }
-        }
+        T *sabs = s.sabs.data(), *ssq = s.ssq.data(), *smax = s.smax.data();
+        std::fill(sabs, sabs + static_cast<size_t>(n_in) * L, T(0));
+        std::fill(ssq, ssq + static_cast<size_t>(n_in) * L, T(0));
+        std::fill(smax, smax + static_cast<size_t>(n_in) * L, T(0));
+        const T* ain = a_at(l);
+        if (B == 1) backward_rows<T, L, true>(w, delta, ain, B, n_in, n_out, np_in, np_out, gprev, sabs, ssq, smax);
+        else backward_rows<T, L, false>(w, delta, ain, B, n_in, n_out, np_in, np_out, gprev, sabs, ssq, smax);
         double wabs[L], wsq[L], wmax[L];
         std::fill(wabs, wabs + L, 0.0);
         std::fill(wsq, wsq + L, 0.0);
         std::fill(wmax, wmax + L, 0.0);
         for (int j = 0; j < n_in; ++j)
             for (int k = 0; k < L; ++k) {
-                wabs[k] += s.sabs[j * L + k];
-                wsq[k] += s.ssq[j * L + k];
-                wmax[k] = nan_max<double>(wmax[k], s.smax[j * L + k]);
+                wabs[k] += sabs[j * L + k];
+                wsq[k] += ssq[j * L + k];
+                wmax[k] = nan_max<double>(wmax[k], smax[j * L + k]);
             }
         const double numel = static_cast<double>(n_in) * n_out;
         for (int k = 0; k < nvalid; ++k) {

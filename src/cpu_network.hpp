@@ -1,11 +1,25 @@
 // The CPU reference and production path: forward, backward and per-layer
-// statistics for L networks at once, one network per SIMD lane. Each lane runs
-// exactly the same instruction stream, so a network's result depends only on its
-// seed — never on which lane, thread or batch of seeds it ran in.
+// statistics for L networks at once, one network per SIMD lane (L = 16 floats or
+// 8 doubles), or one network at a time vectorised over units (L = 1, wide layers).
+// Each lane runs exactly the same instruction stream, so a network's result
+// depends only on its seed — never on which lane, thread or batch of seeds it ran in.
+//
+// Where the time goes and what is done about it (bench/NOTES_cpu.md has numbers):
+// - Philox: every weight is one Philox word. Words are made 16 lanes x 4 groups at
+//   a time (cpu_philox_simd.hpp) and written straight into the [element][lane]
+//   layout, so no scatter. Each weight is drawn once per network: the forward pass
+//   keeps the layer's weights for the backward pass while they fit a cache-sized
+//   budget (kKeepWeightsBytes), and regenerates them in the backward pass beyond it.
+// - Activations: float exp/erf/tanh are straight-line polynomials (cpu_vec_math.hpp)
+//   that vectorise across lanes; the forward pass also stores f'(z), so the backward
+//   pass needs no transcendental function at all.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 #include <vector>
 
 #include "gradsweep/activation.hpp"
@@ -33,30 +47,85 @@ struct CellPlan {
     CellPlan(const Spec& spec, const Cell& c);
 };
 
+// Weights are kept from the forward to the backward pass while all layers' weights
+// (for all L lanes) fit in this many bytes per thread: re-reading them from L2/L3
+// is cheaper than a second Philox pass; from DRAM it is not.
+inline constexpr size_t kKeepWeightsBytes = size_t(6) << 20;
+
+// A zeroed, 64-byte aligned array (one cache line = one 16-float vector).
+template <class T>
+class AlignedBuf {
+public:
+    AlignedBuf() = default;
+    explicit AlignedBuf(size_t n) : n_(n) {
+        if (n == 0) return;
+        const size_t bytes = (n * sizeof(T) + 63) / 64 * 64;
+        p_ = static_cast<T*>(std::aligned_alloc(64, bytes));
+        if (!p_) throw std::bad_alloc();
+        std::memset(static_cast<void*>(p_), 0, bytes);
+    }
+    AlignedBuf(AlignedBuf&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; o.n_ = 0; }
+    AlignedBuf& operator=(AlignedBuf&& o) noexcept {
+        std::swap(p_, o.p_);
+        std::swap(n_, o.n_);
+        return *this;
+    }
+    AlignedBuf(const AlignedBuf&) = delete;
+    AlignedBuf& operator=(const AlignedBuf&) = delete;
+    ~AlignedBuf() { std::free(p_); }
+    T* data() { return p_; }
+    const T* data() const { return p_; }
+    size_t size() const { return n_; }
+
+private:
+    T* p_ = nullptr;
+    size_t n_ = 0;
+};
+
 template <class T, int L>
 struct Scratch {
-    std::vector<T> a, z;       // per layer offsets below; [b][unit][lane]
-    std::vector<size_t> off;   // offset of layer l's activations in a (l = 0..D) and z (l = 1..D)
-    std::vector<T> w, bias, g, gprev, delta, sabs, ssq, smax, row;
+    // Philox writes whole groups of 16 lanes x 4 blocks, and the L = 1 dot product
+    // reads whole vectors, so every tensor gets this many spare elements after it.
+    static constexpr size_t kPad = 512;
+    static constexpr int kUnitAlign = L == 1 ? 64 / static_cast<int>(sizeof(T)) : 1;
+
+    std::vector<int> np;          // units per layer as stored: L == 1 rounds up to a vector, zero padded
+    std::vector<size_t> aoff;     // layer l's activations a_l (l = 0..D) and f'(z_l) at aoff[l]; [b][unit][lane]
+    std::vector<size_t> woff;     // layer l's weights [out][in][lane] in w (all 0 when not kept)
+    bool keep_weights = true;
+    AlignedBuf<T> a, dact, w, bias, z, g, gprev, delta, sabs, ssq, smax, tmp;
     std::vector<HostParams> torch;  // per lane, torch mode only
 
     explicit Scratch(const CellPlan& p) {
-        off.assign(p.depth + 2, 0);
-        for (int l = 0; l <= p.depth; ++l) off[l + 1] = off[l] + static_cast<size_t>(p.batch) * p.n[l] * L;
-        a.assign(off[p.depth + 1], T(0));
-        z.assign(off[p.depth + 1], T(0));
-        size_t wmax = 0;
-        for (int l = 0; l < p.depth; ++l) wmax = std::max(wmax, static_cast<size_t>(p.n[l]) * p.n[l + 1]);
-        w.assign(wmax * L, T(0));
-        const size_t m = static_cast<size_t>(p.max_width) * L, bm = m * p.batch;
-        bias.assign(m, T(0));
-        g.assign(bm, T(0));
-        gprev.assign(bm, T(0));
-        delta.assign(bm, T(0));
-        sabs.assign(m, T(0));
-        ssq.assign(m, T(0));
-        smax.assign(m, T(0));
-        row.assign(m, T(0));
+        const int D = p.depth, B = p.batch;
+        np.resize(D + 1);
+        for (int l = 0; l <= D; ++l) np[l] = (p.n[l] + kUnitAlign - 1) / kUnitAlign * kUnitAlign;
+        const int max_np = *std::max_element(np.begin(), np.end());
+        aoff.assign(D + 2, 0);
+        for (int l = 0; l <= D; ++l) aoff[l + 1] = aoff[l] + static_cast<size_t>(B) * np[l] * L;
+        a = AlignedBuf<T>(aoff[D + 1] + kPad);
+        dact = AlignedBuf<T>(aoff[D + 1] + kPad);
+        size_t total = 0, largest = 0;
+        woff.assign(D + 1, 0);
+        for (int l = 0; l < D; ++l) {
+            const size_t sz = static_cast<size_t>(p.n[l]) * p.n[l + 1] * L + kPad;
+            woff[l + 1] = woff[l] + sz;
+            total += sz;
+            largest = std::max(largest, sz);
+        }
+        keep_weights = total * sizeof(T) <= kKeepWeightsBytes;
+        if (!keep_weights) std::fill(woff.begin(), woff.end(), size_t(0));
+        w = AlignedBuf<T>(keep_weights ? total : largest);
+        const size_t m = static_cast<size_t>(max_np) * L;
+        bias = AlignedBuf<T>(m + kPad);
+        z = AlignedBuf<T>(m + kPad);
+        g = AlignedBuf<T>(m * B + kPad);
+        gprev = AlignedBuf<T>(m * B + kPad);
+        delta = AlignedBuf<T>(m * B + kPad);
+        sabs = AlignedBuf<T>(m + kPad);
+        ssq = AlignedBuf<T>(m + kPad);
+        smax = AlignedBuf<T>(m + kPad);
+        tmp = AlignedBuf<T>(static_cast<size_t>(B) * p.n[0] * L + kPad);
         if (p.torch) torch.resize(L);
     }
 };

@@ -2,7 +2,9 @@
 // here, so this file controls floating-point contraction itself: the compiler
 // may not fuse a*b+c on its own (the build uses -march=native with GNU C++,
 // whose default is to fuse), and std::fma appears exactly where PyTorch's AVX2
-// build fuses. How each step was matched: docs/torch_exact.md.
+// build fuses. (Clang honours the pragma below except under -ffp-contract=fast;
+// -ffast-math breaks this file with any compiler: tests/test_torch_rng.cpp
+// would say so.) How each step was matched: docs/torch_exact.md.
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #elif defined(__GNUC__)
@@ -85,7 +87,7 @@ float cephes_log(float x) {
     float y = p[0];
     for (int k = 1; k < 9; ++k) y = std::fma(y, x, p[k]);
     y = y * x;
-    y = std::fma(y, z, e * -2.12194440e-4f);
+    y = y * z + e * -2.12194440e-4f;
     y = y - z * 0.5f;
     x = x + y;
     return x + e * 0.693359375f;

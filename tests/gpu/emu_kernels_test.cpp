@@ -4,6 +4,9 @@
 // machine without a GPU; what it cannot check is listed in docs/cuda_backend.md.
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "emu_device.hpp"
@@ -266,6 +269,77 @@ TEST_CASE("emulated kernel, torch mode parameters", "[emu][torch]") {
             CHECK(c.ok());
         }
     }
+}
+
+TEST_CASE("emulated kernel, torch mode: seed-notebook specs and the PyTorch reference cases", "[emu][torch]") {
+    {
+        Cell probe;
+        probe.layer_sizes = {3, 1};
+        try {
+            (void)torch_params(probe, InputSpec{}, 0);
+        } catch (const std::exception& e) {
+            WARN("torch_params not available yet (" << e.what() << "): skipped");
+            return;
+        }
+    }
+    auto cpu = make_cpu_backend(1);
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::path(GS_SOURCE_DIR) / "sweeps" / "seeds";
+    int cells = 0;
+    if (fs::exists(dir))
+        for (const auto& entry : fs::directory_iterator(dir)) {
+            if (entry.path().extension() != ".json") continue;
+            const Spec spec = load_spec_file(entry.path().string());
+            for (const Cell& cell : spec.cells) {
+                const uint64_t n = std::min<uint64_t>(spec.seed_count, 4);
+                std::vector<double> want = run_poisoned(*cpu, spec, cell, 0, n), tols(want.size(), 1e-12);
+                if (spec.precision == Precision::float32) {
+                    Spec s64 = spec;
+                    s64.precision = Precision::float64;
+                    tols = float32_tolerance(want, run_poisoned(*cpu, s64, cell, 0, n), 2e-5);
+                }
+                const auto c = compare_rows(emu::emulate_run_precision(spec, cell, 0, n), want, tols, 1e-300, row_stride(cell.depth()));
+                INFO(entry.path().filename().string() << " cell " << cell.index << ": " << c.first);
+                CHECK(c.ok());
+                ++cells;
+            }
+        }
+    WARN(cells << " seed-notebook cells emulated");
+
+    std::ifstream f(std::string(GS_SHARED_DIR) + "/reference/torch_cases.json");
+    if (!f) {
+        WARN("no torch_cases.json: reference cases skipped");
+        return;
+    }
+    const nlohmann::json doc = nlohmann::json::parse(f);
+    double worst = 0;
+    for (const auto& cs : doc["cases"]) {
+        nlohmann::json js;
+        js["seeds"] = {{"count", 1}, {"first", cs["seed"]}};
+        js["rng"] = "torch";
+        js["precision"] = "float32";
+        js["network"] = {{"layer_sizes", cs["layer_sizes"]}, {"activation", cs["activation"]}, {"shortcut", cs["shortcut"]},
+                         {"bias", cs["bias"]}, {"last_activation", cs["last_activation"]}};
+        if (cs["input"].contains("values")) js["input"] = cs["input"];
+        else js["input"] = {{"distribution", "normal"}, {"batch", cs["input"]["batch"]}};
+        js["loss"] = {{"kind", "mse"}, {"target", cs["target"]}};
+        const Spec spec = parse_spec_text(js.dump());
+        const Cell& cell = spec.cells.at(0);
+        const auto rows = emu::emulate_run<float>(spec, cell, 0, 1);
+        const auto& exp = cs["expected"];
+        auto check = [&](double got, double want, const std::string& what) {
+            INFO(cs["name"].get<std::string>() << " " << what << ": got " << got << " want " << want);
+            CHECK(std::fabs(got - want) <= 1e-4 * std::fabs(want) + 1e-7);
+            if (want != 0) worst = std::max(worst, std::fabs(got - want) / std::fabs(want));
+        };
+        check(rows[loss_index(cell.depth())], exp["loss"].get<double>(), "loss");
+        for (int l = 0; l < cell.depth(); ++l)
+            for (int q = 0; q < kNumQuantities; ++q)
+                if (exp["layers"][l].contains(kQuantityNames[q]))
+                    check(rows[l * kNumQuantities + q], exp["layers"][l][kQuantityNames[q]].get<double>(),
+                          "layer " + std::to_string(l) + " " + kQuantityNames[q]);
+    }
+    WARN(doc["cases"].size() << " PyTorch reference cases emulated, max relative difference " << worst);
 }
 
 namespace {

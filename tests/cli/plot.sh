@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# scripts/plot.py end to end: a tiny sweep run with --per-seed, then the PNGs it
+# must produce, with and without per_seed.csv and theory in results.json.
+set -euo pipefail
+bin=$1 src=$2 work=$3
+rm -rf "$work"; mkdir -p "$work"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+py=/usr/bin/python3
+if ! "$py" -c "import matplotlib, numpy" 2>/dev/null; then
+  echo "SKIPPED: $py lacks matplotlib or numpy"
+  exit 0
+fi
+
+cat > "$work/spec.json" <<'JSON'
+{"name": "plot", "seeds": {"count": 64, "first": 0},
+ "grid": {"depth": [2, 4], "width": [3, 8], "activation": ["relu", "tanh"], "shortcut": [false, true]},
+ "network": {"input_dim": 3, "output_dim": 1, "last_activation": false},
+ "input": {"values": [[1.0, 0.0, -1.0]]}, "loss": {"kind": "mse", "target": 0.0}}
+JSON
+"$bin" run "$work/spec.json" -o "$work/out" --per-seed --quiet --threads 2 || fail "run exit $?"
+"$py" "$src/scripts/plot.py" "$work/out" > "$work/written.txt" 2> "$work/plot_err.txt" || fail "plot.py: $(cat "$work/plot_err.txt")"
+
+# A PNG that is really a picture: the signature, a sane size, more than one colour.
+check_png() {
+  [[ -s $1 ]] || fail "missing $1"
+  "$py" - "$1" <<'PY' || fail "not a plot: $1"
+import sys
+import matplotlib.image as mpimg
+path = sys.argv[1]
+with open(path, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n", "not a PNG"
+img = mpimg.imread(path)
+h, w = img.shape[:2]
+assert h >= 200 and w >= 300, (h, w)
+assert img[..., :3].std() > 0.02, "blank image"
+PY
+}
+for f in layers_relu.png layers_tanh.png first_layer_vs_depth.png histograms.png; do
+  check_png "$work/out/$f"
+  grep -q "$f" "$work/written.txt" || fail "$f not listed"
+done
+
+# Theory beside data when results.json carries it (the engine's own, or injected here).
+if ! grep -q theory_weight_grad_ms "$work/out/results.json"; then
+  cp -r "$work/out" "$work/with_theory"
+  "$py" - "$work/with_theory/results.json" <<'PY'
+import json, sys
+p = sys.argv[1]
+r = json.load(open(p))
+for c in r["cells"]:
+    for layer in c["layers"]:
+        s = layer["weight_grad_rms"]
+        layer["theory_weight_grad_ms"] = None if s["mean"] is None else 1.1 * s["mean"] ** 2
+json.dump(r, open(p, "w"))
+PY
+  "$py" "$src/scripts/plot.py" "$work/with_theory" > /dev/null 2>&1 || fail "plot.py with theory"
+  theory_dir=$work/with_theory
+else
+  theory_dir=$work/out
+fi
+check_png "$theory_dir/theory_vs_data_relu.png"
+check_png "$theory_dir/theory_vs_data_tanh.png"
+
+# Without per_seed.csv: everything but the histograms, and a note saying why.
+mkdir -p "$work/no_seeds"
+cp "$work/out/results.csv" "$work/out/results.json" "$work/no_seeds/"
+"$py" "$src/scripts/plot.py" "$work/no_seeds" > /dev/null 2> "$work/no_seeds_err.txt" || fail "plot.py without per_seed.csv"
+[[ ! -e $work/no_seeds/histograms.png ]] || fail "histograms without per_seed.csv"
+grep -q "per-seed" "$work/no_seeds_err.txt" || fail "no note about --per-seed"
+check_png "$work/no_seeds/first_layer_vs_depth.png"
+
+# --out elsewhere, and a bad quantity is refused.
+"$py" "$src/scripts/plot.py" "$work/out" --out "$work/elsewhere" > /dev/null 2>&1 || fail "--out"
+check_png "$work/elsewhere/layers_relu.png"
+if "$py" "$src/scripts/plot.py" "$work/out" --quantity nope > /dev/null 2>&1; then fail "bad --quantity accepted"; fi
+echo "plot.sh: ok"
