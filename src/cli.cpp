@@ -2,17 +2,31 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
 
 #include "gradsweep/backend.hpp"
+#include "gradsweep/checkpoint.hpp"
+#include "gradsweep/device_scheduler.hpp"
+#include "gradsweep/merge.hpp"
+#include "gradsweep/progress.hpp"
+#include "gradsweep/resources.hpp"
 #include "gradsweep/results_io.hpp"
 #include "gradsweep/spec.hpp"
+#include "gradsweep/stop_signals.hpp"
 #include "gradsweep/sweep.hpp"
+#include "gradsweep/work_units.hpp"
 
 namespace gs {
 
@@ -21,10 +35,13 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* kUsage =
-    "usage: gradsweep run SPEC -o DIR [--threads N] [--backend auto|cpu|cuda] [--device N]\n"
-    "                     [--per-seed] [--force] [--quiet] [--plot]\n"
+    "usage: gradsweep run SPEC -o DIR [--threads N] [--backend auto|cpu|cuda] [--device N | --devices all|0,1,...]\n"
+    "                     [--shard K/N|auto] [--resume | --force] [--max-memory SIZE] [--seed-block N]\n"
+    "                     [--per-seed] [--quiet] [--plot]\n"
+    "       gradsweep merge SHARD_DIR... -o DIR [--per-seed] [--force] [--quiet] [--plot] [--max-memory SIZE]\n"
     "       gradsweep validate SPEC\n"
-    "       gradsweep plan SPEC [--threads N] [--backend auto|cpu|cuda]\n"
+    "       gradsweep plan SPEC [--threads N] [--backend auto|cpu|cuda] [--devices ...] [--shard K/N]\n"
+    "                      [--max-memory SIZE] [--seed-block N] [--per-seed]\n"
     "       gradsweep --version\n";
 
 int to_int(const std::string& flag, const std::string& v) {
@@ -38,20 +55,84 @@ int to_int(const std::string& flag, const std::string& v) {
     }
 }
 
-std::unique_ptr<Backend> choose_backend(const CliOptions& o, bool announce) {
+// The workers one process runs: one per device, or one or more CPU backend
+// instances. Factories run on the worker's own thread (device_scheduler.hpp).
+struct Workers {
+    std::vector<BackendFactory> factories;
+    std::vector<std::string> labels;  // "cuda:0", "cpu#1"
+    bool cuda = false;
+    int cpu_threads = 1;              // all CPU workers together
+    uint64_t units_per_call = 1;
+};
+
+std::vector<int> parse_device_list(const std::string& text) {
+    std::vector<int> ids;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        const int d = to_int("--devices", item);
+        if (d < 0) throw UsageError("--devices: device numbers are >= 0, got " + item);
+        if (std::find(ids.begin(), ids.end(), d) != ids.end()) throw UsageError("--devices: device " + item + " given twice");
+        ids.push_back(d);
+    }
+    if (ids.empty() || text.back() == ',') throw UsageError("--devices expects all or a list such as 0,1, got \"" + text + "\"");
+    return ids;
+}
+
+std::vector<int> all_cuda_devices() {
+    std::vector<int> ids;
+    for (int d = 0; d < 64; ++d)
+        if (cuda_available(nullptr, d)) ids.push_back(d);
+    return ids;
+}
+
+Workers choose_workers(const CliOptions& o, bool announce) {
+    Workers w;
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     std::string device;
-    if (o.backend == "cpu") return make_cpu_backend(o.threads);
-    if (o.backend == "cuda") {
-        if (!cuda_available(&device, o.device)) throw UsageError("--backend cuda: no usable CUDA device " + std::to_string(o.device));
-        return make_cuda_backend(o.device);
+    bool use_cuda = o.backend == "cuda";
+    if (o.backend == "auto") {
+        if (!o.devices.empty()) {
+            const int probe = o.devices == "all" ? 0 : parse_device_list(o.devices).front();
+            if (!cuda_available(&device, probe)) throw UsageError("--devices needs CUDA devices: " + device + " (use --backend cpu)");
+            use_cuda = true;
+        } else {
+            use_cuda = cuda_available(&device, o.device);
+        }
     }
-    if (cuda_available(&device, o.device)) {
-        if (announce) std::fprintf(stderr, "gradsweep: backend auto -> cuda (%s)\n", device.c_str());
-        return make_cuda_backend(o.device);
+    if (use_cuda) {
+        std::vector<int> ids = o.devices.empty() ? std::vector<int>{o.device}
+                               : o.devices == "all" ? all_cuda_devices()
+                                                    : parse_device_list(o.devices);
+        if (ids.empty()) throw UsageError("--devices all: no usable CUDA device");
+        std::string names;
+        for (int d : ids) {
+            if (!cuda_available(&device, d)) throw UsageError("--backend cuda: no usable CUDA device " + std::to_string(d) + " (" + device + ")");
+            names += (names.empty() ? "" : ", ") + std::to_string(d) + " (" + device + ")";
+            w.factories.push_back([d] { return make_cuda_backend(d); });
+            w.labels.push_back("cuda:" + std::to_string(d));
+        }
+        w.cuda = true;
+        w.units_per_call = 64;  // ~260k networks per launch with 4096-seed units
+        if (announce) {
+            if (ids.size() == 1 && o.backend == "auto") std::fprintf(stderr, "gradsweep: backend auto -> cuda (%s)\n", device.c_str());
+            else std::fprintf(stderr, "gradsweep: backend cuda on %zu device%s: %s\n", ids.size(), ids.size() > 1 ? "s" : "", names.c_str());
+        }
+        return w;
     }
-    auto b = make_cpu_backend(o.threads);
-    if (announce) std::fprintf(stderr, "gradsweep: backend auto -> cpu, %d threads (no CUDA device)\n", b->threads());
-    return b;
+    // CPU: one instance, or (--devices 0,1,..) one per entry, sharing the cores.
+    const size_t n = (o.devices.empty() || o.devices == "all") ? 1 : parse_device_list(o.devices).size();
+    const int per = o.threads > 0 ? o.threads : static_cast<int>(std::max<unsigned>(1, cores / n));
+    for (size_t i = 0; i < n; ++i) {
+        w.factories.push_back([t = n == 1 ? o.threads : per] { return make_cpu_backend(t); });
+        w.labels.push_back("cpu#" + std::to_string(i));
+    }
+    w.cpu_threads = n == 1 ? (o.threads > 0 ? o.threads : static_cast<int>(cores)) : per * static_cast<int>(n);
+    if (announce) {
+        if (o.backend == "auto") std::fprintf(stderr, "gradsweep: backend auto -> cpu, %d threads (no CUDA device)\n", w.cpu_threads);
+        else if (n > 1) std::fprintf(stderr, "gradsweep: backend cpu, %zu workers x %d threads\n", n, per);
+    }
+    return w;
 }
 
 std::string short_number(double x) {
@@ -83,78 +164,385 @@ int cmd_validate(const CliOptions& o) {
     return 0;
 }
 
+ShardId shard_of(const CliOptions& o) { return o.shard.empty() ? ShardId{} : parse_shard(o.shard); }
+
+MemoryPlan memory_plan(const Spec& spec, const CliOptions& o, const Workers& w, uint64_t units) {
+    MemoryInputs in;
+    in.block_seeds = o.seed_block;
+    in.units = units;
+    in.cpu_threads = w.cpu_threads;
+    in.workers = static_cast<int>(w.factories.size());
+    in.units_per_call = w.units_per_call;
+    in.cuda = w.cuda;
+    in.per_seed = o.per_seed;
+    return estimate_memory(spec, in);
+}
+
+uint64_t max_memory_of(const CliOptions& o) { return o.max_memory.empty() ? 0 : parse_bytes(o.max_memory); }
+
 int cmd_plan(const CliOptions& o) {
     const Spec spec = load_spec_file(o.spec_path);
-    auto backend = choose_backend(o, false);
+    const ShardId shard = shard_of(o);
+    const Workers w = choose_workers(o, false);
+    auto backend = w.factories.front()();
     std::printf("spec %s (%s)\ncells %zu, seeds %llu, networks %llu, backend %s (%s)\n", spec.name.c_str(), spec.hash.c_str(),
                 spec.cells.size(), static_cast<unsigned long long>(spec.seed_count),
                 static_cast<unsigned long long>(spec.networks()), backend->name().c_str(), backend->device_name().c_str());
-    // Calibrate: time a few networks of each cell, extrapolate linearly in seeds.
-    double est = 0, peak_rows = 0;
-    const uint64_t sample = std::min<uint64_t>(spec.seed_count, 32);
-    std::printf("%-5s %-30s %12s %14s\n", "cell", "layer_sizes", "rows (MB)", "est. seconds");
-    for (const Cell& c : spec.cells) {
-        std::vector<double> rows(sample * row_stride(c.depth()));
-        const auto t0 = std::chrono::steady_clock::now();
-        backend->run(spec, c, 0, sample, rows.data());
-        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double cell_s = dt / static_cast<double>(sample) * static_cast<double>(spec.seed_count);
-        const double mb = static_cast<double>(spec.seed_count) * row_stride(c.depth()) * 8 / 1e6;
-        peak_rows = std::max(peak_rows, mb);
-        est += cell_s;
-        std::string ls = c.layer_sizes_label();
-        if (ls.size() > 30) ls = ls.substr(0, 27) + "...";
-        std::printf("%-5d %-30s %12.1f %14.3g\n", c.index, ls.c_str(), mb, cell_s);
+    if (w.factories.size() > 1) std::printf("workers %zu (%s ...)\n", w.factories.size(), w.labels.front().c_str());
+    const uint64_t total_units = total_work_units(spec, o.seed_block);
+    std::printf("work units %llu (seed block %llu, %llu per cell)", static_cast<unsigned long long>(total_units),
+                static_cast<unsigned long long>(o.seed_block),
+                static_cast<unsigned long long>(blocks_per_cell(spec, o.seed_block)));
+    const MemoryPlan m = memory_plan(spec, o, w, total_units);
+    const uint64_t avail = mem_available_bytes(), cap = max_memory_of(o);
+    bool fits = true;
+    try {
+        check_memory(spec, m, cap, avail);
+    } catch (const InputError&) {
+        fits = false;  // reported below, after the estimates
     }
-    std::printf("estimated time %.3g s; peak memory for one cell's rows %.1f MB\n", est, peak_rows);
+    std::vector<WorkUnit> units;
+    if (fits) units = o.shard.empty() ? all_work_units(spec, o.seed_block) : shard_work_units(spec, o.seed_block, shard);
+    if (fits && !o.shard.empty()) std::printf("; shard %s: %zu units", shard.label().c_str(), units.size());
+    std::printf("\n");
+    const Cell& big = spec.cells[m.largest_cell];
+    std::printf("memory (estimates):\n");
+    std::printf("  rows of one work unit       %s\n", human_bytes(m.unit_rows).c_str());
+    std::printf("  rows to aggregate one cell  %s (cell %d: %llu seeds x %d values, all at once)\n", human_bytes(m.cell_rows).c_str(),
+                big.index, static_cast<unsigned long long>(spec.seed_count), row_stride(big.depth()));
+    std::printf("  cpu backend                 %s while computing (%d threads x %s scratch + rows in flight)\n",
+                human_bytes(m.cpu_compute).c_str(), w.cpu_threads, human_bytes(m.cpu_scratch_per_thread).c_str());
+    std::printf("  cuda backend                %s of device memory per GPU, %s of host memory while computing\n",
+                human_bytes(m.cuda_per_device).c_str(), human_bytes(m.cuda_host_compute).c_str());
+    if (o.per_seed) std::printf("  per_seed.csv text           %s\n", human_bytes(m.per_seed_text).c_str());
+    std::printf("  %-27s %s; available %s (MemAvailable)%s\n", w.cuda ? "peak (cuda run, host)" : "peak (cpu run)",
+                human_bytes(m.host_peak).c_str(), avail ? human_bytes(avail).c_str() : "unknown",
+                cap ? ("; --max-memory " + human_bytes(cap)).c_str() : "");
+    std::fflush(stdout);
+    check_memory(spec, m, cap, avail);  // throws: exit 2 with the reason
+
+    // Calibrate: time a few networks of each cell, extrapolate linearly in seeds.
+    // Past a time budget the remaining cells are priced by their cost per network.
+    std::vector<uint64_t> seeds_in_run(spec.cells.size(), 0);
+    for (const WorkUnit& u : units) seeds_in_run[u.cell] += u.count;
+    const double budget = 3.0;
+    double spent = 0, cost_measured = 0, time_measured = 0, est = 0;
+    size_t calibrated = 0;
+    const size_t max_table = 100;
+    std::printf("%-5s %-30s %12s %14s\n", "cell", "layer_sizes", "rows (MB)", "est. seconds");
+    std::vector<double> rows;
+    for (const Cell& c : spec.cells) {
+        const double per_net_cost = static_cast<double>(unit_cost(spec, WorkUnit{c.index, 0, 0, 1}));
+        double per_net = 0;
+        if (spent < budget || calibrated == 0) {
+            const uint64_t sample = std::clamp<uint64_t>(static_cast<uint64_t>(2e8 / std::max(per_net_cost, 1.0)), 1,
+                                                         std::min<uint64_t>(spec.seed_count, 32));
+            rows.assign(sample * row_stride(c.depth()), 0.0);
+            const auto t0 = std::chrono::steady_clock::now();
+            backend->run(spec, c, 0, sample, rows.data());
+            const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            spent += dt;
+            per_net = dt / static_cast<double>(sample);
+            cost_measured += per_net_cost * static_cast<double>(sample);
+            time_measured += dt;
+            ++calibrated;
+        } else {
+            per_net = cost_measured > 0 ? time_measured / cost_measured * per_net_cost : 0;
+        }
+        const double cell_s = per_net * static_cast<double>(seeds_in_run[c.index]);
+        est += cell_s;
+        if (static_cast<size_t>(c.index) < max_table) {
+            std::string ls = c.layer_sizes_label();
+            if (ls.size() > 30) ls = ls.substr(0, 27) + "...";
+            const double mb = static_cast<double>(seeds_in_run[c.index]) * row_stride(c.depth()) * 8 / 1e6;
+            std::printf("%-5d %-30s %12.1f %14.3g\n", c.index, ls.c_str(), mb, cell_s);
+        }
+    }
+    if (spec.cells.size() > max_table) std::printf("... (%zu more cells)\n", spec.cells.size() - max_table);
+    const double workers = static_cast<double>(w.factories.size());
+    std::printf("estimated time %.3g s%s (calibrated on %zu of %zu cells); peak memory for one cell's rows %.1f MB\n",
+                est / workers, o.shard.empty() ? "" : (" for shard " + shard.label()).c_str(), calibrated, spec.cells.size(),
+                static_cast<double>(m.cell_rows) / 1e6);
     return 0;
 }
 
-// Refuses to touch a directory that already holds results unless asked to.
-void prepare_out_dir(const CliOptions& o) {
+bool dir_nonempty(const std::string& dir) {
     std::error_code ec;
-    if (fs::exists(o.out_dir, ec)) {
-        if (!fs::is_directory(o.out_dir, ec)) throw UsageError("-o " + o.out_dir + ": exists and is not a directory");
-        if (!fs::is_empty(o.out_dir, ec) && !o.force)
-            throw UsageError("-o " + o.out_dir + ": directory exists and is not empty (use --force to overwrite)");
+    return fs::exists(dir, ec) && !fs::is_empty(dir, ec);
+}
+
+void check_out_dir_type(const std::string& dir) {
+    std::error_code ec;
+    if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) throw UsageError("-o " + dir + ": exists and is not a directory");
+}
+
+void create_out_dir(const std::string& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) throw OutputError("cannot create " + dir + ": " + ec.message());
+}
+
+ojson read_results_json(const std::string& dir) {
+    std::ifstream f(dir + "/results.json", std::ios::binary);
+    if (!f) return ojson::object();
+    std::stringstream ss;
+    ss << f.rdbuf();
+    try {
+        ojson j = ojson::parse(ss.str());
+        return j.is_object() ? j : ojson::object();
+    } catch (const nlohmann::json::exception&) {
+        return ojson::object();
     }
-    fs::create_directories(o.out_dir, ec);
-    if (ec) throw OutputError("cannot create " + o.out_dir + ": " + ec.message());
+}
+
+int run_plot(const std::string& dir) {
+    const std::string cmd = "/usr/bin/python3 \"" + std::string(GS_SOURCE_DIR_FOR_SCRIPTS) + "/scripts/plot.py\" \"" + dir + "\"";
+    if (std::system(cmd.c_str()) != 0) {
+        std::fprintf(stderr, "gradsweep: plotting failed (%s)\n", cmd.c_str());
+        return 1;
+    }
+    return 0;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// What the directory holds decides how a run starts.
+enum class Start { fresh, resume, already_done };
+
+Start decide_start(const CliOptions& o, const Spec& spec, bool sharded) {
+    const std::string& dir = o.out_dir;
+    check_out_dir_type(dir);
+    if (!dir_nonempty(dir)) return Start::fresh;
+    if (o.force) return Start::fresh;
+    if (!o.resume)
+        throw UsageError("-o " + dir + ": directory exists and is not empty (use --resume to continue an interrupted run, --force to overwrite)");
+    if (fs::exists(dir + "/" + kCheckpointFile)) return Start::resume;
+    const ojson r = read_results_json(dir);
+    const std::string want = sharded ? kShardFormat : "gradsweep-results/1";
+    if (r.value("format", std::string()) == want && r.value("spec_hash", std::string()) == spec.hash) {
+        if (sharded) throw InputError(dir + ": shard results without their checkpoint.json; use --force to run the shard again");
+        return Start::already_done;
+    }
+    throw InputError(dir + ": nothing to resume there (no checkpoint.json" +
+                     std::string(r.empty() ? "" : "; its results.json is of another spec or kind") + "); use --force to start over");
 }
 
 int cmd_run(const CliOptions& o) {
+    StopSignals signals;  // first: a signal at any point from here exits 130/143 cleanly
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string start_time = utc_now_iso8601();
     const Spec spec = load_spec_file(o.spec_path);  // all validation before any output exists
-    auto backend = choose_backend(o, !o.quiet);
-    prepare_out_dir(o);
+    const bool sharded = !o.shard.empty();
+    const ShardId shard = shard_of(o);
+    if (sharded && o.per_seed) throw UsageError("--per-seed with --shard: per_seed.csv comes from merge (gradsweep merge ... --per-seed)");
+    if (sharded && o.plot) throw UsageError("--plot with --shard: plot the merged results (gradsweep merge ... --plot)");
+    const Workers w = choose_workers(o, !o.quiet);
+    // Checked before the unit list is even built: a sweep too big for memory
+    // may also have too many units to list.
+    check_memory(spec, memory_plan(spec, o, w, total_work_units(spec, o.seed_block)), max_memory_of(o), mem_available_bytes());
+    const std::vector<WorkUnit> units = sharded ? shard_work_units(spec, o.seed_block, shard) : all_work_units(spec, o.seed_block);
+
     const std::string dir = o.out_dir;
+    const Start start = decide_start(o, spec, sharded);
+    if (start == Start::already_done) {
+        if (!o.quiet) std::fprintf(stderr, "gradsweep: %s already holds the finished results of this spec; nothing to do\n", dir.c_str());
+        return 0;
+    }
+    create_out_dir(dir);
+    Checkpoint cp(dir, spec, o.seed_block, shard, units, start == Start::resume ? Checkpoint::Mode::resume : Checkpoint::Mode::fresh);
+    const size_t resumed = cp.done_count();
+    if (!o.quiet && start == Start::resume)
+        std::fprintf(stderr, "gradsweep: resuming: %zu of %zu work units already done%s\n", resumed, units.size(),
+                     cp.discarded() ? (", " + std::to_string(cp.discarded()) + " damaged unit files removed").c_str() : "");
+
+    // Bookkeeping for progress: a cell is done when all its units (in this run) are.
+    std::vector<uint64_t> cell_left(spec.cells.size(), 0);
+    std::vector<size_t> todo;
+    uint64_t networks_total = 0, networks_before = 0;
+    for (size_t i = 0; i < units.size(); ++i) {
+        networks_total += units[i].count;
+        if (cp.done(i)) networks_before += units[i].count;
+        else {
+            todo.push_back(i);
+            ++cell_left[units[i].cell];
+        }
+    }
+    std::vector<char> cell_in_run(spec.cells.size(), 0);
+    for (const WorkUnit& u : units) cell_in_run[u.cell] = 1;
+    uint64_t cells_total = 0, cells_before = 0;
+    for (size_t c = 0; c < spec.cells.size(); ++c) {
+        cells_total += cell_in_run[c];
+        cells_before += cell_in_run[c] && cell_left[c] == 0;
+    }
+    std::mutex count_mu;
+    uint64_t cells_done = cells_before, units_done = resumed, networks_done = networks_before;
+    Progress progress(stderr, !o.quiet, ::isatty(2) != 0, Progress::default_interval(), cells_total, units.size(), networks_total,
+                      cells_before, resumed, networks_before);
+
+    auto stop_now = [&](int sig) {
+        progress.clear();
+        cp.freeze();  // waits out a unit being written; no temporary file remains
+        std::fprintf(stderr, "gradsweep: stopped by %s; %zu of %zu work units are kept in %s; continue with --resume\n",
+                     signal_name(sig), cp.done_count(), units.size(), dir.c_str());
+        std::fflush(stdout);
+        std::fflush(stderr);
+        std::_Exit(128 + sig);
+    };
+    const bool fresh = start == Start::fresh;
+    auto on_failure = [&]() {
+        // A fresh run that finished nothing leaves the directory as it found it;
+        // once units are done they are kept for --resume.
+        if (fresh && cp.done_count() == 0) cp.remove_files();
+        else if (!o.quiet)
+            std::fprintf(stderr, "gradsweep: %zu finished work units are kept in %s; continue with --resume\n", cp.done_count(), dir.c_str());
+    };
+
+    std::vector<WorkerInfo> winfo;
+    try {
+        if (int sig = StopSignals::caught()) stop_now(sig);
+        auto sink = [&](size_t i, const double* rows) {
+            cp.store(i, rows);
+            std::lock_guard<std::mutex> lock(count_mu);
+            ++units_done;
+            networks_done += units[i].count;
+            if (--cell_left[units[i].cell] == 0) ++cells_done;
+        };
+        auto tick = [&]() {
+            if (int sig = StopSignals::caught()) stop_now(sig);
+            std::lock_guard<std::mutex> lock(count_mu);
+            progress.update(cells_done, units_done, networks_done);
+        };
+        SchedulerOptions so;
+        so.max_units_per_call = w.units_per_call;
+        winfo = run_on_devices(spec, units, todo, w.factories, sink, tick, so);
+        if (int sig = StopSignals::caught()) stop_now(sig);
+        progress.finish();
+    } catch (...) {
+        progress.clear();
+        on_failure();
+        throw;
+    }
+
+    RunInfo info;
+    info.backend = winfo.front().backend;
+    std::vector<std::string> names;
+    for (const WorkerInfo& x : winfo)
+        if (std::find(names.begin(), names.end(), x.device) == names.end()) names.push_back(x.device);
+    for (size_t i = 0; i < names.size(); ++i) info.device += (i ? "; " : "") + names[i];
+    info.threads = 0;
+    for (const WorkerInfo& x : winfo) info.threads += x.threads;
+    info.start_time = start_time;
+    const uint64_t fresh_networks = networks_total - networks_before;
+    ojson extra{{"seed_block", o.seed_block}, {"work_units", units.size()}};
+    if (resumed) extra["resumed_units"] = resumed;
+    if (winfo.size() > 1) {
+        ojson devs = ojson::array();
+        for (size_t i = 0; i < winfo.size(); ++i)
+            devs.push_back(ojson{{"worker", w.labels[i]}, {"device", winfo[i].device}, {"units", winfo[i].units}});
+        extra["devices"] = std::move(devs);
+    }
+
+    try {
+        if (sharded) {
+            info.end_time = utc_now_iso8601();
+            info.elapsed_seconds = seconds_since(t0);
+            info.networks = networks_total;
+            info.networks_per_second = info.elapsed_seconds > 0 ? fresh_networks / info.elapsed_seconds : 0;
+            write_file_atomic(dir + "/results.json", shard_results_json_text(spec, o.seed_block, shard, units, info, extra));
+            if (!o.quiet)
+                std::printf("shard %s: %zu work units, %llu networks in %.3g s; rows in %s/units (merge with: gradsweep merge)\n",
+                            shard.label().c_str(), units.size(), static_cast<unsigned long long>(networks_total), info.elapsed_seconds,
+                            dir.c_str());
+            return 0;
+        }
+        // Aggregate from the unit files: the same code path for fresh, resumed,
+        // multi-device and merged runs, so all give the same bits.
+        std::string per_seed;
+        if (o.per_seed) per_seed = per_seed_csv_header();
+        SweepResult result;
+        result.cells = aggregate_units(
+            spec, o.seed_block,
+            [&](const WorkUnit& u, double* dst) {
+                std::string why;
+                const std::string path = dir + "/" + kUnitsDir + "/" + unit_file_name(u);
+                if (!read_unit_file(path, spec, o.seed_block, u, dst, &why)) throw std::runtime_error(path + ": " + why);
+            },
+            [&](const Cell& c, const std::vector<double>& rows) {
+                if (o.per_seed) append_per_seed_csv(per_seed, spec, c, rows);
+            },
+            [&]() {
+                if (int sig = StopSignals::caught()) stop_now(sig);
+            });
+        info.end_time = utc_now_iso8601();
+        info.elapsed_seconds = seconds_since(t0);
+        info.networks = spec.networks();
+        info.networks_per_second = info.elapsed_seconds > 0 ? fresh_networks / info.elapsed_seconds : 0;
+        result.info = info;
+        // All or nothing: a failed write (disk full) leaves earlier results untouched.
+        std::vector<std::pair<std::string, std::string>> files{{dir + "/results.csv", results_csv_text(spec, result)}};
+        if (o.per_seed) files.emplace_back(dir + "/per_seed.csv", std::move(per_seed));
+        files.emplace_back(dir + "/results.json", final_results_json_text(spec, result, extra));
+        write_files_atomic(files);
+        cp.remove_files();  // the results are in place; the rows are no longer needed
+        if (!o.quiet) {
+            print_summary(spec, result);
+            std::printf("%llu networks in %.3g s (%.3g networks/s) on %s; results in %s/\n",
+                        static_cast<unsigned long long>(fresh_networks), info.elapsed_seconds, info.networks_per_second,
+                        info.backend.c_str(), dir.c_str());
+        }
+    } catch (...) {
+        on_failure();
+        throw;
+    }
+    if (o.plot) return run_plot(dir);
+    return 0;
+}
+
+int cmd_merge(const CliOptions& o) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (const std::string& d : o.inputs) {
+        std::error_code ec;
+        if (fs::equivalent(d, o.out_dir, ec)) throw UsageError("merge -o " + o.out_dir + ": must not be one of the shard directories");
+    }
+    const ShardSet set = open_shards(o.inputs);
+    const Spec& spec = set.spec;
+    {
+        MemoryInputs in;
+        in.block_seeds = set.block_seeds;
+        in.units = set.owner.size();
+        in.per_seed = o.per_seed;
+        check_memory(spec, estimate_memory(spec, in), max_memory_of(o), mem_available_bytes());
+    }
+    check_out_dir_type(o.out_dir);
+    if (dir_nonempty(o.out_dir) && !o.force)
+        throw UsageError("-o " + o.out_dir + ": directory exists and is not empty (use --force to overwrite)");
     std::string per_seed;
     if (o.per_seed) per_seed = per_seed_csv_header();
-    RunHooks hooks;
-    if (o.per_seed) hooks.on_rows = [&](const Cell& c, const std::vector<double>& rows) { append_per_seed_csv(per_seed, spec, c, rows); };
-    if (!o.quiet)
-        hooks.on_progress = [&](size_t cells, uint64_t nets) {
-            std::fprintf(stderr, "gradsweep: %zu/%zu cells, %llu networks\n", cells, spec.cells.size(),
-                         static_cast<unsigned long long>(nets));
-        };
-    const SweepResult result = run_sweep(spec, *backend, hooks);
-    // All or nothing: a failed write (disk full) leaves earlier results untouched.
+    SweepResult result;
+    // Unit files are checked (identity, size, checksum) as they are loaded; any
+    // problem is bad input and stops the merge before anything is written.
+    result.cells = aggregate_units(
+        spec, set.block_seeds, [&](const WorkUnit& u, double* dst) { load_shard_unit(set, u, dst); },
+        [&](const Cell& c, const std::vector<double>& rows) {
+            if (o.per_seed) append_per_seed_csv(per_seed, spec, c, rows);
+        });
+    result.info = merged_run_info(set);
+    const ojson extra{{"seed_block", set.block_seeds}, {"work_units", set.owner.size()}, {"shards", set.count},
+                      {"merge_seconds", seconds_since(t0)}};
+    create_out_dir(o.out_dir);
+    const std::string& dir = o.out_dir;
     std::vector<std::pair<std::string, std::string>> files{{dir + "/results.csv", results_csv_text(spec, result)}};
     if (o.per_seed) files.emplace_back(dir + "/per_seed.csv", std::move(per_seed));
-    files.emplace_back(dir + "/results.json", results_json_text(spec, result));
+    files.emplace_back(dir + "/results.json", final_results_json_text(spec, result, extra));
     write_files_atomic(files);
     if (!o.quiet) {
         print_summary(spec, result);
-        std::printf("%llu networks in %.3g s (%.3g networks/s) on %s; results in %s/\n",
-                    static_cast<unsigned long long>(result.info.networks), result.info.elapsed_seconds,
-                    result.info.networks_per_second, result.info.backend.c_str(), dir.c_str());
+        std::printf("merged %llu shards (%llu networks) into %s/\n", static_cast<unsigned long long>(set.count),
+                    static_cast<unsigned long long>(spec.networks()), dir.c_str());
     }
-    if (o.plot) {
-        const std::string cmd = "/usr/bin/python3 \"" + std::string(GS_SOURCE_DIR_FOR_SCRIPTS) + "/scripts/plot.py\" \"" + dir + "\"";
-        if (std::system(cmd.c_str()) != 0) {
-            std::fprintf(stderr, "gradsweep: plotting failed (%s)\n", cmd.c_str());
-            return 1;
-        }
-    }
+    if (o.plot) return run_plot(dir);
     return 0;
 }
 
@@ -164,8 +552,9 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
     CliOptions o;
     if (args.empty()) throw UsageError("missing command");
     o.command = args[0];
-    if (o.command != "run" && o.command != "validate" && o.command != "plan")
+    if (o.command != "run" && o.command != "validate" && o.command != "plan" && o.command != "merge")
         throw UsageError("unknown command \"" + o.command + "\"");
+    bool device_given = false;
     for (size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
         auto value = [&]() -> const std::string& {
@@ -174,22 +563,56 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
         };
         if (a == "-o" || a == "--out") o.out_dir = value();
         else if (a == "--threads") o.threads = to_int(a, value());
-        else if (a == "--device") o.device = to_int(a, value());
+        else if (a == "--device") {
+            o.device = to_int(a, value());
+            device_given = true;
+        } else if (a == "--devices") o.devices = value();
         else if (a == "--backend") {
             o.backend = value();
             if (o.backend != "auto" && o.backend != "cpu" && o.backend != "cuda")
                 throw UsageError("--backend must be auto, cpu or cuda, got \"" + o.backend + "\"");
+        } else if (a == "--shard") o.shard = value();
+        else if (a == "--max-memory") o.max_memory = value();
+        else if (a == "--seed-block") {
+            const int b = to_int(a, value());
+            if (b < 1 || b > (1 << 24)) throw UsageError("--seed-block must be in [1, 16777216]");
+            o.seed_block = static_cast<uint64_t>(b);
         } else if (a == "--per-seed") o.per_seed = true;
         else if (a == "--quiet" || a == "-q") o.quiet = true;
         else if (a == "--force") o.force = true;
+        else if (a == "--resume") o.resume = true;
         else if (a == "--plot") o.plot = true;
         else if (!a.empty() && a[0] == '-') throw UsageError("unknown option " + a);
+        else if (o.command == "merge") o.inputs.push_back(a);
         else if (o.spec_path.empty()) o.spec_path = a;
         else throw UsageError("unexpected argument \"" + a + "\"");
     }
-    if (o.spec_path.empty()) throw UsageError("missing SPEC file");
+    if (o.command == "merge") {
+        if (o.inputs.empty()) throw UsageError("merge needs the shard directories");
+        if (o.out_dir.empty()) throw UsageError("merge needs -o DIR");
+    } else if (o.spec_path.empty()) {
+        throw UsageError("missing SPEC file");
+    }
     if (o.command == "run" && o.out_dir.empty()) throw UsageError("run needs -o DIR");
     if (o.threads < 0) throw UsageError("--threads must be >= 0");
+    if (o.device < 0) throw UsageError("--device must be >= 0");
+    if (o.resume && o.force) throw UsageError("--resume and --force contradict each other");
+    if (device_given && !o.devices.empty()) throw UsageError("give --device or --devices, not both");
+    if (!o.devices.empty() && o.devices != "all") parse_device_list(o.devices);
+    if (!o.max_memory.empty()) {
+        try {
+            parse_bytes(o.max_memory);
+        } catch (const InputError& e) {
+            throw UsageError(e.what());
+        }
+    }
+    if (!o.shard.empty() && o.shard != "auto") {
+        try {
+            parse_shard(o.shard);
+        } catch (const InputError& e) {
+            throw UsageError(e.what());
+        }
+    }
     return o;
 }
 
@@ -208,12 +631,16 @@ int cli_main(int argc, char** argv) {
         o = parse_cli(args);
         if (o.command == "validate") return cmd_validate(o);
         if (o.command == "plan") return cmd_plan(o);
+        if (o.command == "merge") return cmd_merge(o);
         return cmd_run(o);
     } catch (const SpecError& e) {
         std::fprintf(stderr, "gradsweep: error: %s: %s\n", o.spec_path.c_str(), e.what());
         return 2;
     } catch (const UsageError& e) {
         std::fprintf(stderr, "gradsweep: error: %s\n%s", e.what(), kUsage);
+        return 2;
+    } catch (const InputError& e) {
+        std::fprintf(stderr, "gradsweep: error: %s\n", e.what());
         return 2;
     } catch (const OutputError& e) {
         std::fprintf(stderr, "gradsweep: error: %s\n", e.what());

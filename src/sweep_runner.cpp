@@ -1,6 +1,7 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <algorithm>
 
 #include "gradsweep/sweep.hpp"
 
@@ -60,6 +61,28 @@ SweepResult run_sweep(const Spec& spec, Backend& backend, const RunHooks& hooks)
     result.info.networks = done;
     result.info.networks_per_second = result.info.elapsed_seconds > 0 ? done / result.info.elapsed_seconds : 0;
     return result;
+}
+
+std::vector<CellResult> aggregate_units(const Spec& spec, uint64_t block_seeds, const UnitLoader& load,
+                                        const std::function<void(const Cell&, const std::vector<double>&)>& on_rows,
+                                        const std::function<void()>& between_cells) {
+    std::vector<CellResult> out;
+    out.reserve(spec.cells.size());
+    const uint64_t nb = blocks_per_cell(spec, block_seeds);
+    std::vector<double> rows;
+    for (const Cell& cell : spec.cells) {
+        const int stride = row_stride(cell.depth());
+        rows.assign(spec.seed_count * stride, std::nan(""));
+        for (uint64_t b = 0; b < nb; ++b) {
+            const uint64_t off = b * block_seeds;
+            const WorkUnit u{cell.index, b, off, std::min(block_seeds, spec.seed_count - off)};
+            load(u, rows.data() + off * stride);
+        }
+        if (on_rows) on_rows(cell, rows);
+        out.push_back(summarize_cell(cell, rows.data(), spec.seed_count));
+        if (between_cells) between_cells();
+    }
+    return out;
 }
 
 }  // namespace gs

@@ -42,14 +42,21 @@ constexpr int kRadial = 48;
 constexpr int kAngular = 20;  // per angular interval
 constexpr double kRmax = 11.0;
 
+constexpr int kHalfLine = 64;  // one variable: points per half-line, against exp(-x^2/2)
+
 struct Rules {
-    GaussLegendre radial{kRadial}, angular{kAngular};
-    std::vector<double> r, wr;
+    GaussLegendre radial{kRadial}, angular{kAngular}, half{kHalfLine};
+    std::vector<double> r, wr, x, wx;
     Rules() {
         for (int i = 0; i < kRadial; ++i) {
             const double rr = 0.5 * kRmax * (radial.x[i] + 1);
             r.push_back(rr);
             wr.push_back(0.5 * kRmax * radial.w[i] * rr * std::exp(-0.5 * rr * rr));
+        }
+        for (int i = 0; i < kHalfLine; ++i) {
+            const double xx = 0.5 * kRmax * (half.x[i] + 1);
+            x.push_back(xx);
+            wx.push_back(0.5 * kRmax * half.w[i] * std::exp(-0.5 * xx * xx) / std::sqrt(2 * kPi));
         }
     }
 };
@@ -65,12 +72,20 @@ const Rules& rules() {
 template <class F>
 void for_pair_points(double k11, double k12, double k22, F&& f) {
     const double a = std::sqrt(std::max(k11, 0.0)), b = std::sqrt(std::max(k22, 0.0));
+    const Rules& R = rules();
+    if (k11 == k12 && k12 == k22) {
+        // One variable (a sample with itself): each half-line is smooth, kinks sit at 0.
+        for (int i = 0; i < kHalfLine; ++i) {
+            f(a * R.x[i], a * R.x[i], R.wx[i]);
+            f(-a * R.x[i], -a * R.x[i], R.wx[i]);
+        }
+        return;
+    }
     double rho = (a > 0 && b > 0) ? std::clamp(k12 / (a * b), -1.0, 1.0) : 0.0;
     if (1 - std::fabs(rho) < 1e-12) rho = rho > 0 ? 1.0 : -1.0;  // a rounded 1 - eps would open a spurious sliver
     const double t0 = std::acos(rho);
     double cuts[6] = {0, kPi / 2, 3 * kPi / 2, std::fmod(t0 + kPi / 2, 2 * kPi), std::fmod(t0 + 3 * kPi / 2, 2 * kPi), 2 * kPi};
     std::sort(cuts, cuts + 6);
-    const Rules& R = rules();
     for (int c = 0; c + 1 < 6; ++c) {
         const double lo = cuts[c], hi = cuts[c + 1], half = 0.5 * (hi - lo);
         if (half < 1e-15) continue;
@@ -199,7 +214,17 @@ std::vector<LayerPrediction> predict_layers(const Spec& spec, const Cell& cell) 
         std::vector<std::vector<LayerMoments>> M(S, std::vector<LayerMoments>(S));
         for (int b = 0; b < S; ++b)
             for (int e = b; e < S; ++e) {
-                M[b][e] = layer_moments(act, cell.leaky_slope, K[b][b], K[b][e], K[e][e], res ? rs : 1.0, t);
+                // Exchangeable samples share kernels: reuse an identical pair's moments.
+                bool found = false;
+                for (int b2 = 0; b2 <= b && !found; ++b2)
+                    for (int e2 = b2; e2 < S && !found; ++e2) {
+                        if (b2 == b && e2 == e) break;
+                        if (K[b2][b2] == K[b][b] && K[b2][e2] == K[b][e] && K[e2][e2] == K[e][e]) {
+                            M[b][e] = M[b2][e2];
+                            found = true;
+                        }
+                    }
+                if (!found) M[b][e] = layer_moments(act, cell.leaky_slope, K[b][b], K[b][e], K[e][e], res ? rs : 1.0, t);
                 M[e][b] = M[b][e];
                 std::swap(M[e][b].f1, M[e][b].f2);
                 std::swap(M[e][b].ddu1, M[e][b].ddu2);

@@ -87,7 +87,7 @@ float cephes_log(float x) {
     float y = p[0];
     for (int k = 1; k < 9; ++k) y = std::fma(y, x, p[k]);
     y = y * x;
-    y = y * z + e * -2.12194440e-4f;
+    y = std::fma(y, z, e * -2.12194440e-4f);
     y = y - z * 0.5f;
     x = x + y;
     return x + e * 0.693359375f;

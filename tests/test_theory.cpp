@@ -141,6 +141,12 @@ TEST_CASE("Gaussian pair moments match closed forms", "[theory]") {
     for (double k : {0.01, 0.5, 3.0, 40.0})
         CHECK(gaussian_pair_moments(Activation::gelu, 0.0, k, k, k).f1 == Approx(k / std::sqrt(2 * kPi * (1 + k))).epsilon(1e-7));
     CHECK(gaussian_pair_moments(Activation::sigmoid, 0.0, 2.0, 0.3, 5.0).f1 == Approx(0.5).epsilon(1e-12));
+    // A sample with itself takes the one-variable rule.
+    const PairMoments self = gaussian_pair_moments(Activation::relu, 0.0, 2.5, 2.5, 2.5);
+    CHECK(self.ff == Approx(2.5 / 2).epsilon(1e-12));
+    CHECK(self.dd == Approx(0.5).epsilon(1e-12));
+    const PairMoments tself = gaussian_pair_moments(Activation::tanh, 0.0, 0.8, 0.8, 0.8);
+    CHECK(tself.ff == Approx(dense_pair_expectation(0.8, 0.8, 0.8, [](double x, double) { return std::tanh(x) * std::tanh(x); })).epsilon(1e-7));
     const double slope = 0.1;
     CHECK(gaussian_pair_moments(Activation::leaky_relu, slope, 2.0, 2.0, 2.0).ff == Approx(2.0 * (1 + slope * slope) / 2).epsilon(1e-10));
     // Smooth activations, off the diagonal, against a dense grid.

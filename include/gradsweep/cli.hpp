@@ -1,12 +1,14 @@
 // The command-line front end, callable in-process by tests.
 #pragma once
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace gs {
 
-// Exit codes: 0 success, 1 failure while running or writing, 2 bad input.
+// Exit codes: 0 success, 1 failure while running or writing, 2 bad input,
+// 128 + signal when stopped by SIGINT (130) or SIGTERM (143).
 int cli_main(int argc, char** argv);
 
 struct CliOptions {
@@ -15,6 +17,13 @@ struct CliOptions {
     int device = 0;
     int threads = 0;
     bool per_seed = false, quiet = false, force = false, plot = false;
+    // Scale-out (docs/scale_out.md).
+    std::string shard;                 // "K/N" or "auto"; empty: not sharded
+    std::string devices;               // "all" or "0,1,..."; empty: one device (--device)
+    bool resume = false;
+    std::string max_memory;            // e.g. "8G"; empty: only MemAvailable limits
+    uint64_t seed_block = 4096;        // seeds per work unit
+    std::vector<std::string> inputs;   // merge: the shard directories
 };
 
 // Throws UsageError on bad arguments.

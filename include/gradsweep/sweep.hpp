@@ -9,6 +9,7 @@
 #include "gradsweep/backend.hpp"
 #include "gradsweep/spec.hpp"
 #include "gradsweep/stats.hpp"
+#include "gradsweep/work_units.hpp"
 
 namespace gs {
 
@@ -47,5 +48,18 @@ struct RunHooks {
 SweepResult run_sweep(const Spec& spec, Backend& backend, const RunHooks& hooks = {});
 
 std::string utc_now_iso8601();
+
+// Loads one unit's rows into dst (u.count * row_stride(depth) doubles); throws
+// when it cannot.
+using UnitLoader = std::function<void(const WorkUnit& u, double* dst)>;
+
+// Aggregates every cell from its work units. A cell's rows are put together in
+// seed order before summarize_cell sees them, so the result equals run_sweep's
+// bit for bit however the units were computed (shards, devices, resumed runs).
+// on_rows gets each cell's rows (for per_seed.csv); between_cells runs after
+// each cell (a place to notice signals).
+std::vector<CellResult> aggregate_units(const Spec& spec, uint64_t block_seeds, const UnitLoader& load,
+                                        const std::function<void(const Cell&, const std::vector<double>&)>& on_rows = {},
+                                        const std::function<void()>& between_cells = {});
 
 }  // namespace gs

@@ -1,0 +1,51 @@
+// Memory planning: how much a sweep needs, per backend, before anything starts.
+// Estimates, not measurements; they count the large buffers (rows, per-thread
+// scratch, per-network device scratch) and ignore small ones.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "gradsweep/spec.hpp"
+
+namespace gs {
+
+struct MemoryInputs {
+    uint64_t block_seeds = 4096;
+    uint64_t units = 0;           // work units this process handles
+    int cpu_threads = 1;          // all CPU workers together
+    int workers = 1;              // devices or CPU backend instances
+    uint64_t units_per_call = 1;  // units a worker runs in one backend call
+    bool cuda = false;            // which backend the peak is for
+    bool per_seed = false;        // per_seed.csv is built in memory
+};
+
+struct MemoryPlan {
+    uint64_t unit_rows = 0;               // rows of one work unit, largest cell
+    uint64_t cell_rows = 0;               // rows (+ one column) of the largest cell, to aggregate it
+    int largest_cell = 0;                 // the cell behind cell_rows
+    uint64_t cpu_scratch_per_thread = 0;  // largest cell
+    uint64_t cpu_compute = 0;             // CPU backend: scratch of all threads + rows in flight
+    uint64_t cuda_per_device = 0;         // device memory per GPU: per-network scratch x networks in flight + rows
+    uint64_t cuda_host_compute = 0;       // host side with CUDA: rows in flight
+    uint64_t per_seed_text = 0;           // per_seed.csv text, when asked for
+    uint64_t bookkeeping = 0;             // unit list and flags
+    uint64_t host_peak = 0;               // for the chosen backend: max(compute, aggregation) + the rest
+};
+
+MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in);
+
+// MemAvailable from /proc/meminfo in bytes; 0 when unknown.
+uint64_t mem_available_bytes();
+
+// Throws InputError with the reason when the sweep cannot fit: the largest cell's
+// rows (needed at once to aggregate it) exceed the available memory, or the
+// estimated peak exceeds `max_memory` (0: no limit) or the available memory
+// (0: unknown, not checked).
+void check_memory(const Spec& spec, const MemoryPlan& plan, uint64_t max_memory, uint64_t available);
+
+// "123", "512K", "64M", "8G", "1.5G", "2T" (powers of 1024; an optional "iB" or
+// "B" suffix is accepted). Throws InputError.
+uint64_t parse_bytes(const std::string& text);
+std::string human_bytes(uint64_t bytes);  // "3.3 MiB"
+
+}  // namespace gs

@@ -1,0 +1,216 @@
+#include "gradsweep/checkpoint.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gradsweep/results_io.hpp"
+#include "gradsweep/stats.hpp"
+
+namespace gs {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kMagic[8] = {'G', 'S', 'U', 'N', 'I', 'T', '1', '\n'};
+struct Header {
+    char magic[8];
+    char hash[16];
+    uint64_t cell, block, seed_offset, count, stride, block_seeds;
+};
+static_assert(sizeof(Header) == 72, "unit file header is 9 words");
+
+uint64_t mix(uint64_t h, const void* data, size_t bytes) {
+    // Word-wise FNV-1a: catches truncation, torn pages and bit flips, and runs at
+    // memory speed. Not cryptographic: it guards against accidents only.
+    const unsigned char* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i + 8 <= bytes; i += 8) {
+        uint64_t w;
+        std::memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+    }
+    return h;
+}
+constexpr uint64_t kFnvBasis = 0xcbf29ce484222325ull;
+
+Header make_header(const Spec& spec, uint64_t block_seeds, const WorkUnit& u) {
+    Header h{};
+    std::memcpy(h.magic, kMagic, 8);
+    std::memset(h.hash, '0', 16);
+    std::memcpy(h.hash, spec.hash.data(), std::min<size_t>(16, spec.hash.size()));
+    h.cell = static_cast<uint64_t>(u.cell);
+    h.block = u.block;
+    h.seed_offset = u.seed_offset;
+    h.count = u.count;
+    h.stride = static_cast<uint64_t>(row_stride(spec.cells[u.cell].depth()));
+    h.block_seeds = block_seeds;
+    return h;
+}
+
+bool read_checked(const std::string& path, const Spec& spec, uint64_t block_seeds, const WorkUnit& u, double* rows,
+                  std::string* why) {
+    auto fail = [&](const std::string& w) {
+        if (why) *why = w;
+        return false;
+    };
+    const Header want = make_header(spec, block_seeds, u);
+    const uint64_t payload = want.count * want.stride * sizeof(double);
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    if (ec) return fail(ec == std::errc::no_such_file_or_directory ? "missing" : "cannot read: " + ec.message());
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return fail(std::string("cannot read: ") + std::strerror(errno));
+    struct Closer {
+        std::FILE* f;
+        ~Closer() { std::fclose(f); }
+    } closer{f};
+    // The header first: it says best what is wrong with a file.
+    Header got{};
+    if (size < sizeof got || std::fread(&got, sizeof got, 1, f) != 1) return fail("truncated (" + std::to_string(size) + " bytes)");
+    if (std::memcmp(got.magic, kMagic, 8) != 0) return fail("not a gradsweep unit file");
+    if (std::memcmp(got.hash, want.hash, 16) != 0) return fail("belongs to another sweep (spec hash " + std::string(got.hash, 16) + ")");
+    if (std::memcmp(&got, &want, sizeof got) != 0)
+        return fail("holds another unit (cell " + std::to_string(got.cell) + " block " + std::to_string(got.block) + ", block size " +
+                    std::to_string(got.block_seeds) + ")");
+    if (size != sizeof(Header) + payload + 8)
+        return fail("truncated or padded: " + std::to_string(size) + " bytes, expected " + std::to_string(sizeof(Header) + payload + 8));
+    std::vector<double> local;
+    if (!rows) {
+        local.resize(static_cast<size_t>(want.count * want.stride));
+        rows = local.data();
+    }
+    uint64_t stored = 0;
+    if ((payload && std::fread(rows, payload, 1, f) != 1) || std::fread(&stored, 8, 1, f) != 1) return fail("short read");
+    const uint64_t h = mix(mix(kFnvBasis, &got, sizeof got), rows, payload);
+    if (h != stored) return fail("checksum mismatch (corrupt file)");
+    return true;
+}
+
+}  // namespace
+
+void write_unit_file(const std::string& path, const Spec& spec, uint64_t block_seeds, const WorkUnit& u, const double* rows) {
+    const Header h = make_header(spec, block_seeds, u);
+    const size_t payload = static_cast<size_t>(h.count * h.stride * sizeof(double));
+    std::string buf;
+    buf.reserve(sizeof h + payload + 8);
+    buf.append(reinterpret_cast<const char*>(&h), sizeof h);
+    if (payload) buf.append(reinterpret_cast<const char*>(rows), payload);
+    const uint64_t sum = mix(kFnvBasis, buf.data(), buf.size());
+    buf.append(reinterpret_cast<const char*>(&sum), 8);
+    write_file_atomic(path, buf);
+}
+
+bool read_unit_file(const std::string& path, const Spec& spec, uint64_t block_seeds, const WorkUnit& u, double* rows,
+                    std::string* why) {
+    return read_checked(path, spec, block_seeds, u, rows, why);
+}
+
+bool verify_unit_file(const std::string& path, const Spec& spec, uint64_t block_seeds, const WorkUnit& u, std::string* why) {
+    return read_checked(path, spec, block_seeds, u, nullptr, why);
+}
+
+size_t remove_temporaries(const std::string& dir) {
+    size_t n = 0;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.find(".tmp.") != std::string::npos && it->is_regular_file(ec)) n += fs::remove(it->path(), ec) ? 1 : 0;
+    }
+    return n;
+}
+
+ojson read_checkpoint_json(const std::string& dir) {
+    const std::string path = dir + "/" + kCheckpointFile;
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return ojson::object();
+    std::stringstream ss;
+    ss << f.rdbuf();
+    try {
+        ojson j = ojson::parse(ss.str());
+        if (!j.is_object()) throw InputError(path + ": not a gradsweep checkpoint");
+        return j;
+    } catch (const nlohmann::json::exception&) {
+        throw InputError(path + ": unreadable checkpoint (not JSON); use --force to start over");
+    }
+}
+
+Checkpoint::Checkpoint(std::string dir, const Spec& spec, uint64_t block_seeds, const ShardId& shard,
+                       const std::vector<WorkUnit>& units, Mode mode)
+    : dir_(std::move(dir)), spec_(spec), block_(block_seeds), units_(units), done_(units.size(), 0) {
+    const std::string units_dir = dir_ + "/" + kUnitsDir;
+    std::error_code ec;
+    if (mode == Mode::fresh) {
+        fs::remove(dir_ + "/" + kCheckpointFile, ec);
+        fs::remove_all(units_dir, ec);
+        ojson j;
+        j["format"] = "gradsweep-checkpoint/1";
+        j["spec_hash"] = spec.hash;
+        j["seed_block"] = block_seeds;
+        j["shard"] = ojson{{"index", shard.index}, {"count", shard.count}};
+        j["units"] = units.size();
+        j["spec"] = spec.raw;
+        write_file_atomic(dir_ + "/" + kCheckpointFile, j.dump(1) + "\n");
+        fs::create_directory(units_dir, ec);
+        if (ec) {
+            fs::remove(dir_ + "/" + kCheckpointFile);  // nothing half set up stays behind
+            throw OutputError("cannot write " + units_dir + ": " + ec.message());
+        }
+        return;
+    }
+    const ojson j = read_checkpoint_json(dir_);
+    const std::string where = dir_ + ": the checkpoint there ";
+    if (j.value("format", std::string()) != "gradsweep-checkpoint/1")
+        throw InputError(where + "is not a gradsweep checkpoint (no checkpoint.json); use --force to start over");
+    if (j.value("spec_hash", std::string()) != spec.hash)
+        throw InputError(where + "is of another spec (hash " + j.value("spec_hash", std::string("?")) + ", this spec " + spec.hash +
+                         "); use --force to start over");
+    if (j.value("seed_block", uint64_t{0}) != block_seeds)
+        throw InputError(where + "uses --seed-block " + std::to_string(j.value("seed_block", uint64_t{0})) + ", not " +
+                         std::to_string(block_seeds));
+    const ojson& sj = j.contains("shard") ? j["shard"] : ojson();
+    const ShardId was{sj.is_object() ? sj.value("index", uint64_t{0}) : 0, sj.is_object() ? sj.value("count", uint64_t{1}) : 1};
+    if (was.index != shard.index || was.count != shard.count)
+        throw InputError(where + "is shard " + was.label() + ", not " + shard.label());
+    remove_temporaries(dir_);
+    remove_temporaries(units_dir);
+    fs::create_directory(units_dir, ec);
+    if (ec) throw OutputError("cannot write " + units_dir + ": " + ec.message());
+    for (size_t i = 0; i < units.size(); ++i) {
+        const std::string path = unit_path(units[i]);
+        if (!fs::exists(path, ec)) continue;
+        if (verify_unit_file(path, spec, block_seeds, units[i], nullptr)) {
+            done_[i] = 1;
+            ++done_count_;
+        } else {
+            fs::remove(path, ec);
+            ++discarded_;
+        }
+    }
+}
+
+std::string Checkpoint::unit_path(const WorkUnit& u) const { return dir_ + "/" + kUnitsDir + "/" + unit_file_name(u); }
+
+void Checkpoint::store(size_t i, const double* rows) {
+    std::lock_guard<std::mutex> lock(mu_);
+    write_unit_file(unit_path(units_[i]), spec_, block_, units_[i], rows);
+    done_[i] = 1;
+    ++done_count_;
+}
+
+void Checkpoint::freeze() {
+    mu_.lock();  // never unlocked: the process is about to exit
+    remove_temporaries(dir_);
+    remove_temporaries(dir_ + "/" + kUnitsDir);
+}
+
+void Checkpoint::remove_files() {
+    std::error_code ec;
+    fs::remove_all(dir_ + "/" + kUnitsDir, ec);
+    fs::remove(dir_ + "/" + kCheckpointFile, ec);
+}
+
+}  // namespace gs

@@ -1,0 +1,120 @@
+#include "gradsweep/device_scheduler.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "gradsweep/stats.hpp"
+
+namespace gs {
+
+namespace {
+
+struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t next = 0;         // into todo
+    int running = 0;         // workers not yet finished
+    bool stop = false;       // an error happened: take no more units
+    bool progressed = false; // a call finished since the last tick
+    std::exception_ptr error;
+};
+
+// Next batch: consecutive todo entries of one cell with adjacent seed ranges,
+// at most `cap` of them. Returns [first, last) into todo; empty when done.
+std::pair<size_t, size_t> take(Shared& s, const std::vector<WorkUnit>& units, const std::vector<size_t>& todo, uint64_t cap,
+                               size_t workers) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.stop || s.next >= todo.size()) return {0, 0};
+    // Near the end, smaller batches keep every device busy until the last unit.
+    const size_t remaining = todo.size() - s.next;
+    const size_t limit = std::max<size_t>(1, std::min<size_t>(cap, remaining / workers));
+    const size_t first = s.next;
+    size_t last = first + 1;
+    while (last < todo.size() && last - first < limit) {
+        const WorkUnit& a = units[todo[last - 1]];
+        const WorkUnit& b = units[todo[last]];
+        if (b.cell != a.cell || b.seed_offset != a.seed_offset + a.count) break;
+        ++last;
+    }
+    s.next = last;
+    return {first, last};
+}
+
+void fail(Shared& s) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (!s.error) s.error = std::current_exception();
+    s.stop = true;
+}
+
+}  // namespace
+
+std::vector<WorkerInfo> run_on_devices(const Spec& spec, const std::vector<WorkUnit>& units, const std::vector<size_t>& todo,
+                                       const std::vector<BackendFactory>& workers, const UnitSink& sink,
+                                       const std::function<void()>& tick, const SchedulerOptions& options) {
+    if (workers.empty()) throw std::invalid_argument("run_on_devices: no workers");
+    Shared s;
+    std::vector<WorkerInfo> info(workers.size());
+    const uint64_t cap = std::max<uint64_t>(1, options.max_units_per_call);
+    auto work = [&](size_t w) {
+        try {
+            std::unique_ptr<Backend> backend = workers[w]();
+            info[w].backend = backend->name();
+            info[w].device = backend->device_name();
+            info[w].threads = backend->threads();
+            std::vector<double> rows;
+            for (;;) {
+                const auto [first, last] = take(s, units, todo, cap, workers.size());
+                if (first == last) break;
+                const WorkUnit& u0 = units[todo[first]];
+                const int stride = row_stride(spec.cells[u0.cell].depth());
+                uint64_t count = 0;
+                for (size_t k = first; k < last; ++k) count += units[todo[k]].count;
+                rows.assign(count * stride, std::nan(""));  // poisoned: an unwritten value shows
+                backend->run(spec, spec.cells[u0.cell], u0.seed_offset, count, rows.data());
+                uint64_t at = 0;
+                for (size_t k = first; k < last; ++k) {
+                    sink(todo[k], rows.data() + at * stride);
+                    at += units[todo[k]].count;
+                }
+                info[w].units += last - first;
+                info[w].networks += count;
+                std::lock_guard<std::mutex> lock(s.mu);
+                s.progressed = true;
+                s.cv.notify_all();
+            }
+        } catch (...) {
+            fail(s);
+        }
+        std::lock_guard<std::mutex> lock(s.mu);
+        --s.running;
+        s.cv.notify_all();
+    };
+    s.running = static_cast<int>(workers.size());
+    std::vector<std::thread> threads;
+    threads.reserve(workers.size());
+    for (size_t w = 0; w < workers.size(); ++w) threads.emplace_back(work, w);
+    const auto period = std::chrono::duration<double>(options.tick_seconds > 0 ? options.tick_seconds : 0.2);
+    try {
+        std::unique_lock<std::mutex> lock(s.mu);
+        while (s.running > 0) {
+            s.cv.wait_for(lock, period, [&] { return s.running == 0 || s.progressed; });
+            s.progressed = false;
+            if (tick) {
+                lock.unlock();
+                tick();
+                lock.lock();
+            }
+        }
+    } catch (...) {
+        fail(s);
+    }
+    for (auto& t : threads) t.join();
+    if (s.error) std::rethrow_exception(s.error);
+    return info;
+}
+
+}  // namespace gs
