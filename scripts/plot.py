@@ -157,7 +157,7 @@ def positive(a):
 def panel_grid(res, row, col):
     rows = res.axes[row] if row else [None]
     cols = res.axes[col] if col else [None]
-    fig, axs = plt.subplots(len(rows), len(cols), figsize=(3.1 * len(cols) + 0.6, 2.3 * len(rows) + 0.8),
+    fig, axs = plt.subplots(len(rows), len(cols), figsize=(max(6.5, 3.1 * len(cols) + 0.6), 2.3 * len(rows) + 0.9),
                             squeeze=False)
     return fig, axs, rows, cols
 
@@ -201,8 +201,10 @@ def plot_layers(res, quantity, out_dir):
                             ax.text(0.02, 0.02 if sv != "true" else 0.12, f"{label}: >50% exact zeros",
                                     transform=ax.transAxes, fontsize=7, color=color)
                         any_data = any_data or bool(np.any(np.isfinite(med)))
-                if np.any([ln.get_ydata().size for ln in ax.get_lines()]):
-                    ax.set_yscale("log")
+                if not ax.get_lines():
+                    ax.set_visible(False)  # no cell at this grid point (e.g. layer_sizes axes)
+                    continue
+                ax.set_yscale("log")
                 ax.set_title(panel_label(row, rv, col, cv), fontsize=9)
                 ax.tick_params(labelsize=7)
                 if i == len(rows) - 1:
@@ -216,12 +218,13 @@ def plot_layers(res, quantity, out_dir):
         for a in axs.flat:
             if len(handles) < len(shortcut_lines(res)):
                 handles, labels = a.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper right", fontsize=8)
+        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
         title = f"{quantity} per layer: median over seeds, band q05-q95"
         if combo:
             title += f"  ({split_title(combo)})"
-        fig.suptitle(title, fontsize=10)
-        fig.tight_layout(rect=(0, 0, 0.93, 0.97))
+        fig.suptitle(title, fontsize=10, wrap=True)
+        height = fig.get_size_inches()[1]
+        fig.tight_layout(rect=(0, 0.35 / height, 1, 1 - 0.45 / height))
         path = os.path.join(out_dir, f"layers{split_suffix(combo)}.png")
         fig.savefig(path, dpi=100)
         plt.close(fig)
@@ -262,7 +265,7 @@ def by_width_and_shortcut(res, combo):
 def finish_depth_figure(fig, axs, title, path):
     handles, labels = axs[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=7, frameon=False)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(title, fontsize=10, wrap=True)
     height = fig.get_size_inches()[1]
     legend_rows = (len(labels) + 5) // 6
     fig.tight_layout(rect=(0, (0.2 + 0.17 * legend_rows) / height, 1, 1 - 0.35 / height))
@@ -321,12 +324,14 @@ def plot_theory_ratio(res, out_dir):
 def default_hist_cells(res):
     """The widest cells at a middle depth: one per value of the other axes and shortcut."""
     fixed = {}
-    if "width" in res.axes:
-        fixed["width"] = max(res.axes["width"], key=sort_key)
     if "depth" in res.axes:
         depths = sorted(res.axes["depth"], key=sort_key)
         fixed["depth"] = depths[len(depths) // 2]
-    return res.cells_where(**fixed)[:12]
+    if "width" in res.axes:
+        widths = {res.params[c]["width"] for c in res.cells_where(**fixed)}
+        if widths:
+            fixed["width"] = max(widths, key=sort_key)
+    return (res.cells_where(**fixed) or res.cells)[:12]
 
 
 def read_per_seed(path, cells, quantity, layer=0):
@@ -347,7 +352,10 @@ def plot_histograms(res, quantity, out_dir, directory, cells):
     if not os.path.exists(path):
         print("plot.py: no per_seed.csv (run gradsweep with --per-seed): no histograms", file=sys.stderr)
         return []
-    cells = cells or default_hist_cells(res)
+    cells = [c for c in (cells or default_hist_cells(res)) if c in res.params]
+    if not cells:
+        print("plot.py: no such cells for histograms", file=sys.stderr)
+        return []
     data = read_per_seed(path, cells, quantity)
     # Columns: the cell without its shortcut setting; rows: the shortcut settings.
     groups, settings = {}, []
@@ -425,8 +433,10 @@ def plot_theory(res, out_dir):
                             ax.plot(np.arange(th.size), th, "--", color="black" if sv == "true" else "dimgray",
                                     linewidth=1, zorder=3, label=f"{label}: infinite width")
                             drawn = True
-                if ax.get_lines():
-                    ax.set_yscale("log")
+                if not ax.get_lines():
+                    ax.set_visible(False)
+                    continue
+                ax.set_yscale("log")
                 ax.set_title(panel_label(row, rv, col, cv), fontsize=9)
                 ax.tick_params(labelsize=7)
                 if i == len(rows) - 1:
@@ -441,12 +451,13 @@ def plot_theory(res, out_dir):
             h, l = a.get_legend_handles_labels()
             if len(h) > len(handles):
                 handles, labels = h, l
-        fig.legend(handles, labels, loc="upper right", fontsize=7)
-        title = "weight_grad_rms: sqrt of its mean square over seeds vs the mean-field prediction (docs/theory.md)"
+        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+        title = "sqrt(mean over seeds of weight_grad_rms^2): measured vs infinite width (docs/theory.md)"
         if combo:
             title += f"  ({split_title(combo)})"
-        fig.suptitle(title, fontsize=10)
-        fig.tight_layout(rect=(0, 0, 0.9, 0.97))
+        fig.suptitle(title, fontsize=10, wrap=True)
+        height = fig.get_size_inches()[1]
+        fig.tight_layout(rect=(0, 0.35 / height, 1, 1 - 0.45 / height))
         path = os.path.join(out_dir, f"theory_vs_data{split_suffix(combo)}.png")
         fig.savefig(path, dpi=100)
         plt.close(fig)

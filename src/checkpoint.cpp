@@ -1,6 +1,9 @@
 #include "gradsweep/checkpoint.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -9,6 +12,7 @@
 
 #include "gradsweep/results_io.hpp"
 #include "gradsweep/stats.hpp"
+#include "gradsweep/sweep.hpp"
 
 namespace gs {
 
@@ -90,7 +94,95 @@ bool read_checked(const std::string& path, const Spec& spec, uint64_t block_seed
     return true;
 }
 
+// Temporary file + rename, without fsync (see write_unit_file).
+void write_atomic_nosync(const std::string& path, const std::string& content) {
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw OutputError("cannot write " + path + ": " + std::strerror(errno));
+    errno = 0;
+    bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
+    ok = ok && std::fflush(f) == 0;
+    int err = errno;
+    if (std::fclose(f) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok) {
+        std::remove(tmp.c_str());
+        throw OutputError("cannot write " + path + ": " + std::strerror(err ? err : EIO));
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int e = errno;
+        std::remove(tmp.c_str());
+        throw OutputError("cannot rename " + tmp + " to " + path + ": " + std::strerror(e));
+    }
+}
+
+constexpr char kCellMagic[8] = {'G', 'S', 'C', 'E', 'L', 'L', '1', '\n'};
+
+struct CellHeader {
+    char magic[8];
+    char hash[16];
+    uint64_t cell, depth, networks, nonfinite;
+};
+static_assert(sizeof(CellHeader) == 56, "cell file header is 7 words");
+static_assert(sizeof(Summary) == 88, "a Summary is 11 words, no padding");
+
 }  // namespace
+
+void write_cell_file(const std::string& path, const Spec& spec, const CellResult& r) {
+    CellHeader h{};
+    std::memcpy(h.magic, kCellMagic, 8);
+    std::memset(h.hash, '0', 16);
+    std::memcpy(h.hash, spec.hash.data(), std::min<size_t>(16, spec.hash.size()));
+    h.cell = static_cast<uint64_t>(r.cell);
+    h.depth = r.layers.size();
+    h.networks = r.networks;
+    h.nonfinite = r.nonfinite_networks;
+    std::string buf;
+    buf.append(reinterpret_cast<const char*>(&h), sizeof h);
+    for (const auto& layer : r.layers) buf.append(reinterpret_cast<const char*>(layer.data()), sizeof(Summary) * layer.size());
+    buf.append(reinterpret_cast<const char*>(&r.loss), sizeof r.loss);
+    const uint64_t sum = mix(kFnvBasis, buf.data(), buf.size());
+    buf.append(reinterpret_cast<const char*>(&sum), 8);
+    write_atomic_nosync(path, buf);
+}
+
+bool read_cell_file(const std::string& path, const Spec& spec, int cell, CellResult& out, std::string* why) {
+    auto fail = [&](const std::string& w) {
+        if (why) *why = w;
+        return false;
+    };
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return fail("missing");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    const std::string buf = ss.str();
+    const uint64_t depth = static_cast<uint64_t>(spec.cells[cell].depth());
+    const size_t want = sizeof(CellHeader) + (depth * kNumQuantities + 1) * sizeof(Summary) + 8;
+    CellHeader h{};
+    if (buf.size() < sizeof h) return fail("truncated");
+    std::memcpy(&h, buf.data(), sizeof h);
+    if (std::memcmp(h.magic, kCellMagic, 8) != 0) return fail("not a gradsweep cell file");
+    if (spec.hash.size() != 16 || std::memcmp(h.hash, spec.hash.data(), 16) != 0) return fail("belongs to another sweep");
+    if (h.cell != static_cast<uint64_t>(cell) || h.depth != depth) return fail("holds another cell");
+    if (buf.size() != want) return fail("truncated or padded");
+    uint64_t stored;
+    std::memcpy(&stored, buf.data() + want - 8, 8);
+    if (mix(kFnvBasis, buf.data(), want - 8) != stored) return fail("checksum mismatch (corrupt file)");
+    out = CellResult{};
+    out.cell = cell;
+    out.networks = h.networks;
+    out.nonfinite_networks = h.nonfinite;
+    out.layers.resize(depth);
+    const char* p = buf.data() + sizeof h;
+    for (auto& layer : out.layers) {
+        std::memcpy(layer.data(), p, sizeof(Summary) * layer.size());
+        p += sizeof(Summary) * layer.size();
+    }
+    std::memcpy(&out.loss, p, sizeof out.loss);
+    return true;
+}
 
 void write_unit_file(const std::string& path, const Spec& spec, uint64_t block_seeds, const WorkUnit& u, const double* rows) {
     const Header h = make_header(spec, block_seeds, u);
@@ -101,7 +193,7 @@ void write_unit_file(const std::string& path, const Spec& spec, uint64_t block_s
     if (payload) buf.append(reinterpret_cast<const char*>(rows), payload);
     const uint64_t sum = mix(kFnvBasis, buf.data(), buf.size());
     buf.append(reinterpret_cast<const char*>(&sum), 8);
-    write_file_atomic(path, buf);
+    write_atomic_nosync(path, buf);
 }
 
 bool read_unit_file(const std::string& path, const Spec& spec, uint64_t block_seeds, const WorkUnit& u, double* rows,
@@ -140,12 +232,24 @@ ojson read_checkpoint_json(const std::string& dir) {
 
 Checkpoint::Checkpoint(std::string dir, const Spec& spec, uint64_t block_seeds, const ShardId& shard,
                        const std::vector<WorkUnit>& units, Mode mode)
-    : dir_(std::move(dir)), spec_(spec), block_(block_seeds), units_(units), done_(units.size(), 0) {
-    const std::string units_dir = dir_ + "/" + kUnitsDir;
+    : dir_(std::move(dir)),
+      spec_(spec),
+      block_(block_seeds),
+      units_(units),
+      done_(units.size(), 0),
+      cell_done_(spec.cells.size(), 0),
+      cell_units_(spec.cells.size(), {0, 0}) {
+    for (size_t i = 0; i < units.size(); ++i) {
+        auto& r = cell_units_[units[i].cell];
+        if (r.first == r.second) r = {i, i};
+        r.second = i + 1;  // units come cell by cell, so a cell's units are contiguous
+    }
+    const std::string units_dir = dir_ + "/" + kUnitsDir, cells_dir = dir_ + "/" + kCellsDir;
     std::error_code ec;
     if (mode == Mode::fresh) {
         fs::remove(dir_ + "/" + kCheckpointFile, ec);
         fs::remove_all(units_dir, ec);
+        fs::remove_all(cells_dir, ec);
         ojson j;
         j["format"] = "gradsweep-checkpoint/1";
         j["spec_hash"] = spec.hash;
@@ -177,9 +281,31 @@ Checkpoint::Checkpoint(std::string dir, const Spec& spec, uint64_t block_seeds, 
         throw InputError(where + "is shard " + was.label() + ", not " + shard.label());
     remove_temporaries(dir_);
     remove_temporaries(units_dir);
+    remove_temporaries(cells_dir);
     fs::create_directory(units_dir, ec);
     if (ec) throw OutputError("cannot write " + units_dir + ": " + ec.message());
+    // Summarised cells first: their units are done, and leftover unit files (a
+    // kill between writing the cell file and deleting them) can go.
+    if (fs::exists(cells_dir, ec))
+        for (const Cell& c : spec.cells) {
+            const std::string path = cell_path(c.index);
+            if (!fs::exists(path, ec)) continue;
+            CellResult r;
+            const auto [first, last] = cell_units_[c.index];
+            if (first != last && read_cell_file(path, spec, c.index, r, nullptr)) {
+                cell_done_[c.index] = 1;
+                for (size_t i = first; i < last; ++i) {
+                    done_[i] = 1;
+                    ++done_count_;
+                    fs::remove(unit_path(units[i]), ec);
+                }
+            } else {
+                fs::remove(path, ec);
+                ++discarded_;
+            }
+        }
     for (size_t i = 0; i < units.size(); ++i) {
+        if (done_[i]) continue;
         const std::string path = unit_path(units[i]);
         if (!fs::exists(path, ec)) continue;
         if (verify_unit_file(path, spec, block_seeds, units[i], nullptr)) {
@@ -193,6 +319,13 @@ Checkpoint::Checkpoint(std::string dir, const Spec& spec, uint64_t block_seeds, 
 }
 
 std::string Checkpoint::unit_path(const WorkUnit& u) const { return dir_ + "/" + kUnitsDir + "/" + unit_file_name(u); }
+std::string Checkpoint::cell_path(int cell) const { return dir_ + "/" + kCellsDir + "/cell-" + std::to_string(cell) + ".bin"; }
+
+bool Checkpoint::any_cell_summarised() const {
+    for (char c : cell_done_)
+        if (c) return true;
+    return false;
+}
 
 void Checkpoint::store(size_t i, const double* rows) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -201,15 +334,49 @@ void Checkpoint::store(size_t i, const double* rows) {
     ++done_count_;
 }
 
+void Checkpoint::summarise_cell(int cell) {
+    const auto [first, last] = cell_units_[cell];
+    const Cell& c = spec_.cells[cell];
+    const int stride = row_stride(c.depth());
+    uint64_t seeds = 0;
+    for (size_t i = first; i < last; ++i) seeds += units_[i].count;
+    if (seeds != spec_.seed_count) throw std::logic_error("summarise_cell: cell " + std::to_string(cell) + " is not whole in this run");
+    std::vector<double> rows(seeds * stride, std::nan(""));
+    for (size_t i = first; i < last; ++i) {
+        const WorkUnit& u = units_[i];
+        std::string why;
+        if (!read_unit_file(unit_path(u), spec_, block_, u, rows.data() + u.seed_offset * stride, &why))
+            throw std::runtime_error(unit_path(u) + ": " + why);
+    }
+    const CellResult r = summarize_cell(c, rows.data(), seeds);
+    rows = {};
+    std::lock_guard<std::mutex> lock(mu_);  // freeze() must not cut this write short
+    std::error_code ec;
+    fs::create_directory(dir_ + "/" + kCellsDir, ec);
+    if (ec) throw OutputError("cannot write " + dir_ + "/" + kCellsDir + ": " + ec.message());
+    write_cell_file(cell_path(cell), spec_, r);
+    cell_done_[cell] = 1;
+    for (size_t i = first; i < last; ++i) fs::remove(unit_path(units_[i]), ec);
+}
+
+CellResult Checkpoint::load_cell(int cell) const {
+    CellResult r;
+    std::string why;
+    if (!read_cell_file(cell_path(cell), spec_, cell, r, &why)) throw std::runtime_error(cell_path(cell) + ": " + why);
+    return r;
+}
+
 void Checkpoint::freeze() {
     mu_.lock();  // never unlocked: the process is about to exit
     remove_temporaries(dir_);
     remove_temporaries(dir_ + "/" + kUnitsDir);
+    remove_temporaries(dir_ + "/" + kCellsDir);
 }
 
 void Checkpoint::remove_files() {
     std::error_code ec;
     fs::remove_all(dir_ + "/" + kUnitsDir, ec);
+    fs::remove_all(dir_ + "/" + kCellsDir, ec);
     fs::remove(dir_ + "/" + kCheckpointFile, ec);
 }
 

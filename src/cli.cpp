@@ -1,3 +1,4 @@
+#include "gradsweep/version.hpp"
 #include "gradsweep/cli.hpp"
 
 #include <unistd.h>
@@ -63,6 +64,7 @@ struct Workers {
     bool cuda = false;
     int cpu_threads = 1;              // all CPU workers together
     uint64_t units_per_call = 1;
+    std::string announcement;         // the backend choice, printed once checks have passed
 };
 
 std::vector<int> parse_device_list(const std::string& text) {
@@ -86,7 +88,7 @@ std::vector<int> all_cuda_devices() {
     return ids;
 }
 
-Workers choose_workers(const CliOptions& o, bool announce) {
+Workers choose_workers(const CliOptions& o) {
     Workers w;
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     std::string device;
@@ -114,10 +116,8 @@ Workers choose_workers(const CliOptions& o, bool announce) {
         }
         w.cuda = true;
         w.units_per_call = 64;  // ~260k networks per launch with 4096-seed units
-        if (announce) {
-            if (ids.size() == 1 && o.backend == "auto") std::fprintf(stderr, "gradsweep: backend auto -> cuda (%s)\n", device.c_str());
-            else std::fprintf(stderr, "gradsweep: backend cuda on %zu device%s: %s\n", ids.size(), ids.size() > 1 ? "s" : "", names.c_str());
-        }
+        if (ids.size() == 1 && o.backend == "auto") w.announcement = "backend auto -> cuda (" + device + ")";
+        else w.announcement = "backend cuda on " + std::to_string(ids.size()) + " device" + (ids.size() > 1 ? "s: " : ": ") + names;
         return w;
     }
     // CPU: one instance, or (--devices 0,1,..) one per entry, sharing the cores.
@@ -128,10 +128,8 @@ Workers choose_workers(const CliOptions& o, bool announce) {
         w.labels.push_back("cpu#" + std::to_string(i));
     }
     w.cpu_threads = n == 1 ? (o.threads > 0 ? o.threads : static_cast<int>(cores)) : per * static_cast<int>(n);
-    if (announce) {
-        if (o.backend == "auto") std::fprintf(stderr, "gradsweep: backend auto -> cpu, %d threads (no CUDA device)\n", w.cpu_threads);
-        else if (n > 1) std::fprintf(stderr, "gradsweep: backend cpu, %zu workers x %d threads\n", n, per);
-    }
+    if (o.backend == "auto") w.announcement = "backend auto -> cpu, " + std::to_string(w.cpu_threads) + " threads (no CUDA device)";
+    else if (n > 1) w.announcement = "backend cpu, " + std::to_string(n) + " workers x " + std::to_string(per) + " threads";
     return w;
 }
 
@@ -183,7 +181,7 @@ uint64_t max_memory_of(const CliOptions& o) { return o.max_memory.empty() ? 0 : 
 int cmd_plan(const CliOptions& o) {
     const Spec spec = load_spec_file(o.spec_path);
     const ShardId shard = shard_of(o);
-    const Workers w = choose_workers(o, false);
+    const Workers w = choose_workers(o);
     auto backend = w.factories.front()();
     std::printf("spec %s (%s)\ncells %zu, seeds %llu, networks %llu, backend %s (%s)\n", spec.name.c_str(), spec.hash.c_str(),
                 spec.cells.size(), static_cast<unsigned long long>(spec.seed_count),
@@ -338,10 +336,11 @@ int cmd_run(const CliOptions& o) {
     const ShardId shard = shard_of(o);
     if (sharded && o.per_seed) throw UsageError("--per-seed with --shard: per_seed.csv comes from merge (gradsweep merge ... --per-seed)");
     if (sharded && o.plot) throw UsageError("--plot with --shard: plot the merged results (gradsweep merge ... --plot)");
-    const Workers w = choose_workers(o, !o.quiet);
+    const Workers w = choose_workers(o);
     // Checked before the unit list is even built: a sweep too big for memory
     // may also have too many units to list.
     check_memory(spec, memory_plan(spec, o, w, total_work_units(spec, o.seed_block)), max_memory_of(o), mem_available_bytes());
+    if (!o.quiet && !w.announcement.empty()) std::fprintf(stderr, "gradsweep: %s\n", w.announcement.c_str());
     const std::vector<WorkUnit> units = sharded ? shard_work_units(spec, o.seed_block, shard) : all_work_units(spec, o.seed_block);
 
     const std::string dir = o.out_dir;
@@ -353,9 +352,16 @@ int cmd_run(const CliOptions& o) {
     create_out_dir(dir);
     Checkpoint cp(dir, spec, o.seed_block, shard, units, start == Start::resume ? Checkpoint::Mode::resume : Checkpoint::Mode::fresh);
     const size_t resumed = cp.done_count();
+    // Unsharded runs without --per-seed summarise each cell as soon as it is
+    // complete and drop its rows; shards keep rows for the merge, and per_seed.csv
+    // needs every row at the end.
+    const bool summarise_early = !sharded && !o.per_seed;
+    if (o.per_seed && cp.any_cell_summarised())
+        throw InputError(dir + ": the checkpoint there has summarised cells (it was started without --per-seed) and per_seed.csv "
+                         "needs all rows; resume without --per-seed, or use --force to start over");
     if (!o.quiet && start == Start::resume)
         std::fprintf(stderr, "gradsweep: resuming: %zu of %zu work units already done%s\n", resumed, units.size(),
-                     cp.discarded() ? (", " + std::to_string(cp.discarded()) + " damaged unit files removed").c_str() : "");
+                     cp.discarded() ? (", " + std::to_string(cp.discarded()) + " damaged checkpoint files removed").c_str() : "");
 
     // Bookkeeping for progress: a cell is done when all its units (in this run) are.
     std::vector<uint64_t> cell_left(spec.cells.size(), 0);
@@ -377,6 +383,10 @@ int cmd_run(const CliOptions& o) {
         cells_before += cell_in_run[c] && cell_left[c] == 0;
     }
     std::mutex count_mu;
+    std::vector<int> complete_cells;  // complete, not yet summarised (summarise_early)
+    if (summarise_early)
+        for (const Cell& c : spec.cells)
+            if (cell_in_run[c.index] && cell_left[c.index] == 0 && !cp.cell_summarised(c.index)) complete_cells.push_back(c.index);
     uint64_t cells_done = cells_before, units_done = resumed, networks_done = networks_before;
     Progress progress(stderr, !o.quiet, ::isatty(2) != 0, Progress::default_interval(), cells_total, units.size(), networks_total,
                       cells_before, resumed, networks_before);
@@ -407,10 +417,28 @@ int cmd_run(const CliOptions& o) {
             std::lock_guard<std::mutex> lock(count_mu);
             ++units_done;
             networks_done += units[i].count;
-            if (--cell_left[units[i].cell] == 0) ++cells_done;
+            if (--cell_left[units[i].cell] == 0) {
+                ++cells_done;
+                if (summarise_early) complete_cells.push_back(units[i].cell);
+            }
+        };
+        // Summarising happens here, on the main thread, while the workers go on.
+        auto summarise_complete = [&]() {
+            for (;;) {
+                int c = -1;
+                {
+                    std::lock_guard<std::mutex> lock(count_mu);
+                    if (complete_cells.empty()) return;
+                    c = complete_cells.back();
+                    complete_cells.pop_back();
+                }
+                cp.summarise_cell(c);
+                if (int sig = StopSignals::caught()) stop_now(sig);
+            }
         };
         auto tick = [&]() {
             if (int sig = StopSignals::caught()) stop_now(sig);
+            summarise_complete();
             std::lock_guard<std::mutex> lock(count_mu);
             progress.update(cells_done, units_done, networks_done);
         };
@@ -418,6 +446,7 @@ int cmd_run(const CliOptions& o) {
         so.max_units_per_call = w.units_per_call;
         winfo = run_on_devices(spec, units, todo, w.factories, sink, tick, so);
         if (int sig = StopSignals::caught()) stop_now(sig);
+        summarise_complete();
         progress.finish();
     } catch (...) {
         progress.clear();
@@ -457,12 +486,15 @@ int cmd_run(const CliOptions& o) {
                             dir.c_str());
             return 0;
         }
-        // Aggregate from the unit files: the same code path for fresh, resumed,
-        // multi-device and merged runs, so all give the same bits.
+        // Every cell is summarised by summarize_cell over its rows in seed order,
+        // early (cell files) or now (from unit files): the same bits either way,
+        // and the same as a merge of shards.
         std::string per_seed;
         if (o.per_seed) per_seed = per_seed_csv_header();
         SweepResult result;
-        result.cells = aggregate_units(
+        if (summarise_early) {
+            for (const Cell& c : spec.cells) result.cells.push_back(cp.load_cell(c.index));
+        } else result.cells = aggregate_units(
             spec, o.seed_block,
             [&](const WorkUnit& u, double* dst) {
                 std::string why;
@@ -619,7 +651,7 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
 int cli_main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && (args[0] == "--version" || args[0] == "version")) {
-        std::printf("gradsweep %s (%s)\n", GS_VERSION, GS_GIT_COMMIT);
+        std::printf("gradsweep %s (%s)\n", gradsweep::version_string(), gradsweep::git_commit());
         return 0;
     }
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

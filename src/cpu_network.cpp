@@ -3,6 +3,8 @@
 #include "cpu_philox_simd.hpp"
 #include "cpu_vec_math.hpp"
 
+#include <limits>
+
 namespace gs::cpu {
 
 CellPlan::CellPlan(const Spec& spec, const Cell& c) {
@@ -98,18 +100,22 @@ GS_CPU_INLINE void gen_step(const LaneKeys& keys, uint32_t rng_key, Stream strea
     }
 }
 
-// dst[e * L + k] = element e < numel of tensor (stream, layer) for lane k's seed.
-// Writes up to 255 values past the end (Scratch::kPad).
+// dst[e * L + k] = element e of tensor (stream, layer) for lane k's seed, for e in
+// [e0, e1) and possibly a little either side: generation starts at the 16-lane group
+// holding e0 and writes up to 255 values past e1 (Scratch::kPad). Values outside the
+// range are the tensor's own, so overlapping calls write identical numbers.
 template <class T, int L>
-void gen_tensor(const LaneKeys& keys, uint32_t rng_key, Stream stream, uint32_t layer, uint32_t numel, Dist d, T* dst) {
+void gen_range(const LaneKeys& keys, uint32_t rng_key, Stream stream, uint32_t layer, uint32_t e0, uint32_t e1, Dist d,
+               T* dst) {
+    if (e1 <= e0) return;
     if (d.kind == Dist::zero) {
-        std::fill(dst, dst + static_cast<size_t>(numel) * L, T(0));
+        std::fill(dst + static_cast<size_t>(e0) * L, dst + static_cast<size_t>(e1) * L, T(0));
         return;
     }
     const T scale = static_cast<T>(d.scale);
     constexpr uint32_t BPV = 16 / L;
-    const uint32_t nb = (numel + 3) / 4;
-    uint32_t blk = 0;
+    const uint32_t nb = (e1 + 3) / 4;
+    uint32_t blk = e0 / 4 / BPV * BPV;
     while (blk < nb) {
         const uint32_t groups = (nb - blk + BPV - 1) / BPV;
         if (groups >= 4) {
@@ -129,20 +135,26 @@ void gen_tensor(const LaneKeys& keys, uint32_t rng_key, Stream stream, uint32_t 
 }
 
 template <class T, int L>
-void torch_fill(const Scratch<T, L>& s, bool is_bias, int l, int numel, T* dst) {
+void gen_tensor(const LaneKeys& keys, uint32_t rng_key, Stream stream, uint32_t layer, uint32_t numel, Dist d, T* dst) {
+    gen_range<T, L>(keys, rng_key, stream, layer, 0, numel, d, dst);
+}
+
+template <class T, int L>
+void torch_fill(const Scratch<T, L>& s, bool is_bias, int l, int e0, int e1, T* dst) {
     for (int lane = 0; lane < L; ++lane) {
         const auto& src = is_bias ? s.torch[lane].bias[l] : s.torch[lane].weight[l];
-        for (int e = 0; e < numel; ++e) dst[static_cast<size_t>(e) * L + lane] = static_cast<T>(src[e]);
+        for (int e = e0; e < e1; ++e) dst[static_cast<size_t>(e) * L + lane] = static_cast<T>(src[e]);
     }
 }
 
-// Layer l's weights, [out][in][lane]: generated into the store (or the one-layer buffer).
+// Rows [i0, i1) of layer l's weights, [out][in][lane], into the store (or the one-layer buffer).
 template <class T, int L>
-T* make_weights(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s, int l) {
+T* make_weight_rows(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s, int l, int i0, int i1) {
     T* w = s.w.data() + s.woff[l];
-    const int numel = p.n[l] * p.n[l + 1];
-    if (p.torch) torch_fill(s, false, l, numel, w);
-    else gen_tensor<T, L>(keys, p.rng_key, Stream::weight, static_cast<uint32_t>(l), static_cast<uint32_t>(numel), p.wdist[l], w);
+    const int n_in = p.n[l];
+    if (p.torch) torch_fill(s, false, l, i0 * n_in, i1 * n_in, w);
+    else gen_range<T, L>(keys, p.rng_key, Stream::weight, static_cast<uint32_t>(l), static_cast<uint32_t>(i0 * n_in),
+                         static_cast<uint32_t>(i1 * n_in), p.wdist[l], w);
     return w;
 }
 
@@ -151,7 +163,7 @@ void make_bias(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s, int l)
     const int n_out = p.n[l + 1];
     T* b = s.bias.data();
     if (!p.bias) std::fill(b, b + static_cast<size_t>(n_out) * L, T(0));
-    else if (p.torch) torch_fill(s, true, l, n_out, b);
+    else if (p.torch) torch_fill(s, true, l, 0, n_out, b);
     else gen_tensor<T, L>(keys, p.rng_key, Stream::bias, static_cast<uint32_t>(l), static_cast<uint32_t>(n_out), p.bdist[l], b);
 }
 
@@ -237,82 +249,149 @@ void matvec_lanes(const T* __restrict W, const T* __restrict bias, const T* __re
     }
 }
 
-// One network (L = 1): z[i] = bias[i] + dot(W[i][:], a), as V partial sums per row
-// added up in a fixed tree. `a` is zero-padded to a multiple of V, so reading past
-// the end of a row (into the next row, or the store's padding: finite values) adds
-// exact zeros.
+// One 64-byte SIMD vector of T (GCC vector extension: AVX-512 here, pairs or
+// quadruples of narrower registers elsewhere).
+typedef float VecF __attribute__((vector_size(64)));
+typedef double VecD __attribute__((vector_size(64)));
+template <class T>
+struct VecOf;
+template <>
+struct VecOf<float> {
+    using type = VecF;
+};
+template <>
+struct VecOf<double> {
+    using type = VecD;
+};
+template <class T>
+using Vec = typename VecOf<T>::type;
+
+template <class T>
+GS_CPU_INLINE Vec<T> load_vec(const T* p) {
+    Vec<T> v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// Sum of a vector's elements in a fixed tree: halves, then quarters, ...
+GS_CPU_INLINE float tree_sum(VecF v) {
+    typedef float v8 __attribute__((vector_size(32)));
+    typedef float v4 __attribute__((vector_size(16)));
+    const v8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    const v4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    return ((b[0] + b[2]) + (b[1] + b[3]));
+}
+GS_CPU_INLINE double tree_sum(VecD v) {
+    typedef double v4 __attribute__((vector_size(32)));
+    const v4 b = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    return ((b[0] + b[2]) + (b[1] + b[3]));
+}
+
+// One network (L = 1): z[i] = bias[i] + dot(W[i][:], a), as one vector of partial
+// sums per row added up in a fixed tree. `a` is zero-padded to a whole vector, so
+// reading past the end of a row (into the next row, or the store's padding:
+// finite values) adds exact zeros.
 template <class T>
 void matvec_rows(const T* __restrict W, const T* __restrict bias, const T* __restrict a, int n_out, int n_in,
                  T* __restrict z) {
-    constexpr int V = 64 / sizeof(T), R = 4;
+    constexpr int V = 64 / sizeof(T);
     const int nj = (n_in + V - 1) / V * V;
-    auto finish = [&](const T* acc, int i) {
-        T t[V];
-        for (int v = 0; v < V; ++v) t[v] = acc[v];
-        for (int h = V / 2; h >= 1; h /= 2)
-            for (int v = 0; v < h; ++v) t[v] += t[v + h];
-        z[i] = bias[i] + t[0];
-    };
     int i = 0;
-    for (; i + R <= n_out; i += R) {
-        T acc[R][V] = {};
-        for (int j0 = 0; j0 < nj; j0 += V)
-            for (int r = 0; r < R; ++r) {
-                const T* wr = W + static_cast<size_t>(i + r) * n_in + j0;
-                for (int v = 0; v < V; ++v) acc[r][v] += wr[v] * a[j0 + v];
-            }
-        for (int r = 0; r < R; ++r) finish(acc[r], i + r);
+    for (; i + 4 <= n_out; i += 4) {
+        const T *w0 = W + static_cast<size_t>(i) * n_in, *w1 = w0 + n_in, *w2 = w1 + n_in, *w3 = w2 + n_in;
+        Vec<T> s0 = {}, s1 = {}, s2 = {}, s3 = {};
+        for (int j = 0; j < nj; j += V) {
+            const Vec<T> av = load_vec(a + j);
+            s0 += load_vec(w0 + j) * av;
+            s1 += load_vec(w1 + j) * av;
+            s2 += load_vec(w2 + j) * av;
+            s3 += load_vec(w3 + j) * av;
+        }
+        z[i] = bias[i] + tree_sum(s0);
+        z[i + 1] = bias[i + 1] + tree_sum(s1);
+        z[i + 2] = bias[i + 2] + tree_sum(s2);
+        z[i + 3] = bias[i + 3] + tree_sum(s3);
     }
     for (; i < n_out; ++i) {
-        T acc[V] = {};
-        for (int j0 = 0; j0 < nj; j0 += V) {
-            const T* wr = W + static_cast<size_t>(i) * n_in + j0;
-            for (int v = 0; v < V; ++v) acc[v] += wr[v] * a[j0 + v];
-        }
-        finish(acc, i);
+        const T* wi = W + static_cast<size_t>(i) * n_in;
+        Vec<T> s0 = {};
+        for (int j = 0; j < nj; j += V) s0 += load_vec(wi + j) * load_vec(a + j);
+        z[i] = bias[i] + tree_sum(s0);
     }
 }
 
 // ---------------------------------------------------------------------------- backward, one layer
 
-// Given delta_b = dLoss/dz_l for every sample b: gprev (when wanted) += W^T delta_b,
-// and the weight-gradient statistics of G = sum_b delta_b a_b^T, reduced row by row
-// into per-(j, lane) accumulators. Row i of W and of G are touched once each.
-template <class T, int L, bool kOneSample>
-void backward_rows(const T* __restrict W, const T* __restrict delta, const T* __restrict ain, int B, int n_in, int n_out,
-                   int np_in, int np_out, T* __restrict gprev, T* __restrict sabs, T* __restrict ssq, T* __restrict smax) {
+// gprev[b][j] += sum_i W[i][j] delta[b][i], i ascending for every j; four rows per
+// pass keep the running sum in a register instead of memory.
+template <class T, int L>
+void backprop_input(const T* __restrict W, const T* __restrict delta, int B, int n_in, int n_out, int np_in, int np_out,
+                    T* __restrict gprev) {
     const size_t row = static_cast<size_t>(n_in) * L;
-    for (int i = 0; i < n_out; ++i) {
-        const T* wi = W + static_cast<size_t>(i) * row;
-        if (gprev)
-            for (int b = 0; b < B; ++b) {
-                const T* d = delta + (static_cast<size_t>(b) * np_out + i) * L;
-                T* gp = gprev + static_cast<size_t>(b) * np_in * L;
-                for (int j = 0; j < n_in; ++j)
-                    for (int k = 0; k < L; ++k) gp[j * L + k] += wi[j * L + k] * d[k];
-            }
-        if constexpr (kOneSample) {
-            const T* d = delta + static_cast<size_t>(i) * L;
+    for (int b = 0; b < B; ++b) {
+        const T* d = delta + static_cast<size_t>(b) * np_out * L;
+        T* gp = gprev + static_cast<size_t>(b) * np_in * L;
+        int i = 0;
+        for (; i + 4 <= n_out; i += 4) {
+            const T *w0 = W + i * row, *w1 = w0 + row, *w2 = w1 + row, *w3 = w2 + row;
+            const T *d0 = d + i * L, *d1 = d0 + L, *d2 = d1 + L, *d3 = d2 + L;
             for (int j = 0; j < n_in; ++j)
                 for (int k = 0; k < L; ++k) {
-                    const T ag = std::fabs(d[k] * ain[j * L + k]);
-                    sabs[j * L + k] += ag;
-                    ssq[j * L + k] += ag * ag;
-                    smax[j * L + k] = nan_max(smax[j * L + k], ag);
-                }
-        } else {
-            for (int j = 0; j < n_in; ++j)
-                for (int k = 0; k < L; ++k) {
-                    T gij = T(0);
-                    for (int b = 0; b < B; ++b)
-                        gij += delta[(static_cast<size_t>(b) * np_out + i) * L + k] * ain[(static_cast<size_t>(b) * np_in + j) * L + k];
-                    const T ag = std::fabs(gij);
-                    sabs[j * L + k] += ag;
-                    ssq[j * L + k] += ag * ag;
-                    smax[j * L + k] = nan_max(smax[j * L + k], ag);
+                    const int q = j * L + k;
+                    T v = gp[q];
+                    v += w0[q] * d0[k];
+                    v += w1[q] * d1[k];
+                    v += w2[q] * d2[k];
+                    v += w3[q] * d3[k];
+                    gp[q] = v;
                 }
         }
+        for (; i < n_out; ++i) {
+            const T* wi = W + i * row;
+            const T* di = d + i * L;
+            for (int j = 0; j < n_in; ++j)
+                for (int k = 0; k < L; ++k) gp[j * L + k] += wi[j * L + k] * di[k];
+        }
     }
+}
+
+// Statistics of G = sum_b delta_b a_b^T element by element, into per-(j, lane)
+// accumulators, rows i ascending.
+template <class T, int L>
+void weight_grad_elementwise(const T* __restrict delta, const T* __restrict ain, int B, int n_in, int n_out, int np_in,
+                             int np_out, T* __restrict sabs, T* __restrict ssq, T* __restrict smax) {
+    for (int i = 0; i < n_out; ++i)
+        for (int j = 0; j < n_in; ++j)
+            for (int k = 0; k < L; ++k) {
+                T gij = T(0);
+                for (int b = 0; b < B; ++b)
+                    gij += delta[(static_cast<size_t>(b) * np_out + i) * L + k] * ain[(static_cast<size_t>(b) * np_in + j) * L + k];
+                const T ag = std::fabs(gij);
+                sabs[j * L + k] += ag;
+                ssq[j * L + k] += ag * ag;
+                smax[j * L + k] = nan_max(smax[j * L + k], ag);
+            }
+}
+
+// Sum, sum of squares (in double), max and smallest non-zero value of |v| over n
+// units, per lane.
+template <class T, int L>
+void abs_moments(const T* __restrict v, int n, double* sum, double* sq, T* mx, T* mn) {
+    for (int k = 0; k < L; ++k) {
+        sum[k] = 0;
+        sq[k] = 0;
+        mx[k] = T(0);
+        mn[k] = std::numeric_limits<T>::infinity();
+    }
+    for (int i = 0; i < n; ++i)
+        for (int k = 0; k < L; ++k) {
+            const T x = std::fabs(v[i * L + k]);
+            const double xd = static_cast<double>(x);
+            sum[k] += xd;
+            sq[k] += xd * xd;
+            mx[k] = nan_max(mx[k], x);
+            mn[k] = (x > T(0) && x < mn[k]) ? x : mn[k];
+        }
 }
 
 // ---------------------------------------------------------------------------- one group of networks
@@ -353,17 +432,30 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
     // Forward.
     for (int l = 0; l < D; ++l) {
         const int n_in = p.n[l], n_out = p.n[l + 1], np_in = s.np[l], np_out = s.np[l + 1];
-        const T* w = make_weights<T, L>(p, keys, s, l);
         make_bias<T, L>(p, keys, s, l);
         const bool act = p.act[l], res = p.res[l];
         std::fill(act_ss, act_ss + L, 0.0);
+        // Weights a block of rows at a time, used while they are still in L1.
+        const size_t row_bytes = static_cast<size_t>(n_in) * L * sizeof(T);
+        const int rb = std::max<int>(8, static_cast<int>(16384 / row_bytes) / 8 * 8);
+        T* w = nullptr;
+        for (int i0 = 0; i0 < n_out; i0 += rb) {
+            const int i1 = std::min(n_out, i0 + rb);
+            w = make_weight_rows<T, L>(p, keys, s, l, i0, i1);
+            const T* wrows = w + static_cast<size_t>(i0) * n_in * L;
+            for (int b = 0; b < B; ++b) {
+                const T* ain = a_at(l) + static_cast<size_t>(b) * np_in * L;
+                T* z = s.z.data() + static_cast<size_t>(b) * np_out * L + static_cast<size_t>(i0) * L;
+                const T* bias = s.bias.data() + static_cast<size_t>(i0) * L;
+                if constexpr (L == 1) matvec_rows<T>(wrows, bias, ain, i1 - i0, n_in, z);
+                else matvec_lanes<T, L>(wrows, bias, ain, i1 - i0, n_in, z);
+            }
+        }
         for (int b = 0; b < B; ++b) {
             const T* ain = a_at(l) + static_cast<size_t>(b) * np_in * L;
             T* aout = a_at(l + 1) + static_cast<size_t>(b) * np_out * L;
             T* da = dact_at(l + 1) + static_cast<size_t>(b) * np_out * L;
-            T* z = s.z.data();
-            if constexpr (L == 1) matvec_rows<T>(w, s.bias.data(), ain, n_out, n_in, z);
-            else matvec_lanes<T, L>(w, s.bias.data(), ain, n_out, n_in, z);
+            const T* z = s.z.data() + static_cast<size_t>(b) * np_out * L;
             for (int i = 0; i < n_out; ++i)
                 for (int k = 0; k < L; ++k) {
                     const int q = i * L + k;
@@ -425,33 +517,71 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
                 }
             for (int k = 0; k < nvalid; ++k) orow[k * stride + bias_grad_mean_abs] = p.bias ? babs[k] / n_out : 0.0;
         }
-        const T* w = s.keep_weights ? s.w.data() + s.woff[l] : make_weights<T, L>(p, keys, s, l);
         // Input gradient (not needed below the first layer): the residual path, then W^T delta.
-        T* gprev = nullptr;
         if (l > 0) {
-            gprev = s.gprev.data();
+            const T* w = s.keep_weights ? s.w.data() + s.woff[l] : make_weight_rows<T, L>(p, keys, s, l, 0, n_out);
+            T* gprev = s.gprev.data();
             for (int b = 0; b < B; ++b) {
                 const size_t o = static_cast<size_t>(b) * np_in * L;
                 for (int q = 0; q < n_in * L; ++q) gprev[o + q] = res ? g[o + q] : T(0);
             }
+            backprop_input<T, L>(w, delta, B, n_in, n_out, np_in, np_out, gprev);
         }
-        T *sabs = s.sabs.data(), *ssq = s.ssq.data(), *smax = s.smax.data();
-        std::fill(sabs, sabs + static_cast<size_t>(n_in) * L, T(0));
-        std::fill(ssq, ssq + static_cast<size_t>(n_in) * L, T(0));
-        std::fill(smax, smax + static_cast<size_t>(n_in) * L, T(0));
+        // Weight-gradient statistics. One sample: G = delta a^T has rank one, so
+        // sum|G| = sum|delta| sum|a|, sum G^2 = sum delta^2 sum a^2 and
+        // max|G| = max|delta| max|a| (rounding is monotonic, so the float max is
+        // exactly the elementwise one): O(n) instead of O(n^2). A lane is redone
+        // elementwise when T could not have held every G_ij and G_ij^2 the way the
+        // elementwise sums do: a non-finite result (inf * 0 is NaN elementwise), a
+        // product or its square that underflows, or sums near overflow. So vanishing
+        // and exploding gradients read exactly as before.
         const T* ain = a_at(l);
-        if (B == 1) backward_rows<T, L, true>(w, delta, ain, B, n_in, n_out, np_in, np_out, gprev, sabs, ssq, smax);
-        else backward_rows<T, L, false>(w, delta, ain, B, n_in, n_out, np_in, np_out, gprev, sabs, ssq, smax);
         double wabs[L], wsq[L], wmax[L];
-        std::fill(wabs, wabs + L, 0.0);
-        std::fill(wsq, wsq + L, 0.0);
-        std::fill(wmax, wmax + L, 0.0);
-        for (int j = 0; j < n_in; ++j)
+        bool elementwise[L];
+        bool any_elementwise = B > 1;
+        if (B == 1) {
+            double dsum[L], dsq[L], asum[L], asq[L];
+            T dmax[L], amax[L], dmin[L], amin[L];
+            abs_moments<T, L>(delta, n_out, dsum, dsq, dmax, dmin);
+            abs_moments<T, L>(ain, n_in, asum, asq, amax, amin);
+            // Smallest product whose square is still a normal T; sums kept well below overflow.
+            const double tiny = std::sqrt(static_cast<double>(std::numeric_limits<T>::min()));
+            const double huge = static_cast<double>(std::numeric_limits<T>::max()) / 1024;
             for (int k = 0; k < L; ++k) {
-                wabs[k] += sabs[j * L + k];
-                wsq[k] += ssq[j * L + k];
-                wmax[k] = nan_max<double>(wmax[k], smax[j * L + k]);
+                wabs[k] = dsum[k] * asum[k];
+                wsq[k] = dsq[k] * asq[k];
+                wmax[k] = static_cast<double>(static_cast<T>(dmax[k] * amax[k]));
+                const double smallest = static_cast<double>(dmin[k]) * static_cast<double>(amin[k]);
+                const bool safe = std::isfinite(wmax[k]) && wabs[k] <= huge && wsq[k] <= huge && !(smallest < tiny);
+                elementwise[k] = !safe;
+                any_elementwise = any_elementwise || elementwise[k];
             }
+        } else {
+            std::fill(elementwise, elementwise + L, true);
+        }
+        if (any_elementwise) {
+            T *sabs = s.sabs.data(), *ssq = s.ssq.data(), *smax = s.smax.data();
+            std::fill(sabs, sabs + static_cast<size_t>(n_in) * L, T(0));
+            std::fill(ssq, ssq + static_cast<size_t>(n_in) * L, T(0));
+            std::fill(smax, smax + static_cast<size_t>(n_in) * L, T(0));
+            weight_grad_elementwise<T, L>(delta, ain, B, n_in, n_out, np_in, np_out, sabs, ssq, smax);
+            double eabs[L], esq[L], emax[L];
+            std::fill(eabs, eabs + L, 0.0);
+            std::fill(esq, esq + L, 0.0);
+            std::fill(emax, emax + L, 0.0);
+            for (int j = 0; j < n_in; ++j)
+                for (int k = 0; k < L; ++k) {
+                    eabs[k] += sabs[j * L + k];
+                    esq[k] += ssq[j * L + k];
+                    emax[k] = nan_max<double>(emax[k], smax[j * L + k]);
+                }
+            for (int k = 0; k < L; ++k)
+                if (elementwise[k]) {
+                    wabs[k] = eabs[k];
+                    wsq[k] = esq[k];
+                    wmax[k] = emax[k];
+                }
+        }
         const double numel = static_cast<double>(n_in) * n_out;
         for (int k = 0; k < nvalid; ++k) {
             orow[k * stride + weight_grad_mean_abs] = wabs[k] / numel;

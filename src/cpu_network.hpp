@@ -118,7 +118,7 @@ struct Scratch {
         w = AlignedBuf<T>(keep_weights ? total : largest);
         const size_t m = static_cast<size_t>(max_np) * L;
         bias = AlignedBuf<T>(m + kPad);
-        z = AlignedBuf<T>(m + kPad);
+        z = AlignedBuf<T>(m * B + kPad);
         g = AlignedBuf<T>(m * B + kPad);
         gprev = AlignedBuf<T>(m * B + kPad);
         delta = AlignedBuf<T>(m * B + kPad);

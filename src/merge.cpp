@@ -1,3 +1,4 @@
+#include "gradsweep/version.hpp"
 #include "gradsweep/merge.hpp"
 
 #include <algorithm>
@@ -13,8 +14,8 @@ namespace gs {
 namespace {
 
 ojson provenance_json(const Spec& spec, const RunInfo& info) {
-    return ojson{{"version", GS_VERSION},
-                 {"git_commit", GS_GIT_COMMIT},
+    return ojson{{"version", gradsweep::version_string()},
+                 {"git_commit", gradsweep::git_commit()},
                  {"backend", info.backend},
                  {"device", info.device},
                  {"threads", info.threads},

@@ -80,7 +80,8 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     m.per_seed_text = in.per_seed ? sat(per_seed_values * 56) : 0;
     m.bookkeeping = sat(static_cast<u128>(in.units) * 64);
     const u128 compute = in.cuda ? m.cuda_host_compute : m.cpu_compute;
-    m.host_peak = sat(std::max<u128>(compute, cell_rows) + m.per_seed_text + m.bookkeeping);
+    // Cells are summarised while the workers go on computing: both at once.
+    m.host_peak = sat(compute + cell_rows + m.per_seed_text + m.bookkeeping);
     return m;
 }
 

@@ -1,3 +1,4 @@
+#include "gradsweep/version.hpp"
 #include "gradsweep/results_io.hpp"
 
 #include <unistd.h>
@@ -123,8 +124,8 @@ std::string results_json_text(const Spec& spec, const SweepResult& result) {
     j["spec"] = spec.raw;
     j["spec_hash"] = spec.hash;
     const RunInfo& info = result.info;
-    j["provenance"] = ojson{{"version", GS_VERSION},
-                            {"git_commit", GS_GIT_COMMIT},
+    j["provenance"] = ojson{{"version", gradsweep::version_string()},
+                            {"git_commit", gradsweep::git_commit()},
                             {"backend", info.backend},
                             {"device", info.device},
                             {"threads", info.threads},

@@ -195,7 +195,7 @@ TEST_CASE("single layer: prediction exact at any width", "[theory]") {
 // Kept out of the test: output_dim ~ width (the backward pass then reuses the last
 // W^T W ~ (out/width) I, which the infinite-width limit with fixed outputs drops), and
 // relu/gelu with shortcut, residual_scale 1, depth 20 at width 512: early layers measure
-// 30-50 % above the limit, a finite-width effect that shrinks with width (docs/theory.md).
+// ~60 % above the limit, a finite-width effect that shrinks with width (docs/theory.md).
 TEST_CASE("mean-field prediction matches wide networks", "[theory]") {
     const int W = 512;
     const double tol = 0.05;

@@ -1,31 +1,43 @@
-// The checkpoint in an output directory: checkpoint.json (what is being run) and
-// units/cell-C-block-B.bin (one finished work unit's raw rows each). A unit file
-// is written to a temporary name and renamed into place, and carries its own
-// identity and checksum, so whatever moment a run is killed at, every unit file
-// present is complete and a resumed run redoes only the rest.
+// The checkpoint in an output directory:
+//   checkpoint.json            what is being run (spec, hash, block size, shard)
+//   units/cell-C-block-B.bin   one finished work unit's raw rows each
+//   cells/cell-C.bin           a finished cell's aggregates (unsharded runs without
+//                              --per-seed: once a cell is complete its unit files
+//                              are summarised into this and deleted, so the rows of
+//                              a long sweep never pile up on disk)
+// Every file is written to a temporary name and renamed into place, and carries
+// its identity and a checksum, so whatever moment a run is killed at, a file
+// present is complete (or, after an OS crash, detectably damaged and redone):
+// a resumed run redoes only what is missing.
 //
 // Unit file layout (host byte order, i.e. little-endian on x86-64 and arm64):
 //   "GSUNIT1\n" | spec hash (16 ASCII hex) | cell | block | seed_offset | count |
 //   stride | block size (six uint64) | count*stride doubles (row-major, as
 //   Backend::run writes them) | uint64 checksum (FNV-1a over all preceding
 //   8-byte words).
+// Cell file layout: "GSCELL1\n" | spec hash | cell | depth | networks |
+//   nonfinite_networks (four uint64) | depth*5 + 1 gs::Summary (88 bytes each:
+//   [layer][quantity], then the loss) | uint64 checksum as above.
 #pragma once
-#include <cstdint>
 #include <atomic>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "gradsweep/spec.hpp"
+#include "gradsweep/sweep.hpp"
 #include "gradsweep/work_units.hpp"
 
 namespace gs {
 
 inline constexpr const char* kCheckpointFile = "checkpoint.json";
 inline constexpr const char* kUnitsDir = "units";
+inline constexpr const char* kCellsDir = "cells";
 
-// Writes one unit's rows (u.count * row_stride(depth) doubles) atomically.
-// Throws OutputError ("cannot write PATH: reason").
+// Writes one unit's rows (u.count * row_stride(depth) doubles): temporary file,
+// then rename. Not fsync'ed: the rename is atomic for a killed process, and the
+// checksum catches what an OS crash could leave. Throws OutputError
+// ("cannot write PATH: reason").
 void write_unit_file(const std::string& path, const Spec& spec, uint64_t block_seeds, const WorkUnit& u, const double* rows);
 
 // Reads a unit file into `rows` (u.count * stride doubles). Returns false with a
@@ -35,6 +47,10 @@ bool read_unit_file(const std::string& path, const Spec& spec, uint64_t block_se
                     std::string* why);
 // The same checks without keeping the rows.
 bool verify_unit_file(const std::string& path, const Spec& spec, uint64_t block_seeds, const WorkUnit& u, std::string* why);
+
+// A finished cell's aggregates, exactly (every double's bits).
+void write_cell_file(const std::string& path, const Spec& spec, const CellResult& r);
+bool read_cell_file(const std::string& path, const Spec& spec, int cell, CellResult& out, std::string* why);
 
 // Removes files named "*.tmp.*" (left by a killed writer) directly in `dir`.
 // Returns how many were removed.
@@ -46,24 +62,36 @@ public:
 
     // fresh: removes any old checkpoint in `dir` and writes a new checkpoint.json.
     // resume: requires checkpoint.json to describe the same spec, block size and
-    // shard (InputError otherwise), removes temporaries and keeps valid unit files.
-    // `units` are the units this run is responsible for.
+    // shard (InputError otherwise), removes temporaries, keeps valid cell and unit
+    // files and deletes damaged ones. `units` are the units this run is
+    // responsible for, cell by cell (as all_work_units / shard_work_units give them).
     Checkpoint(std::string dir, const Spec& spec, uint64_t block_seeds, const ShardId& shard, const std::vector<WorkUnit>& units,
                Mode mode);
 
     const std::string& dir() const { return dir_; }
     std::string unit_path(const WorkUnit& u) const;
+    std::string cell_path(int cell) const;
     bool done(size_t i) const { return done_[i]; }
     size_t done_count() const { return done_count_; }
-    size_t discarded() const { return discarded_; }  // invalid unit files found (and removed) on resume
+    size_t discarded() const { return discarded_; }  // damaged files found (and removed) on resume
+    bool any_cell_summarised() const;
 
     // Thread-safe. Writes the unit file and marks the unit done.
     void store(size_t i, const double* rows);
-    // Called on SIGINT/SIGTERM: waits for a store in progress to finish and blocks
+
+    // Aggregates a cell whose units are all done from its unit files, stores the
+    // result as the cell file and deletes the unit files. Not thread-safe with
+    // itself; safe alongside store() of other cells.
+    void summarise_cell(int cell);
+    bool cell_summarised(int cell) const { return cell_done_[cell]; }
+    // The stored aggregates of a summarised cell (throws when the file is bad).
+    CellResult load_cell(int cell) const;
+
+    // Called on SIGINT/SIGTERM: waits for a write in progress to finish and blocks
     // every later one, so no temporary file is left behind when the process exits.
     void freeze();
-    // Removes checkpoint.json and units/ (after the final results are in place, or
-    // to undo a fresh run that failed before finishing any unit).
+    // Removes checkpoint.json, units/ and cells/ (after the final results are in
+    // place, or to undo a fresh run that failed before finishing any unit).
     void remove_files();
 
 private:
@@ -71,7 +99,8 @@ private:
     const Spec& spec_;
     uint64_t block_;
     const std::vector<WorkUnit>& units_;
-    std::vector<char> done_;
+    std::vector<char> done_, cell_done_;
+    std::vector<std::pair<size_t, size_t>> cell_units_;  // per cell: [first, last) into units_
     std::atomic<size_t> done_count_{0};
     size_t discarded_ = 0;
     std::mutex mu_;

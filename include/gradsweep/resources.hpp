@@ -29,7 +29,7 @@ struct MemoryPlan {
     uint64_t cuda_host_compute = 0;       // host side with CUDA: rows in flight
     uint64_t per_seed_text = 0;           // per_seed.csv text, when asked for
     uint64_t bookkeeping = 0;             // unit list and flags
-    uint64_t host_peak = 0;               // for the chosen backend: max(compute, aggregation) + the rest
+    uint64_t host_peak = 0;               // for the chosen backend: compute + aggregation of one cell + the rest
 };
 
 MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in);

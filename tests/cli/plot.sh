@@ -61,16 +61,18 @@ fi
 check_png "$theory_dir/theory_vs_data_relu.png"
 check_png "$theory_dir/theory_vs_data_tanh.png"
 
-# Without per_seed.csv: everything but the histograms, and a note saying why.
+# Without per_seed.csv (and written elsewhere with --out): everything but the
+# histograms, and a note saying why.
 mkdir -p "$work/no_seeds"
 cp "$work/out/results.csv" "$work/out/results.json" "$work/no_seeds/"
-"$py" "$src/scripts/plot.py" "$work/no_seeds" > /dev/null 2> "$work/no_seeds_err.txt" || fail "plot.py without per_seed.csv"
-[[ ! -e $work/no_seeds/histograms.png ]] || fail "histograms without per_seed.csv"
+"$py" "$src/scripts/plot.py" "$work/no_seeds" --out "$work/elsewhere" > /dev/null 2> "$work/no_seeds_err.txt" \
+  || fail "plot.py without per_seed.csv"
+[[ ! -e $work/elsewhere/histograms.png ]] || fail "histograms without per_seed.csv"
 grep -q "per-seed" "$work/no_seeds_err.txt" || fail "no note about --per-seed"
-check_png "$work/no_seeds/first_layer_vs_depth.png"
-
-# --out elsewhere, and a bad quantity is refused.
-"$py" "$src/scripts/plot.py" "$work/out" --out "$work/elsewhere" > /dev/null 2>&1 || fail "--out"
+check_png "$work/elsewhere/first_layer_vs_depth.png"
 check_png "$work/elsewhere/layers_relu.png"
+[[ -z $(ls "$work/no_seeds" | grep png) ]] || fail "--out ignored"
+
+# A quantity the results do not have is refused.
 if "$py" "$src/scripts/plot.py" "$work/out" --quantity nope > /dev/null 2>&1; then fail "bad --quantity accepted"; fi
 echo "plot.sh: ok"

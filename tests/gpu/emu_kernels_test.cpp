@@ -95,7 +95,7 @@ void check_random_cells(Precision precision, int n_cells, const CellOptions& opt
             // does to each value, measured as CPU float32 vs CPU float64.
             Spec s64 = spec;
             s64.precision = Precision::float64;
-            tols = float32_tolerance(want, run_poisoned(*cpu, s64, cell, 3, seeds), tol);
+            tols = float32_tolerance(want, run_poisoned(*cpu, s64, cell, 3, seeds), tol, row_stride(cell.depth()));
         }
         const Comparison c = compare_rows(got, want, tols, 1e-300, row_stride(cell.depth()));
         INFO(describe(cell, spec) << " P=" << (force_p ? force_p : kern::threads_per_network(kern::make_layout(spec, cell).max_width)));
@@ -296,7 +296,7 @@ TEST_CASE("emulated kernel, torch mode: seed-notebook specs and the PyTorch refe
                 if (spec.precision == Precision::float32) {
                     Spec s64 = spec;
                     s64.precision = Precision::float64;
-                    tols = float32_tolerance(want, run_poisoned(*cpu, s64, cell, 0, n), 2e-5);
+                    tols = float32_tolerance(want, run_poisoned(*cpu, s64, cell, 0, n), 2e-5, row_stride(cell.depth()));
                 }
                 const auto c = compare_rows(emu::emulate_run_precision(spec, cell, 0, n), want, tols, 1e-300, row_stride(cell.depth()));
                 INFO(entry.path().filename().string() << " cell " << cell.index << ": " << c.first);

@@ -140,27 +140,35 @@ inline Comparison compare_rows(const std::vector<double>& got, const std::vector
     return compare_rows(got, want, std::vector<double>(got.size(), tol), abs_floor, stride);
 }
 
-// Per-value tolerance `base + factor * e32`, where e32 is how far float32 itself
-// (the CPU backend in float32) is from float64 on that value. e32 measures how
-// much the value amplifies rounding (deep chaotic nets, a ReLU kink hit almost
-// exactly), so ill-conditioned values get the slack they need and no more.
+// Tolerance `base + factor * e32` for every value of a network, where e32 is the
+// largest relative distance between float32 and float64 (the CPU backend in
+// both) over that network's row. e32 measures how much the network amplifies
+// rounding (deep chaotic nets, a ReLU kink hit almost exactly); taking the
+// network's maximum rather than each value's own distance matters because one
+// float32 run can land close to float64 on a value by luck while another float32
+// computation (other rounding, other FMA contraction) does not.
 // float32 runs: factor 10. float64 runs: rounding is ~1e9 times smaller than in
 // float32, so factor 1e-5 still leaves a wide margin.
 inline std::vector<double> conditioned_tolerance(const std::vector<double>& cpu32, const std::vector<double>& cpu64, double base,
-                                                 double factor) {
+                                                 double factor, int stride) {
     std::vector<double> tol(cpu64.size(), base);
-    for (size_t k = 0; k < tol.size(); ++k) {
-        const double a = cpu32[k], b = cpu64[k];
-        if (std::isfinite(a) && std::isfinite(b)) {
-            const double scale = std::max(std::fabs(a), std::fabs(b));
-            if (scale > 0) tol[k] = base + factor * std::fabs(a - b) / scale;
+    for (size_t r = 0; r + stride <= tol.size(); r += stride) {
+        double e32 = 0;
+        for (size_t k = r; k < r + stride; ++k) {
+            const double a = cpu32[k], b = cpu64[k];
+            if (std::isfinite(a) && std::isfinite(b)) {
+                const double scale = std::max(std::fabs(a), std::fabs(b));
+                if (scale > 0) e32 = std::max(e32, std::fabs(a - b) / scale);
+            }
         }
+        for (size_t k = r; k < r + stride; ++k) tol[k] = base + factor * e32;
     }
     return tol;
 }
 
-inline std::vector<double> float32_tolerance(const std::vector<double>& cpu32, const std::vector<double>& cpu64, double base) {
-    return conditioned_tolerance(cpu32, cpu64, base, 10.0);
+inline std::vector<double> float32_tolerance(const std::vector<double>& cpu32, const std::vector<double>& cpu64, double base,
+                                             int stride) {
+    return conditioned_tolerance(cpu32, cpu64, base, 10.0, stride);
 }
 
 }  // namespace gs::gputest

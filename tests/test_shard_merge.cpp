@@ -1,0 +1,326 @@
+// Work units, the shard split, merge (bit-identical to an unsharded run, and its
+// refusals), and the device scheduler over several CPU backend instances.
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <set>
+
+#include "gradsweep/backend.hpp"
+#include "gradsweep/device_scheduler.hpp"
+#include "gradsweep/merge.hpp"
+#include "gradsweep/results_io.hpp"
+#include "gradsweep/spec.hpp"
+#include "gradsweep/sweep.hpp"
+#include "gradsweep/work_units.hpp"
+#include "scale_out_util.hpp"
+
+using namespace gs;
+using namespace gs::test;
+
+namespace {
+
+const char* kSpec = R"({"name": "shards", "seeds": {"count": 300, "first": 5},
+ "grid": {"depth": [2, 3], "activation": ["relu", "tanh"]},
+ "network": {"width": 4}, "input": {"distribution": "normal", "batch": 2}, "loss": {"kind": "mse", "target": 0.5}})";
+
+// Cells of very different cost, so the split has something to balance.
+const char* kUneven = R"({"name": "uneven", "seeds": {"count": 1000},
+ "grid": {"depth": [1, 12], "width": [2, 40]}, "network": {"input_dim": 3}})";
+
+std::string write_spec(const std::string& dir, const char* text) {
+    const std::string p = dir + "/spec.json";
+    spit(p, text);
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("work units cover every seed of every cell exactly once, in seed order", "[scaleout]") {
+    const Spec spec = parse_spec_text(kSpec);
+    for (uint64_t block : {1ull, 7ull, 64ull, 299ull, 300ull, 4096ull}) {
+        const auto units = all_work_units(spec, block);
+        REQUIRE(units.size() == total_work_units(spec, block));
+        std::vector<uint64_t> covered(spec.cells.size(), 0);
+        for (const WorkUnit& u : units) {
+            REQUIRE(u.seed_offset == covered[u.cell]);  // contiguous, in order
+            REQUIRE(u.count >= 1);
+            REQUIRE(u.count <= block);
+            REQUIRE(u.seed_offset == u.block * block);
+            covered[u.cell] += u.count;
+        }
+        for (uint64_t c : covered) REQUIRE(c == spec.seed_count);
+    }
+}
+
+TEST_CASE("the shard split is a partition, fixed by spec and block size, and balanced", "[scaleout]") {
+    const Spec spec = parse_spec_text(kUneven);
+    const uint64_t block = 100;  // 10 units per cell, 8 cells
+    const auto all = all_work_units(spec, block);
+    for (uint64_t n : {1ull, 2ull, 3ull, 7ull, 80ull, 200ull}) {
+        std::vector<int> seen(all.size(), 0);
+        std::vector<unsigned __int128> load(n, 0);
+        for (uint64_t k = 0; k < n; ++k) {
+            const auto mine = shard_work_units(spec, block, ShardId{k, n});
+            REQUIRE(mine == shard_work_units(spec, block, ShardId{k, n}));  // deterministic
+            for (const WorkUnit& u : mine) {
+                const size_t i = static_cast<size_t>(u.cell) * 10 + u.block;
+                REQUIRE(all[i] == u);
+                ++seen[i];
+                load[k] += unit_cost(spec, u);
+            }
+        }
+        for (int s : seen) REQUIRE(s == 1);
+        // Largest-first greedy: no shard exceeds another by more than the costliest unit.
+        unsigned __int128 biggest = 0;
+        for (const auto& u : all) biggest = std::max(biggest, unit_cost(spec, u));
+        if (n <= all.size()) {
+            const auto [lo, hi] = std::minmax_element(load.begin(), load.end());
+            REQUIRE(*hi - *lo <= biggest);
+        }
+    }
+    // One huge cell still spreads over every shard.
+    const Spec one = parse_spec_text(R"({"seeds": {"count": 50000}, "network": {"depth": 2, "width": 3}})");
+    for (uint64_t k = 0; k < 8; ++k) REQUIRE(shard_work_units(one, 4096, ShardId{k, 8}).size() >= 1);
+}
+
+TEST_CASE("shard option: K/N, and auto from the Slurm array variables", "[scaleout]") {
+    CHECK(parse_shard("2/5").index == 2);
+    CHECK(parse_shard("2/5").count == 5);
+    CHECK(parse_shard("0/1").count == 1);
+    for (const char* bad : {"5/5", "1/0", "a/b", "3", "-1/4", "1/4/2", "", "/"}) CHECK_THROWS_AS(parse_shard(bad), InputError);
+    ::unsetenv("SLURM_ARRAY_TASK_ID");
+    ::unsetenv("SLURM_ARRAY_TASK_COUNT");
+    ::unsetenv("SLURM_ARRAY_TASK_MIN");
+    CHECK_THROWS_WITH(parse_shard("auto"), Catch::Contains("SLURM_ARRAY_TASK_ID is not set"));
+    ::setenv("SLURM_ARRAY_TASK_ID", "7", 1);
+    ::setenv("SLURM_ARRAY_TASK_COUNT", "4", 1);
+    ::setenv("SLURM_ARRAY_TASK_MIN", "5", 1);
+    CHECK(parse_shard("auto").index == 2);
+    CHECK(parse_shard("auto").count == 4);
+    ::setenv("SLURM_ARRAY_TASK_ID", "9", 1);  // --array=5-11:2 is not contiguous
+    CHECK_THROWS_WITH(parse_shard("auto"), Catch::Contains("contiguous"));
+    ::unsetenv("SLURM_ARRAY_TASK_MIN");
+    ::setenv("SLURM_ARRAY_TASK_ID", "3", 1);
+    CHECK(parse_shard("auto").index == 3);
+    ::unsetenv("SLURM_ARRAY_TASK_ID");
+    ::unsetenv("SLURM_ARRAY_TASK_COUNT");
+}
+
+TEST_CASE("merging shards gives an unsharded run's results to the last bit", "[scaleout]") {
+    const std::string d = scratch_dir("merge");
+    const std::string spec = write_spec(d, kSpec);
+    REQUIRE(run_cli({"run", spec, "-o", d + "/full", "--seed-block", "64", "--per-seed", "-q", "--threads", "2"}).rc == 0);
+    const std::string csv = slurp(d + "/full/results.csv");
+    const std::string per_seed = slurp(d + "/full/per_seed.csv");
+    REQUIRE(!csv.empty());
+    // The unit-based run equals the plain in-memory sweep: the same rows, summarised in the same order.
+    {
+        const Spec s = load_spec_file(spec);
+        auto backend = make_cpu_backend(1);
+        const SweepResult direct = run_sweep(s, *backend);
+        REQUIRE(results_csv_text(s, direct) == csv);
+    }
+    // A different block size changes the checkpoint layout, never the results.
+    REQUIRE(run_cli({"run", spec, "-o", d + "/block7", "--seed-block", "7", "-q"}).rc == 0);
+    REQUIRE(slurp(d + "/block7/results.csv") == csv);
+
+    for (int n : {1, 3, 7, 25}) {  // 25 > 20 units: some shards are empty
+        std::vector<std::string> args{"merge"};
+        for (int k = 0; k < n; ++k) {
+            const std::string sd = d + "/n" + std::to_string(n) + "_s" + std::to_string(k);
+            const auto r = run_cli({"run", spec, "-o", sd, "--shard", std::to_string(k) + "/" + std::to_string(n), "--seed-block", "64",
+                                    "-q", "--threads", std::to_string(1 + k % 2)});
+            REQUIRE(r.rc == 0);
+            REQUIRE(fs::exists(sd + "/results.json"));
+            REQUIRE(!fs::exists(sd + "/results.csv"));  // a shard has no aggregates of its own
+            args.push_back(sd);
+        }
+        std::reverse(args.begin() + 1, args.end());  // order of the directories does not matter
+        const std::string out = d + "/merged" + std::to_string(n);
+        args.insert(args.end(), {"-o", out, "--per-seed", "-q"});
+        const auto r = run_cli(args);
+        INFO(r.err);
+        REQUIRE(r.rc == 0);
+        CHECK(slurp(out + "/results.csv") == csv);
+        CHECK(slurp(out + "/per_seed.csv") == per_seed);
+        CHECK(comparable_results(out + "/results.json") == comparable_results(d + "/full/results.json"));
+        const auto pj = nlohmann::ordered_json::parse(slurp(out + "/results.json"));
+        CHECK(pj["provenance"]["shards"] == n);
+        CHECK(pj["provenance"]["networks"] == 1200);
+    }
+}
+
+TEST_CASE("merge refuses shard sets that are not exactly one sweep's shards", "[scaleout]") {
+    const std::string d = scratch_dir("merge_bad");
+    const std::string spec = write_spec(d, kSpec);
+    for (int k = 0; k < 3; ++k)
+        REQUIRE(run_cli({"run", spec, "-o", d + "/s" + std::to_string(k), "--shard", std::to_string(k) + "/3", "--seed-block", "64", "-q"}).rc == 0);
+    const std::string s0 = d + "/s0", s1 = d + "/s1", s2 = d + "/s2", out = d + "/out";
+    auto merge = [&](std::vector<std::string> dirs) {
+        dirs.insert(dirs.begin(), "merge");
+        dirs.insert(dirs.end(), {"-o", out});
+        return run_cli(dirs);
+    };
+    auto one_line = [](const std::string& e) { return std::count(e.begin(), e.end(), '\n') == 1; };
+
+    auto r = merge({s0, s2});
+    CHECK(r.rc == 2);
+    CHECK_THAT(r.err, Catch::Contains("missing shard 1/3"));
+    CHECK(one_line(r.err));
+    r = merge({s0, s1, s1, s2});
+    CHECK(r.rc == 2);
+    CHECK_THAT(r.err, Catch::Contains("duplicate shard 1/3"));
+    fs::copy(s2, d + "/s2copy", fs::copy_options::recursive);
+    r = merge({s0, s1, s2, d + "/s2copy"});
+    CHECK(r.rc == 2);
+    CHECK_THAT(r.err, Catch::Contains("duplicate shard 2/3"));
+
+    // A shard of another spec (one seed more).
+    std::string other = kSpec;
+    other.replace(other.find("300"), 3, "301");
+    spit(d + "/other.json", other);
+    REQUIRE(run_cli({"run", d + "/other.json", "-o", d + "/o1", "--shard", "1/3", "--seed-block", "64", "-q"}).rc == 0);
+    r = merge({s0, d + "/o1", s2});
+    CHECK(r.rc == 2);
+    CHECK_THAT(r.err, Catch::Contains("another sweep"));
+    // Another block size or another split.
+    REQUIRE(run_cli({"run", spec, "-o", d + "/b32", "--shard", "1/3", "--seed-block", "32", "-q"}).rc == 0);
+    CHECK(merge({s0, d + "/b32", s2}).rc == 2);
+    REQUIRE(run_cli({"run", spec, "-o", d + "/n4", "--shard", "1/4", "--seed-block", "64", "-q"}).rc == 0);
+    r = merge({s0, d + "/n4", s2});
+    CHECK(r.rc == 2);
+    CHECK_THAT(r.err, Catch::Contains("split into 4"));
+    // An unfinished shard: no results.json yet.
+    fs::create_directories(d + "/unfinished");
+    r = merge({s0, s1, d + "/unfinished"});
+    CHECK(r.rc == 2);
+    CHECK_THAT(r.err, Catch::Contains("not a finished shard"));
+    // A whole run's directory is not a shard.
+    REQUIRE(run_cli({"run", spec, "-o", d + "/whole", "-q"}).rc == 0);
+    CHECK(merge({d + "/whole"}).rc == 2);
+
+    // Unit files: missing, damaged, or another unit's file under this name.
+    const auto units = shard_work_units(parse_spec_text(kSpec), 64, ShardId{1, 3});
+    const std::string u0 = s1 + "/units/" + unit_file_name(units[0]);
+    const std::string u1 = s1 + "/units/" + unit_file_name(units[1]);
+    const std::string saved = slurp(u0);
+    fs::remove(u0);
+    r = merge({s0, s1, s2});
+    CHECK(r.rc == 2);
+    CHECK_THAT(r.err, Catch::Contains("unit cell " + std::to_string(units[0].cell) + " block " + std::to_string(units[0].block)));
+    CHECK_THAT(r.err, Catch::Contains("missing"));
+    std::string damaged = saved;
+    damaged[damaged.size() / 2] ^= 0x10;
+    spit(u0, damaged);
+    r = merge({s0, s1, s2});
+    CHECK(r.rc == 2);
+    CHECK_THAT(r.err, Catch::Contains("checksum"));
+    spit(u0, saved.substr(0, saved.size() - 9));
+    CHECK(merge({s0, s1, s2}).rc == 2);
+    spit(u0, slurp(u1));
+    r = merge({s0, s1, s2});
+    CHECK(r.rc == 2);
+    CHECK_THAT(r.err, Catch::Contains("another unit"));
+    CHECK(!fs::exists(out));  // nothing was written by any refused merge
+
+    spit(u0, saved);
+    r = merge({s0, s1, s2});
+    CHECK(r.rc == 0);
+    // An existing output directory needs --force.
+    CHECK(merge({s0, s1, s2}).rc == 2);
+}
+
+namespace {
+
+// A CPU backend that fails on its n-th call: errors must surface, not hang.
+class FailingBackend final : public Backend {
+public:
+    explicit FailingBackend(int fail_at) : inner_(make_cpu_backend(1)), fail_at_(fail_at) {}
+    std::string name() const override { return "failing"; }
+    std::string device_name() const override { return "test"; }
+    void run(const Spec& s, const Cell& c, uint64_t off, uint64_t n, double* out) override {
+        if (++calls_ == fail_at_) throw std::runtime_error("injected failure");
+        inner_->run(s, c, off, n, out);
+    }
+
+private:
+    std::unique_ptr<Backend> inner_;
+    int fail_at_, calls_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("the device scheduler over several CPU workers gives one worker's rows", "[scaleout]") {
+    const Spec spec = parse_spec_text(kUneven);
+    const uint64_t block = 64;
+    const auto units = all_work_units(spec, block);
+    std::vector<size_t> todo(units.size());
+    for (size_t i = 0; i < todo.size(); ++i) todo[i] = i;
+    auto collect = [&](size_t workers, uint64_t per_call, int threads) {
+        std::vector<std::vector<double>> rows(units.size());
+        std::mutex mu;
+        std::vector<BackendFactory> f(workers, [threads] { return make_cpu_backend(threads); });
+        SchedulerOptions so;
+        so.max_units_per_call = per_call;
+        const auto info = run_on_devices(
+            spec, units, todo, f,
+            [&](size_t i, const double* r) {
+                const size_t n = units[i].count * row_stride(spec.cells[units[i].cell].depth());
+                std::lock_guard<std::mutex> lock(mu);
+                REQUIRE(rows[i].empty());  // each unit exactly once
+                rows[i].assign(r, r + n);
+            },
+            {}, so);
+        uint64_t total = 0;
+        for (const auto& w : info) total += w.units;
+        REQUIRE(total == units.size());
+        return rows;
+    };
+    const auto one = collect(1, 1, 1);
+    for (const auto& r : one) REQUIRE(!r.empty());
+    for (auto [workers, per_call, threads] : {std::tuple<size_t, uint64_t, int>{3, 1, 1}, {4, 3, 1}, {2, 8, 2}, {5, 64, 1}}) {
+        const auto many = collect(workers, per_call, threads);
+        for (size_t i = 0; i < units.size(); ++i)
+            REQUIRE(std::memcmp(many[i].data(), one[i].data(), one[i].size() * sizeof(double)) == 0);
+    }
+    // And summarised per cell, they equal run_sweep's result on one backend.
+    auto backend = make_cpu_backend(2);
+    const SweepResult direct = run_sweep(spec, *backend);
+    const auto merged = aggregate_units(spec, block, [&](const WorkUnit& u, double* dst) {
+        const size_t i = static_cast<size_t>(u.cell) * blocks_per_cell(spec, block) + u.block;
+        std::memcpy(dst, one[i].data(), one[i].size() * sizeof(double));
+    });
+    SweepResult r;
+    r.cells = merged;
+    REQUIRE(results_csv_text(spec, r) == results_csv_text(spec, direct));
+
+    // A failing worker stops the run with its error; the other workers are joined.
+    std::vector<BackendFactory> f{[] { return make_cpu_backend(1); }, [] { return std::make_unique<FailingBackend>(3); }};
+    std::atomic<size_t> sunk{0};
+    CHECK_THROWS_WITH(run_on_devices(spec, units, todo, f, [&](size_t, const double*) { ++sunk; }), "injected failure");
+    CHECK(sunk < units.size());
+    std::vector<BackendFactory> bad{[]() -> std::unique_ptr<Backend> { throw std::runtime_error("no device"); }};
+    CHECK_THROWS_WITH(run_on_devices(spec, units, todo, bad, [](size_t, const double*) {}), "no device");
+}
+
+TEST_CASE("run --devices over CPU workers writes the single-device results", "[scaleout]") {
+    const std::string d = scratch_dir("devices");
+    const std::string spec = write_spec(d, kUneven);
+    REQUIRE(run_cli({"run", spec, "-o", d + "/one", "--backend", "cpu", "--seed-block", "128", "-q"}).rc == 0);
+    const auto r = run_cli({"run", spec, "-o", d + "/three", "--backend", "cpu", "--devices", "0,1,2", "--seed-block", "128", "-q"});
+    INFO(r.err);
+    REQUIRE(r.rc == 0);
+    CHECK(slurp(d + "/three/results.csv") == slurp(d + "/one/results.csv"));
+    CHECK(comparable_results(d + "/three/results.json") == comparable_results(d + "/one/results.json"));
+    const auto j = nlohmann::ordered_json::parse(slurp(d + "/three/results.json"));
+    CHECK(j["provenance"]["devices"].size() == 3);
+    // Without CUDA, asking for GPUs is bad input.
+    if (!cuda_available()) {
+        CHECK(run_cli({"run", spec, "-o", d + "/gpu", "--devices", "all"}).rc == 2);
+        CHECK(run_cli({"run", spec, "-o", d + "/gpu", "--backend", "cuda", "--devices", "0,1"}).rc == 2);
+        CHECK(!fs::exists(d + "/gpu"));
+    }
+    CHECK(run_cli({"run", spec, "-o", d + "/x", "--devices", "0,0", "--backend", "cpu"}).rc == 2);
+    CHECK(run_cli({"run", spec, "-o", d + "/x", "--devices", "0,", "--backend", "cpu"}).rc == 2);
+    CHECK(run_cli({"run", spec, "-o", d + "/x", "--device", "0", "--devices", "0"}).rc == 2);
+}
