@@ -2,8 +2,9 @@
 # Output that cannot be written: exit 1 with one clear line, no temporary files
 # left behind, and results already in the directory left exactly as they were.
 # Cases: the parent of -o is a file; a file-size limit (EFBIG, works anywhere);
-# and, where this user may mount (root in a container), a full tmpfs (ENOSPC)
-# and a read-only one (EROFS).
+# where this user may mount (root in a container), a full tmpfs (ENOSPC) and a
+# read-only one (EROFS); and a directory this user may not write (EACCES; as
+# root, the failing runs go through setpriv as nobody).
 set -uo pipefail
 bin=$1 src=$2 work=$3
 rm -rf "$work"; mkdir -p "$work"
@@ -94,6 +95,40 @@ if mount -t tmpfs -o size=256k gradsweep_test "$mnt" 2> /dev/null; then
     trap - EXIT
 else
     echo "write_failures: cannot mount a tmpfs here; disk-full and read-only cases skipped"
+fi
+
+# 4. A directory this user may not write (EACCES). Root writes anywhere, so as
+#    root the runs go through setpriv as nobody; the earlier results belong to
+#    the setup user and must survive --force.
+as_user=()
+if [[ $(id -u) == 0 ]]; then
+    command -v setpriv > /dev/null && as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+fi
+if [[ $(id -u) != 0 || ${#as_user[@]} != 0 ]]; then
+    ro="$work/unwritable"
+    rm -rf "$ro"
+    if "$bin" run "$work/small.json" -o "$ro" -q --per-seed --backend cpu; then
+        chmod 555 "$ro"
+        chmod a+r "$work/small.json" "$work/big.json"
+        if "${as_user[@]}" test -x "$bin" -a -r "$work/big.json"; then
+            rm -rf "$work/before"; cp -r "$ro" "$work/before"
+            ok=1
+            expect_failure unwritable_dir "gradsweep: error: cannot write $ro/*: Permission denied" \
+                "${as_user[@]}" "$bin" run "$work/big.json" -o "$ro" -q --per-seed --force --backend cpu || ok=0
+            no_temporaries unwritable_dir "$ro" || ok=0
+            diff -r "$work/before" "$ro" > /dev/null || { fail "unwritable_dir: earlier results changed"; ok=0; }
+            expect_failure unwritable_parent "gradsweep: error: cannot create $ro/sub: Permission denied" \
+                "${as_user[@]}" "$bin" run "$work/small.json" -o "$ro/sub" -q --backend cpu || ok=0
+            ((ok)) && pass=$((pass + 1))
+        else
+            echo "write_failures: nobody cannot reach $bin or $work; unwritable-directory case skipped"
+        fi
+        chmod 755 "$ro"
+    else
+        fail "unwritable_dir: setup run failed"
+    fi
+else
+    echo "write_failures: root without setpriv; unwritable-directory case skipped"
 fi
 
 echo "write_failures: $pass passed, $failed failed"
