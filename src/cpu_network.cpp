@@ -402,6 +402,7 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
     const T slope = static_cast<T>(p.slope), rs = static_cast<T>(p.rs);
     const int stride = row_stride(D);
     const LaneKeys keys = lane_keys<L>(seeds);
+    double* stage = s.stage.data();
     auto a_at = [&](int l) { return s.a.data() + s.aoff[l]; };
     auto dact_at = [&](int l) { return s.dact.data() + s.aoff[l]; };
 
@@ -467,8 +468,8 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
                     act_ss[k] += static_cast<double>(v) * static_cast<double>(v);
                 }
         }
-        for (int k = 0; k < nvalid; ++k)
-            out[k * stride + l * kNumQuantities + activation_rms] = std::sqrt(act_ss[k] / (static_cast<double>(B) * n_out));
+        for (int k = 0; k < L; ++k)
+            stage[(l * kNumQuantities + activation_rms) * L + k] = std::sqrt(act_ss[k] / (static_cast<double>(B) * n_out));
     }
 
     // Loss and its gradient; g is [b][unit][lane] with the padded unit stride.
@@ -487,7 +488,7 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
                 g[q] = gscale * diff;
             }
         }
-        for (int k = 0; k < nvalid; ++k) out[k * stride + loss_index(D)] = loss[k] / (static_cast<double>(B) * nD);
+        for (int k = 0; k < L; ++k) stage[loss_index(D) * L + k] = loss[k] / (static_cast<double>(B) * nD);
     }
 
     // Backward: s.g holds dLoss/da_{l+1} on entry to layer l.
@@ -504,7 +505,7 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
                 delta[o + q] = act ? da[o + q] * up : up;
             }
         }
-        double* orow = out + l * kNumQuantities;
+        double* qrow = stage + static_cast<size_t>(l) * kNumQuantities * L;  // [quantity][lane]
         // Bias gradient: sum over the batch.
         {
             double babs[L];
@@ -515,7 +516,7 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
                     for (int b = 0; b < B; ++b) gb += delta[(static_cast<size_t>(b) * np_out + i) * L + k];
                     babs[k] += std::fabs(static_cast<double>(gb));
                 }
-            for (int k = 0; k < nvalid; ++k) orow[k * stride + bias_grad_mean_abs] = p.bias ? babs[k] / n_out : 0.0;
+            for (int k = 0; k < L; ++k) qrow[bias_grad_mean_abs * L + k] = p.bias ? babs[k] / n_out : 0.0;
         }
         // Input gradient (not needed below the first layer): the residual path, then W^T delta.
         if (l > 0) {
@@ -583,13 +584,17 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
                 }
         }
         const double numel = static_cast<double>(n_in) * n_out;
-        for (int k = 0; k < nvalid; ++k) {
-            orow[k * stride + weight_grad_mean_abs] = wabs[k] / numel;
-            orow[k * stride + weight_grad_rms] = std::sqrt(wsq[k] / numel);
-            orow[k * stride + weight_grad_max_abs] = wmax[k];
+        for (int k = 0; k < L; ++k) {
+            qrow[weight_grad_mean_abs * L + k] = wabs[k] / numel;
+            qrow[weight_grad_rms * L + k] = std::sqrt(wsq[k] / numel);
+            qrow[weight_grad_max_abs * L + k] = wmax[k];
         }
         if (l > 0) std::swap(s.g, s.gprev);
     }
+    // Rows out of the lane-major staging area: whole-lane loops above vectorise
+    // (divisions and square roots 8 lanes at a time); this is the only strided pass.
+    for (int k = 0; k < nvalid; ++k)
+        for (int x = 0; x < stride; ++x) out[static_cast<size_t>(k) * stride + x] = stage[x * L + k];
 }
 
 }  // namespace

@@ -95,6 +95,7 @@ struct Scratch {
     bool keep_weights = true;
     AlignedBuf<T> a, dact, w, bias, z, g, gprev, delta, sabs, ssq, smax, tmp;
     std::vector<HostParams> torch;  // per lane, torch mode only
+    AlignedBuf<double> stage;       // one group's output rows, [value][lane]
 
     explicit Scratch(const CellPlan& p) {
         const int D = p.depth, B = p.batch;
@@ -116,6 +117,7 @@ struct Scratch {
         keep_weights = total * sizeof(T) <= kKeepWeightsBytes;
         if (!keep_weights) std::fill(woff.begin(), woff.end(), size_t(0));
         w = AlignedBuf<T>(keep_weights ? total : largest);
+        stage = AlignedBuf<double>(static_cast<size_t>(row_stride(D)) * L);
         const size_t m = static_cast<size_t>(max_np) * L;
         bias = AlignedBuf<T>(m + kPad);
         z = AlignedBuf<T>(m * B + kPad);
