@@ -1,9 +1,11 @@
+#include "gradsweep/sweep.hpp"
+
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <ctime>
-#include <algorithm>
-
-#include "gradsweep/sweep.hpp"
+#include <thread>
 
 namespace gs {
 
@@ -22,14 +24,32 @@ CellResult summarize_cell(const Cell& cell, const double* rows, uint64_t count) 
     r.cell = cell.index;
     r.networks = count;
     r.layers.resize(D);
-    std::vector<double> v(count);
-    for (int l = 0; l < D; ++l)
-        for (int q = 0; q < kNumQuantities; ++q) {
-            for (uint64_t s = 0; s < count; ++s) v[s] = rows[s * stride + l * kNumQuantities + q];
-            r.layers[l][q] = summarize(v);
-        }
-    for (uint64_t s = 0; s < count; ++s) v[s] = rows[s * stride + loss_index(D)];
-    r.loss = summarize(v);
+    // Every (layer, quantity) and the loss is an independent summary of one column:
+    // large cells spread them over the cores (each column's result is the same
+    // whichever thread computes it).
+    const int columns = D * kNumQuantities + 1;
+    auto column = [&](int c, std::vector<double>& v) {
+        const int at = c < D * kNumQuantities ? c : loss_index(D);
+        v.resize(count);
+        for (uint64_t s = 0; s < count; ++s) v[s] = rows[s * stride + at];
+        const Summary sm = summarize(v);
+        if (c < D * kNumQuantities) r.layers[c / kNumQuantities][c % kNumQuantities] = sm;
+        else r.loss = sm;
+    };
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const int nthreads = count >= 65536 ? static_cast<int>(std::min<unsigned>(cores, static_cast<unsigned>(columns))) : 1;
+    std::atomic<int> next{0};
+    auto worker = [&] {
+        std::vector<double> v;
+        for (int c; (c = next.fetch_add(1)) < columns;) column(c, v);
+    };
+    if (nthreads <= 1) {
+        worker();
+    } else {
+        std::vector<std::thread> pool;
+        for (int t = 0; t < nthreads; ++t) pool.emplace_back(worker);
+        for (auto& t : pool) t.join();
+    }
     for (uint64_t s = 0; s < count; ++s) {
         bool bad = false;
         for (int k = 0; k < stride; ++k) bad |= !std::isfinite(rows[s * stride + k]);
