@@ -14,7 +14,8 @@ writes PNGs into RESULTS_DIR (or --out):
   histograms.png                the first layer's gradient over seeds for chosen cells
                                 (needs per_seed.csv, i.e. `gradsweep run --per-seed`)
   theory_vs_data[_<split>].png  measured sqrt(E[weight_grad_rms^2]) beside the infinite-width
-                                prediction (needs per-layer theory in results.json)
+                                prediction, read from theory.csv (or results.json's per-cell
+                                "theory"); plot.py never recomputes it
   theory_ratio.png              layer 0: measured / predicted E[weight_grad_rms^2] vs depth
 
 Q defaults to weight_grad_mean_abs, the seeds notebooks' per-layer mean |dLoss/dW|.
@@ -78,11 +79,17 @@ class Results:
                 layers[int(row["layer"])] = {s: number(row.get(s)) for s in FLOAT_STATS + ["n", "n_zero", "n_nonfinite"]}
         self.cells = sorted(self.params)
         self.axes = self._axes()
-        self.theory = {}  # cell -> [E[weight_grad_rms^2] per layer]
+        # cell -> [E[weight_grad_rms^2] per layer], as the engine wrote it (never recomputed here):
+        # theory.csv (cell,layer,quantity,value; value = sqrt(E[q^2])) or results.json's cell "theory".
+        self.theory = {}
+        self.theory_source = None
+        theory_csv = os.path.join(directory, "theory.csv")
         json_path = os.path.join(directory, "results.json")
-        if os.path.exists(json_path):
+        if os.path.exists(theory_csv):
+            self._read_theory_csv(theory_csv)
+        elif os.path.exists(json_path):
             with open(json_path) as f:
-                self._read_theory(json.load(f))
+                self._read_theory_json(json.load(f))
 
     def _axes(self):
         axes = {}
@@ -97,16 +104,27 @@ class Results:
             axes.pop(p, None)
         return axes
 
-    def _read_theory(self, doc):
+    def _read_theory_csv(self, path):
+        per_cell = {}
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                if row["quantity"] == "weight_grad_rms":
+                    per_cell.setdefault(int(row["cell"]), {})[int(row["layer"])] = number(row["value"]) ** 2
+        for c, layers in per_cell.items():
+            values = [layers.get(l, math.nan) for l in range(max(layers) + 1)]
+            if any(math.isfinite(v) for v in values):
+                self.theory[c] = values
+        self.theory_source = path
+
+    def _read_theory_json(self, doc):
         for c in doc.get("cells", []):
-            values = []
-            for layer in c.get("layers", []):
-                v = layer.get("theory_weight_grad_ms")
-                if v is None and isinstance(layer.get("theory"), dict):
-                    v = layer["theory"].get("weight_grad_ms")
-                values.append(math.nan if v is None else float(v))
+            t = c.get("theory")
+            if not isinstance(t, dict):
+                continue  # null: the prediction does not cover this cell (see its "theory_reason")
+            values = [math.nan if v is None else float(v) ** 2 for v in t.get("weight_grad_rms", [])]
             if values and any(math.isfinite(v) for v in values):
-                self.theory[int(c.get("cell", len(self.theory)))] = values
+                self.theory[int(c["cell"])] = values
+        self.theory_source = "results.json"
 
     def layer_stat(self, cell, quantity, stat):
         layers = self.stats.get((cell, quantity), {})
@@ -335,14 +353,17 @@ def default_hist_cells(res):
 
 
 def read_per_seed(path, cells, quantity, layer=0):
+    """Values of one quantity and layer per cell from per_seed.csv (cell,seed,layer,quantity,value).
+    Its fields never hold commas or quotes, so lines are split directly: a 1 GB file takes ~1 minute."""
     wanted = {str(c) for c in cells}
     values = {c: [] for c in cells}
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader)
+    layer = str(layer)
+    with open(path) as f:
+        header = f.readline().rstrip("\n").split(",")
         ic, il, iq, iv = (header.index(k) for k in ("cell", "layer", "quantity", "value"))
-        for row in reader:
-            if row[ic] in wanted and row[iq] == quantity and row[il] == str(layer):
+        for line in f:
+            row = line.rstrip("\n").split(",")
+            if row[ic] in wanted and row[il] == layer and row[iq] == quantity:
                 values[int(row[ic])].append(number(row[iv]))
     return {c: np.array(v, dtype=float) for c, v in values.items()}
 
@@ -410,7 +431,7 @@ def measured_rms2(res, c):
 
 def plot_theory(res, out_dir):
     if not res.theory:
-        print("plot.py: results.json has no per-layer theory: no theory_vs_data plot", file=sys.stderr)
+        print("plot.py: no theory.csv and no per-cell theory in results.json: no theory_vs_data plot", file=sys.stderr)
         return []
     row, col, splits = layout(res)
     written = []

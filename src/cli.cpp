@@ -26,6 +26,7 @@
 #include "gradsweep/results_io.hpp"
 #include "gradsweep/spec.hpp"
 #include "gradsweep/stop_signals.hpp"
+#include "gradsweep/summary_table.hpp"
 #include "gradsweep/sweep.hpp"
 #include "gradsweep/work_units.hpp"
 
@@ -133,26 +134,10 @@ Workers choose_workers(const CliOptions& o) {
     return w;
 }
 
-std::string short_number(double x) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3g", x);
-    return buf;
-}
-
+// The table after a run or merge (summary_table.hpp): per cell, first- and
+// last-layer median gradient, their ratio, non-finite networks, mean-field ratio.
 void print_summary(const Spec& spec, const SweepResult& r) {
-    std::printf("%-5s %-42s %12s %12s %10s %9s\n", "cell", "network", "first layer", "last layer", "first/last", "nonfinite");
-    for (const CellResult& c : r.cells) {
-        const Cell& cell = spec.cells[c.cell];
-        std::string label = cell.layer_sizes_label() + " " + kActivationNames[static_cast<int>(cell.activation)] +
-                            (cell.shortcut ? " shortcut" : " plain");
-        if (label.size() > 42) label = label.substr(0, 39) + "...";
-        const double first = c.layers.front()[weight_grad_mean_abs].median;
-        const double last = c.layers.back()[weight_grad_mean_abs].median;
-        std::printf("%-5d %-42s %12s %12s %10s %9llu\n", c.cell, label.c_str(), short_number(first).c_str(),
-                    short_number(last).c_str(), short_number(first / last).c_str(),
-                    static_cast<unsigned long long>(c.nonfinite_networks));
-    }
-    std::printf("(median over %llu seeds of each layer's mean |dLoss/dW|)\n", static_cast<unsigned long long>(spec.seed_count));
+    std::fputs(summary_table(spec, r.cells).c_str(), stdout);
 }
 
 int cmd_validate(const CliOptions& o) {
@@ -513,7 +498,8 @@ int cmd_run(const CliOptions& o) {
         info.networks_per_second = info.elapsed_seconds > 0 ? fresh_networks / info.elapsed_seconds : 0;
         result.info = info;
         // All or nothing: a failed write (disk full) leaves earlier results untouched.
-        std::vector<std::pair<std::string, std::string>> files{{dir + "/results.csv", results_csv_text(spec, result)}};
+        std::vector<std::pair<std::string, std::string>> files{{dir + "/results.csv", results_csv_text(spec, result)},
+                                                               {dir + "/theory.csv", theory_csv_text(spec, result)}};
         if (o.per_seed) files.emplace_back(dir + "/per_seed.csv", std::move(per_seed));
         files.emplace_back(dir + "/results.json", final_results_json_text(spec, result, extra));
         write_files_atomic(files);
@@ -565,7 +551,8 @@ int cmd_merge(const CliOptions& o) {
                       {"merge_seconds", seconds_since(t0)}};
     create_out_dir(o.out_dir);
     const std::string& dir = o.out_dir;
-    std::vector<std::pair<std::string, std::string>> files{{dir + "/results.csv", results_csv_text(spec, result)}};
+    std::vector<std::pair<std::string, std::string>> files{{dir + "/results.csv", results_csv_text(spec, result)},
+                                                           {dir + "/theory.csv", theory_csv_text(spec, result)}};
     if (o.per_seed) files.emplace_back(dir + "/per_seed.csv", std::move(per_seed));
     files.emplace_back(dir + "/results.json", final_results_json_text(spec, result, extra));
     write_files_atomic(files);

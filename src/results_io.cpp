@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "gradsweep/theory.hpp"
+
 namespace gs {
 
 namespace {
@@ -157,6 +159,17 @@ std::string results_json_text(const Spec& spec, const SweepResult& result) {
             }
             cj["layers"].push_back(std::move(lj));
         }
+        // The infinite-width prediction beside the data (docs/theory.md), or why there is none.
+        const CellTheory th = cell_theory(spec, c);
+        if (th.applies) {
+            ojson per_layer = ojson::array();
+            for (double x : th.weight_grad_rms) per_layer.push_back(number_or_null(x));
+            cj["theory"] = ojson{{"model", "mean-field (infinite width), docs/theory.md"},
+                                 {"weight_grad_rms", std::move(per_layer)}};
+        } else {
+            cj["theory"] = nullptr;
+            cj["theory_reason"] = th.reason;
+        }
         j["cells"].push_back(std::move(cj));
     }
     return j.dump(1) + "\n";
@@ -180,6 +193,18 @@ std::string results_csv_text(const Spec& spec, const SweepResult& result) {
                 for (double x : {s.mean, s.std, s.min, s.q05, s.median, s.q95, s.max, s.geomean}) out += "," + format_double(x);
                 out += "," + std::to_string(s.n_nonfinite) + "," + std::to_string(s.n_zero) + "\n";
             }
+    }
+    return out;
+}
+
+std::string theory_csv_text(const Spec& spec, const SweepResult& result) {
+    std::string out = "cell,layer,quantity,value\n";
+    for (const CellResult& r : result.cells) {
+        const CellTheory th = cell_theory(spec, spec.cells[r.cell]);
+        if (!th.applies) continue;
+        const std::string cs = std::to_string(r.cell) + ",";
+        for (size_t l = 0; l < th.weight_grad_rms.size(); ++l)
+            out += cs + std::to_string(l) + ",weight_grad_rms," + format_double(th.weight_grad_rms[l]) + "\n";
     }
     return out;
 }

@@ -10,6 +10,16 @@ namespace gs {
 
 namespace {
 
+// "—": no finite data at all (every network of the cell gave inf/NaN there).
+const char* const kNoData = "\u2014";
+
+// Display width of UTF-8 text: code points, not bytes (for the dash).
+size_t display_width(const std::string& s) {
+    size_t n = 0;
+    for (unsigned char ch : s) n += (ch & 0xC0) != 0x80;
+    return n;
+}
+
 std::string short_number(double x) {
     if (std::isnan(x)) return "nan";
     if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
@@ -53,29 +63,33 @@ std::string cell_label(const Cell& cell) {
 }
 
 std::string summary_table(const std::vector<SummaryRow>& rows, uint64_t seeds) {
-    const bool theory = std::any_of(rows.begin(), rows.end(), [](const SummaryRow& r) { return std::isfinite(r.theory_ratio); });
+    const bool theory = std::any_of(rows.begin(), rows.end(), [](const SummaryRow& r) { return !std::isnan(r.theory_ratio); });
     std::vector<std::string> head = {"cell", "network", "first layer", "last layer", "first/last", "nonfinite"};
     if (theory) head.push_back("mean-field f/l");
     std::vector<std::vector<std::string>> table;
     for (const SummaryRow& r : rows) {
+        // A median over seeds is NaN only when no network gave a finite value there.
         const double nan = std::nan("");
         const double first = r.layer_medians.empty() ? nan : r.layer_medians.front();
         const double last = r.layer_medians.empty() ? nan : r.layer_medians.back();
-        std::vector<std::string> line = {std::to_string(r.cell), r.label, short_number(first), short_number(last),
-                                         short_number(first / last), std::to_string(r.nonfinite)};
-        if (theory) line.push_back(std::isfinite(r.theory_ratio) ? short_number(r.theory_ratio) : "-");
+        auto cell_text = [](double x) { return std::isnan(x) ? std::string(kNoData) : short_number(x); };
+        // Both finite: the ratio prints as a number, inf (last is 0) or nan (0/0).
+        const std::string ratio = std::isnan(first) || std::isnan(last) ? std::string(kNoData) : short_number(first / last);
+        std::vector<std::string> line = {std::to_string(r.cell), r.label, cell_text(first), cell_text(last), ratio,
+                                         std::to_string(r.nonfinite)};
+        if (theory) line.push_back(std::isnan(r.theory_ratio) ? std::string(kNoData) : short_number(r.theory_ratio));
         table.push_back(std::move(line));
     }
     std::vector<size_t> width(head.size());
     for (size_t c = 0; c < head.size(); ++c) {
-        width[c] = head[c].size();
-        for (const auto& line : table) width[c] = std::max(width[c], line[c].size());
+        width[c] = display_width(head[c]);
+        for (const auto& line : table) width[c] = std::max(width[c], display_width(line[c]));
     }
     // The label column is left-aligned, numbers right-aligned, two spaces between.
     auto format_line = [&](const std::vector<std::string>& line) {
         std::string out;
         for (size_t c = 0; c < line.size(); ++c) {
-            const std::string pad(width[c] - line[c].size(), ' ');
+            const std::string pad(width[c] - display_width(line[c]), ' ');
             if (c) out += "  ";
             out += c == 1 ? line[c] + pad : pad + line[c];
         }
@@ -85,6 +99,10 @@ std::string summary_table(const std::vector<SummaryRow>& rows, uint64_t seeds) {
     std::string out = format_line(head);
     for (const auto& line : table) out += format_line(line);
     out += "(median over " + std::to_string(seeds) + " seeds of each layer's mean |dLoss/dW|; first/last < 1: the first layer learns slower";
+    bool dash = false;
+    for (const auto& line : table)
+        for (const auto& x : line) dash = dash || x == kNoData;
+    if (dash) out += ";\n " + std::string(kNoData) + ": no network of the cell gave a finite value there";
     if (theory) out += ";\n mean-field f/l: infinite-width sqrt(E[rms^2]) ratio, docs/theory.md";
     out += ")\n";
     return out;
@@ -99,10 +117,10 @@ std::vector<SummaryRow> summary_rows(const Spec& spec, const std::vector<CellRes
         r.label = cell_label(cell);
         for (const auto& layer : c.layers) r.layer_medians.push_back(layer[weight_grad_mean_abs].median);
         r.nonfinite = c.nonfinite_networks;
-        // A fixed batch costs the prediction batch^2 pair integrals per layer: skip big ones.
-        if (with_theory && (spec.input.random || spec.input.batch <= 16)) {
-            const std::vector<double> ms = predict_weight_grad_ms(spec, cell);
-            r.theory_ratio = std::sqrt(ms.front() / ms.back());
+        if (with_theory) {
+            // The same prediction results.json and theory.csv carry (and the same limits).
+            const CellTheory t = cell_theory(spec, cell);
+            if (t.applies && !t.weight_grad_rms.empty()) r.theory_ratio = t.weight_grad_rms.front() / t.weight_grad_rms.back();
         }
         rows.push_back(std::move(r));
     }

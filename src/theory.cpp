@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 
 namespace gs {
 
@@ -290,6 +291,24 @@ std::vector<double> predict_weight_grad_ms(const Spec& spec, const Cell& cell) {
     std::vector<double> v;
     for (const LayerPrediction& p : predict_layers(spec, cell)) v.push_back(p.weight_grad_ms);
     return v;
+}
+
+CellTheory cell_theory(const Spec& spec, const Cell& cell) {
+    CellTheory t;
+    const long B = spec.input.batch;
+    const long pairs = spec.input.random ? 3 : B * (B + 1) / 2;
+    const long cost = pairs * cell.depth();
+    if (cost > kTheoryMaxPairIntegrals) {
+        t.reason = (spec.input.random ? std::string("a random input") : "a fixed input of " + std::to_string(B) + " rows") +
+                   " at depth " + std::to_string(cell.depth()) + " needs " + std::to_string(cost) +
+                   " two-dimensional Gaussian integrals (pairs of rows x layers); more than " +
+                   std::to_string(kTheoryMaxPairIntegrals) + " are not computed";
+        return t;
+    }
+    t.applies = true;
+    for (double ms : predict_weight_grad_ms(spec, cell))
+        t.weight_grad_rms.push_back(std::isfinite(ms) && ms >= 0 ? std::sqrt(ms) : std::numeric_limits<double>::quiet_NaN());
+    return t;
 }
 
 }  // namespace gs

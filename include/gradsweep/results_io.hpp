@@ -23,6 +23,9 @@ void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& 
 
 std::string results_json_text(const Spec& spec, const SweepResult& result);
 std::string results_csv_text(const Spec& spec, const SweepResult& result);
+// The infinite-width prediction per (cell, layer): cell,layer,quantity,value, where
+// value is sqrt(E[quantity^2]) over seeds (theory.hpp); cells without one have no rows.
+std::string theory_csv_text(const Spec& spec, const SweepResult& result);
 // Long-format raw rows: cell, seed, layer, quantity, value (layer -1 = loss).
 void append_per_seed_csv(std::string& out, const Spec& spec, const Cell& cell, const std::vector<double>& rows,
                          uint64_t seed_offset = 0);

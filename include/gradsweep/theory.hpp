@@ -1,6 +1,7 @@
 // The infinite-width (mean-field) prediction of per-layer gradient scales, to put
 // beside the measured ones. Derivation and limits of validity: docs/theory.md.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "gradsweep/activation.hpp"
@@ -21,6 +22,22 @@ std::vector<LayerPrediction> predict_layers(const Spec& spec, const Cell& cell);
 // Cost: depth x (pairs of distinct input rows) two-dimensional quadratures of ~4000
 // points; a random input counts as 2 rows, a fixed one as its batch.
 std::vector<double> predict_weight_grad_ms(const Spec& spec, const Cell& cell);
+
+// What the outputs carry for one cell (results.json "theory", theory.csv).
+struct CellTheory {
+    bool applies = false;
+    std::string reason;                   // why there is no prediction, when !applies
+    std::vector<double> weight_grad_rms;  // per layer: sqrt(E[weight_grad_rms^2]); NaN where the recursion overflows
+};
+
+// Cells whose prediction would cost more than this many two-dimensional quadratures
+// (depth x distinct pairs of input rows) get none: a fixed batch of B rows costs
+// B(B+1)/2 per layer, a random input 3.
+inline constexpr long kTheoryMaxPairIntegrals = 20000;
+
+// The prediction for one cell, or the reason there is none. Deterministic: a
+// function of the spec and cell only, so sharded, resumed and merged runs agree.
+CellTheory cell_theory(const Spec& spec, const Cell& cell);
 
 // Building blocks, exposed for the tests.
 

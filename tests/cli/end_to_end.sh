@@ -31,6 +31,35 @@ rows=$(($(wc -l < "$work/out/results.csv") - 1))
 ps=$(($(wc -l < "$work/out/per_seed.csv") - 1))
 [[ $ps == $((100 * (2 * 5 + 1) + 100 * (4 * 5 + 1) + 100 * (2 * 5 + 1) + 100 * (4 * 5 + 1))) ]] || fail "per_seed rows $ps"
 grep -q "first layer" "$work/stdout.txt" || fail "no summary table"
+# The summary: a header, then one row per cell with first/last medians, ratio, non-finite count.
+/usr/bin/python3 - "$work/stdout.txt" "$work/out" <<'PY' || fail "summary table: $(cat "$work/stdout.txt")"
+import csv, math, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+head = [i for i, l in enumerate(lines) if l.split()[:2] == ["cell", "network"]]
+assert len(head) == 1, lines
+h = lines[head[0]]
+for col in ["first layer", "last layer", "first/last", "nonfinite", "mean-field f/l"]:
+    assert col in h, col
+rows = lines[head[0] + 1: head[0] + 9]
+assert "-nan" not in "\n".join(lines)
+med = {}
+for x in csv.DictReader(open(f"{sys.argv[2]}/results.csv")):
+    if x["quantity"] == "weight_grad_mean_abs":
+        med.setdefault(int(x["cell"]), {})[int(x["layer"])] = float(x["median"])
+for c, row in enumerate(rows):
+    f = row.split()
+    assert int(f[0]) == c, row
+    # label words, then first, last, ratio, nonfinite, mean-field ratio
+    first, last, ratio, nonfinite = f[-5], f[-4], f[-3], f[-2]
+    m = med[c]
+    assert math.isclose(float(first), m[0], rel_tol=6e-3), (row, m[0])
+    assert math.isclose(float(last), m[max(m)], rel_tol=6e-3), (row, m)
+    assert math.isclose(float(ratio), m[0] / m[max(m)], rel_tol=6e-3), row
+    assert nonfinite == "0", row
+PY
+[[ -s $work/out/theory.csv ]] || fail "missing theory.csv"
+[[ $(head -1 "$work/out/theory.csv") == "cell,layer,quantity,value" ]] || fail "theory.csv header"
+[[ $(($(wc -l < "$work/out/theory.csv") - 1)) == 24 ]] || fail "theory.csv rows: $(wc -l < "$work/out/theory.csv")"
 grep -q "backend auto -> cpu" "$work/stderr.txt" || fail "backend choice not printed"
 
 # results.json: provenance and the spec as run; the CSV agrees with it.
@@ -54,9 +83,23 @@ vals = sorted(float(x["value"]) for x in csv.DictReader(open(f"{d}/per_seed.csv"
 assert len(vals) == 50 and abs((vals[24] + vals[25]) / 2 - js["median"]) <= 1e-15 * abs(js["median"])
 PY
 
-# Same spec, 1 thread: identical CSV.
-"$bin" run "$work/spec.json" -o "$work/out1" --threads 1 -q || fail "run -q"
+# Same spec, 1 thread: identical CSV; --quiet prints nothing.
+"$bin" run "$work/spec.json" -o "$work/out1" --threads 1 -q > "$work/quiet.txt" 2>&1 || fail "run -q"
 cmp -s "$work/out/results.csv" "$work/out1/results.csv" || fail "1 vs 2 threads differ"
+cmp -s "$work/out/theory.csv" "$work/out1/theory.csv" || fail "theory.csv differs"
+[[ ! -s $work/quiet.txt ]] || fail "--quiet printed: $(cat "$work/quiet.txt")"
+
+# merge prints the same summary table (and nothing with --quiet).
+"$bin" run "$work/spec.json" -o "$work/s0" --shard 0/2 --threads 2 -q || fail "shard 0"
+"$bin" run "$work/spec.json" -o "$work/s1" --shard 1/2 --threads 2 -q || fail "shard 1"
+"$bin" merge "$work/s0" "$work/s1" -o "$work/merged" > "$work/merge.txt" || fail "merge exit"
+sed -n '/^cell  *network/,/^(median/p' "$work/stdout.txt" > "$work/table_run.txt"
+sed -n '/^cell  *network/,/^(median/p' "$work/merge.txt" > "$work/table_merge.txt"
+[[ -s $work/table_merge.txt ]] || fail "merge printed no summary: $(cat "$work/merge.txt")"
+cmp -s "$work/table_run.txt" "$work/table_merge.txt" || fail "merge summary differs from the run's"
+cmp -s "$work/out/theory.csv" "$work/merged/theory.csv" || fail "merged theory.csv differs"
+"$bin" merge "$work/s0" "$work/s1" -o "$work/merged_q" -q > "$work/merge_q.txt" 2>&1 || fail "merge -q"
+[[ ! -s $work/merge_q.txt ]] || fail "merge --quiet printed: $(cat "$work/merge_q.txt")"
 
 # Existing output directory is refused without --force; bad input exits 2 and writes nothing.
 set +e

@@ -40,26 +40,38 @@ for f in layers_relu.png layers_tanh.png first_layer_vs_depth.png histograms.png
   grep -q "$f" "$work/written.txt" || fail "$f not listed"
 done
 
-# Theory beside data when results.json carries it (the engine's own, or injected here).
-if ! grep -q theory_weight_grad_ms "$work/out/results.json"; then
-  cp -r "$work/out" "$work/with_theory"
-  "$py" - "$work/with_theory/results.json" <<'PY'
+# Theory beside data: the engine writes it (theory.csv and results.json's per-cell
+# "theory"); plot.py reads it from there, from either file, and never recomputes it.
+[[ $(head -1 "$work/out/theory.csv") == "cell,layer,quantity,value" ]] || fail "theory.csv header"
+grep -q '"theory": {' "$work/out/results.json" || grep -q '"theory":{' "$work/out/results.json" || fail "no theory in results.json"
+check_png "$work/out/theory_vs_data_relu.png"
+check_png "$work/out/theory_vs_data_tanh.png"
+check_png "$work/out/theory_ratio.png"
+grep -q theory_vs_data_relu.png "$work/written.txt" || fail "theory_vs_data_relu.png not listed"
+# results.json alone (no theory.csv): the same plots.
+mkdir -p "$work/json_only"
+cp "$work/out/results.csv" "$work/out/results.json" "$work/json_only/"
+"$py" "$src/scripts/plot.py" "$work/json_only" > "$work/json_only.txt" 2>&1 || fail "plot.py without theory.csv"
+check_png "$work/json_only/theory_vs_data_relu.png"
+# No prediction in the outputs (every cell's theory null): no theory plots, and a note.
+mkdir -p "$work/no_theory"
+cp "$work/out/results.csv" "$work/no_theory/"
+"$py" - "$work/out/results.json" "$work/no_theory/results.json" <<'PY'
 import json, sys
-p = sys.argv[1]
-r = json.load(open(p))
+r = json.load(open(sys.argv[1]))
 for c in r["cells"]:
-    for layer in c["layers"]:
-        s = layer["weight_grad_rms"]
-        layer["theory_weight_grad_ms"] = None if s["mean"] is None else 1.1 * s["mean"] ** 2
-json.dump(r, open(p, "w"))
+    c["theory"] = None
+    c["theory_reason"] = "test"
+json.dump(r, open(sys.argv[2], "w"))
 PY
-  "$py" "$src/scripts/plot.py" "$work/with_theory" > /dev/null 2>&1 || fail "plot.py with theory"
-  theory_dir=$work/with_theory
-else
-  theory_dir=$work/out
-fi
-check_png "$theory_dir/theory_vs_data_relu.png"
-check_png "$theory_dir/theory_vs_data_tanh.png"
+"$py" "$src/scripts/plot.py" "$work/no_theory" > /dev/null 2> "$work/no_theory_err.txt" || fail "plot.py without theory"
+[[ ! -e $work/no_theory/theory_vs_data_relu.png ]] || fail "theory plot without theory in the outputs"
+grep -q "no theory" "$work/no_theory_err.txt" || fail "no note about the missing theory"
+
+# gradsweep run --plot calls plot.py on the results.
+"$bin" run "$work/spec.json" -o "$work/with_plot" --quiet --threads 2 --plot > "$work/run_plot.txt" 2>&1 || fail "run --plot: $(cat "$work/run_plot.txt")"
+check_png "$work/with_plot/layers_relu.png"
+check_png "$work/with_plot/theory_vs_data_tanh.png"
 
 # Without per_seed.csv (and written elsewhere with --out): everything but the
 # histograms, and a note saying why.
