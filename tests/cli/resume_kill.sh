@@ -23,21 +23,38 @@ start=$(now_ms)
 ref_ms=$(($(now_ms) - start))
 echo "resume_kill: reference run took ${ref_ms} ms"
 
-# A random moment in the first quarter of a full run's time, so that several kills
-# land however fast the machine is (each resume only has what is left to do).
-random_delay() { local ms=$((RANDOM % (ref_ms / 4 + 1))); printf '%d.%03d' $((ms / 1000)) $((ms % 1000)); }
+# Kills are timed by the run's own progress, not by the clock (a loaded CI box
+# can be ten times slower than the reference run was): each attempt waits until
+# a random number of further units (3..27) is on disk, then a random 0..30 ms
+# more, so the kill lands anywhere in a unit's computation or its file write.
+random_ms() { printf '0.%03d' $((RANDOM % 31)); }
+units_done() {  # finished units: unit files, plus 30 per summarised cell
+    local u c
+    u=$(ls "$1/units" 2> /dev/null | grep -c '\.bin$' || true)
+    c=$(ls "$1/cells" 2> /dev/null | grep -c '\.bin$' || true)
+    echo $((u + 30 * c))
+}
+kill_after_progress() {  # PID DIR: kill -9 PID once DIR has gained 3..27 units
+    local pid=$1 dir=$2 target
+    target=$(($(units_done "$dir") + 3 + RANDOM % 25))
+    while kill -0 "$pid" 2> /dev/null && (($(units_done "$dir") < target)); do sleep 0.01; done
+    sleep "$(random_ms)"
+    kill -9 "$pid" 2> /dev/null || true
+}
+random_delay() { printf '0.%03d' $((RANDOM % 300)); }
 
 out="$work/out"
 kills=0 finished=0
-for attempt in 1 2 3 4 5 6 7 8; do
+for attempt in $(seq 1 14); do
     "$bin" run "$work/spec.json" -o "$out" "${opts[@]}" --resume &
     pid=$!
-    sleep "$(random_delay)"
-    kill -9 "$pid" 2> /dev/null || true
+    if (($(units_done "$out") < 200)); then
+        kill_after_progress "$pid" "$out"
+    fi
     set +e; wait "$pid" 2> /dev/null; rc=$?; set -e
     case $rc in
         137) kills=$((kills + 1)) ;;
-        0) finished=1 ;;  # it finished before the kill
+        0) finished=1 ;;  # it finished before the kill (or was let finish)
         *) fail "attempt $attempt: run exited with $rc" ;;
     esac
     # Invariants of the directory as a kill leaves it.
