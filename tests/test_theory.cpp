@@ -196,7 +196,7 @@ TEST_CASE("single layer: prediction exact at any width", "[theory]") {
 // W^T W ~ (out/width) I, which the infinite-width limit with fixed outputs drops), and
 // relu/gelu with shortcut, residual_scale 1, depth 20 at width 512: early layers measure
 // ~60 % above the limit, a finite-width effect that shrinks with width (docs/theory.md).
-TEST_CASE("mean-field prediction matches wide networks", "[theory]") {
+TEST_CASE("mean-field prediction matches wide networks", "[theory][slow]") {
     const int W = 512;
     const double tol = 0.05;
     // Seeds needed grow like depth/width (the spread over seeds is the product of
