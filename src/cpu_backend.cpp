@@ -2,11 +2,14 @@
 // each network's row depends only on its seed, so the thread count never
 // changes a result.
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <functional>
 #include <thread>
+#include <vector>
 
 #include "cpu_network.hpp"
 #include "gradsweep/backend.hpp"
@@ -15,9 +18,79 @@ namespace gs {
 
 namespace {
 
+// Threads that live as long as the backend: the engine calls run() once per work
+// unit (4096 seeds by default, well under a millisecond of work at small widths),
+// so starting threads per call would cost a noticeable share of the run.
+class ThreadPool {
+public:
+    explicit ThreadPool(int extra) {
+        for (int t = 0; t < extra; ++t) threads_.emplace_back([this] { loop(); });
+    }
+    ~ThreadPool() {
+        {
+            std::lock_guard<std::mutex> lock(mu_);
+            quit_ = true;
+        }
+        cv_.notify_all();
+        for (auto& t : threads_) t.join();
+    }
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    // Runs job on `n` threads (the caller and n - 1 pool threads) and waits for all.
+    void run(int n, const std::function<void()>& job) {
+        n = std::max(1, std::min(n, static_cast<int>(threads_.size()) + 1));
+        if (n > 1) {
+            {
+                std::lock_guard<std::mutex> lock(mu_);
+                job_ = &job;
+                wanted_ = n - 1;
+                running_ = n - 1;
+                ++generation_;
+            }
+            cv_.notify_all();
+        }
+        job();
+        if (n > 1) {
+            std::unique_lock<std::mutex> lock(mu_);
+            done_cv_.wait(lock, [this] { return running_ == 0; });
+            job_ = nullptr;
+        }
+    }
+
+private:
+    void loop() {
+        uint64_t seen = 0;
+        for (;;) {
+            const std::function<void()>* job = nullptr;
+            {
+                std::unique_lock<std::mutex> lock(mu_);
+                cv_.wait(lock, [&] { return quit_ || (generation_ != seen && wanted_ > 0); });
+                if (quit_) return;
+                seen = generation_;
+                --wanted_;
+                job = job_;
+            }
+            (*job)();
+            std::lock_guard<std::mutex> lock(mu_);
+            if (--running_ == 0) done_cv_.notify_all();
+        }
+    }
+
+    std::vector<std::thread> threads_;
+    std::mutex mu_;
+    std::condition_variable cv_, done_cv_;
+    const std::function<void()>* job_ = nullptr;
+    uint64_t generation_ = 0;
+    int wanted_ = 0, running_ = 0;
+    bool quit_ = false;
+};
+
 class CpuBackend final : public Backend {
 public:
-    explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency())) {}
+    explicit CpuBackend(int threads)
+        : threads_(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+          pool_(threads_ - 1) {}
     std::string name() const override { return "cpu"; }
     std::string device_name() const override;
     int threads() const override { return threads_; }
@@ -68,17 +141,13 @@ private:
             }
         };
         const int n = static_cast<int>(std::min<uint64_t>(threads_, groups));
-        if (n <= 1) {
-            worker();
-        } else {
-            std::vector<std::thread> pool;
-            for (int t = 0; t < n; ++t) pool.emplace_back(worker);
-            for (auto& t : pool) t.join();
-        }
+        const std::function<void()> job = worker;
+        pool_.run(n, job);
         if (error) std::rethrow_exception(error);
     }
 
     int threads_;
+    ThreadPool pool_;
 };
 
 std::string CpuBackend::device_name() const {
