@@ -172,6 +172,53 @@ void make_bias(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s, int l)
 // y = f(x) and f'(x) together, so that erf/exp/tanh are evaluated once per unit and
 // the backward pass needs none. Same formulas as activation.hpp, with cpu_vec_math's
 // vectorisable functions for float (and std:: for double).
+// Every weight and bias of an L = 16 group (Scratch::pregenerate), four Philox
+// blocks in flight whatever tensor each belongs to. Values are exactly gen_step's:
+// element e of a tensor at dst[e * 16 + lane].
+template <class T, int L>
+void pregenerate_all(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s) {
+    if constexpr (L == 16) {
+        const auto& jobs = s.jobs;
+        const size_t n = jobs.size();
+        auto emit = [&](const typename Scratch<T, L>::GenJob& j, const uint32_t (&w)[4][16]) {
+            T* dst = (j.to_bias ? s.ball.data() : s.w.data()) + j.offset + static_cast<size_t>(4) * j.block * 16;
+            const T scale = static_cast<T>(j.d.scale);
+            if (j.d.kind == Dist::uniform) {
+                const T sc = scale * T(5.9604644775390625e-08);
+                for (int q = 0; q < 4; ++q)
+                    for (int m = 0; m < 16; ++m) dst[q * 16 + m] = uniform_value<T>(w[q][m], sc);
+            } else {
+                for (int m = 0; m < 16; ++m) {
+                    T z[4];
+                    normal_pair<T>(w[0][m], w[1][m], z[0], z[1]);
+                    normal_pair<T>(w[2][m], w[3][m], z[2], z[3]);
+                    for (int q = 0; q < 4; ++q) dst[q * 16 + m] = scale * z[q];
+                }
+            }
+        };
+        auto batch = [&]<int G>(size_t at) {
+            alignas(64) uint32_t c0[G][16];
+            uint32_t c1[G], c2[G];
+            for (int g = 0; g < G; ++g) {
+                for (int m = 0; m < 16; ++m) c0[g][m] = jobs[at + g].block;
+                c1[g] = jobs[at + g].layer;
+                c2[g] = jobs[at + g].stream;
+            }
+            alignas(64) uint32_t w[G][4][16];
+            philox16<G>(c0, c1, c2, p.rng_key, keys.k0, keys.k1, w);
+            for (int g = 0; g < G; ++g) emit(jobs[at + g], w[g]);
+        };
+        size_t at = 0;
+        for (; at + 4 <= n; at += 4) batch.template operator()<4>(at);
+        switch (n - at) {
+            case 3: batch.template operator()<3>(at); break;
+            case 2: batch.template operator()<2>(at); break;
+            case 1: batch.template operator()<1>(at); break;
+            default: break;
+        }
+    }
+}
+
 template <Activation A, class T>
 GS_CPU_INLINE void act_value_and_slope(T x, T slope, T& y, T& dy) {
     if constexpr (A == Activation::relu) {
@@ -429,11 +476,19 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
                       a0 + static_cast<size_t>(b) * np0 * L);
     }
 
+    if (s.pregenerate) pregenerate_all<T, L>(p, keys, s);
+
     double act_ss[L];
     // Forward.
     for (int l = 0; l < D; ++l) {
         const int n_in = p.n[l], n_out = p.n[l + 1], np_in = s.np[l], np_out = s.np[l + 1];
-        make_bias<T, L>(p, keys, s, l);
+        const T* bias_l;
+        if (s.pregenerate) {
+            bias_l = s.ball.data() + s.boff[l];
+        } else {
+            make_bias<T, L>(p, keys, s, l);
+            bias_l = s.bias.data();
+        }
         const bool act = p.act[l], res = p.res[l];
         std::fill(act_ss, act_ss + L, 0.0);
         // Weights a block of rows at a time, used while they are still in L1.
@@ -442,12 +497,12 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
         T* w = nullptr;
         for (int i0 = 0; i0 < n_out; i0 += rb) {
             const int i1 = std::min(n_out, i0 + rb);
-            w = make_weight_rows<T, L>(p, keys, s, l, i0, i1);
+            w = s.pregenerate ? s.w.data() + s.woff[l] : make_weight_rows<T, L>(p, keys, s, l, i0, i1);
             const T* wrows = w + static_cast<size_t>(i0) * n_in * L;
             for (int b = 0; b < B; ++b) {
                 const T* ain = a_at(l) + static_cast<size_t>(b) * np_in * L;
                 T* z = s.z.data() + static_cast<size_t>(b) * np_out * L + static_cast<size_t>(i0) * L;
-                const T* bias = s.bias.data() + static_cast<size_t>(i0) * L;
+                const T* bias = bias_l + static_cast<size_t>(i0) * L;
                 if constexpr (L == 1) matvec_rows<T>(wrows, bias, ain, i1 - i0, n_in, z);
                 else matvec_lanes<T, L>(wrows, bias, ain, i1 - i0, n_in, z);
             }

@@ -52,6 +52,9 @@ struct CellPlan {
 // is cheaper than a second Philox pass; from DRAM it is not.
 inline constexpr size_t kKeepWeightsBytes = size_t(6) << 20;
 
+// Pre-generation (Scratch::pregenerate) while a group's weights and biases fit in L1.
+inline constexpr size_t kPregenerateBytes = size_t(40) << 10;
+
 // A zeroed, 64-byte aligned array (one cache line = one 16-float vector).
 template <class T>
 class AlignedBuf {
@@ -93,6 +96,20 @@ struct Scratch {
     std::vector<size_t> aoff;     // layer l's activations a_l (l = 0..D) and f'(z_l) at aoff[l]; [b][unit][lane]
     std::vector<size_t> woff;     // layer l's weights [out][in][lane] in w (all 0 when not kept)
     bool keep_weights = true;
+    // Small networks with one network per lane (L = 16): every weight and bias of a
+    // network group is drawn in one pass before the forward pass, with Philox
+    // blocks of different tensors interleaved (a 3x3 layer has only 3 blocks, too
+    // few to hide the multiply latency on its own). boff: layer l's bias in ball.
+    bool pregenerate = false;
+    std::vector<size_t> boff;
+    AlignedBuf<T> ball;
+    struct GenJob {  // one Philox block (16 lanes) of one tensor
+        uint32_t block, layer, stream;
+        bool to_bias;  // into ball, else into w
+        size_t offset; // the tensor's start in that buffer
+        Dist d;
+    };
+    std::vector<GenJob> jobs;
     AlignedBuf<T> a, dact, w, bias, z, g, gprev, delta, sabs, ssq, smax, tmp;
     std::vector<HostParams> torch;  // per lane, torch mode only
     AlignedBuf<double> stage;       // one group's output rows, [value][lane]
@@ -115,6 +132,22 @@ struct Scratch {
             largest = std::max(largest, sz);
         }
         keep_weights = total * sizeof(T) <= kKeepWeightsBytes;
+        boff.assign(D + 1, 0);
+        for (int l = 0; l < D; ++l) boff[l + 1] = boff[l] + static_cast<size_t>(p.n[l + 1]) * L + kPad;
+        pregenerate = L == 16 && keep_weights && !p.torch && (total + boff[D]) * sizeof(T) <= kPregenerateBytes;
+        if (pregenerate) {
+            ball = AlignedBuf<T>(boff[D]);
+            // Zero-distribution tensors (and absent biases) stay as allocated: zero.
+            for (int l = 0; l < D; ++l) {
+                const uint32_t nw = static_cast<uint32_t>(p.n[l] * p.n[l + 1]), nb = static_cast<uint32_t>(p.n[l + 1]);
+                if (p.wdist[l].kind != Dist::zero)
+                    for (uint32_t b = 0; b < (nw + 3) / 4; ++b)
+                        jobs.push_back({b, static_cast<uint32_t>(l), static_cast<uint32_t>(Stream::weight), false, woff[l], p.wdist[l]});
+                if (p.bias && p.bdist[l].kind != Dist::zero)
+                    for (uint32_t b = 0; b < (nb + 3) / 4; ++b)
+                        jobs.push_back({b, static_cast<uint32_t>(l), static_cast<uint32_t>(Stream::bias), true, boff[l], p.bdist[l]});
+            }
+        }
         if (!keep_weights) std::fill(woff.begin(), woff.end(), size_t(0));
         w = AlignedBuf<T>(keep_weights ? total : largest);
         stage = AlignedBuf<double>(static_cast<size_t>(row_stride(D)) * L);

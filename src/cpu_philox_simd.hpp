@@ -17,16 +17,18 @@ namespace gs::cpu {
 
 constexpr int kPhiloxLanes = 16;
 
-// out[g][q][m] = word q of philox4x32_10({c0[g][m], c1, c2, c3}, key {k0[m], k1[m]}).
+// out[g][q][m] = word q of philox4x32_10({c0[g][m], c1[g], c2[g], c3}, key {k0[m], k1[m]}):
+// each group may draw from another tensor (layer c1, stream c2).
 template <int G>
-inline __attribute__((always_inline)) void philox16(const uint32_t (&c0)[G][16], uint32_t c1, uint32_t c2, uint32_t c3,
-                                                    const uint32_t* k0, const uint32_t* k1, uint32_t (&out)[G][4][16]) {
+inline __attribute__((always_inline)) void philox16(const uint32_t (&c0)[G][16], const uint32_t (&c1)[G],
+                                                    const uint32_t (&c2)[G], uint32_t c3, const uint32_t* k0,
+                                                    const uint32_t* k1, uint32_t (&out)[G][4][16]) {
 #if defined(__AVX512F__)
     __m512i x0[G], x1[G], x2[G], x3[G];
     for (int g = 0; g < G; ++g) {
         x0[g] = _mm512_loadu_si512(c0[g]);
-        x1[g] = _mm512_set1_epi32(static_cast<int>(c1));
-        x2[g] = _mm512_set1_epi32(static_cast<int>(c2));
+        x1[g] = _mm512_set1_epi32(static_cast<int>(c1[g]));
+        x2[g] = _mm512_set1_epi32(static_cast<int>(c2[g]));
         x3[g] = _mm512_set1_epi32(static_cast<int>(c3));
     }
     __m512i key0 = _mm512_loadu_si512(k0), key1 = _mm512_loadu_si512(k1);
@@ -64,10 +66,22 @@ inline __attribute__((always_inline)) void philox16(const uint32_t (&c0)[G][16],
 #else
     for (int g = 0; g < G; ++g)
         for (int m = 0; m < 16; ++m) {
-            const U32x4 r = philox4x32_10(U32x4{{c0[g][m], c1, c2, c3}}, k0[m], k1[m]);
+            const U32x4 r = philox4x32_10(U32x4{{c0[g][m], c1[g], c2[g], c3}}, k0[m], k1[m]);
             for (int q = 0; q < 4; ++q) out[g][q][m] = r.v[q];
         }
 #endif
+}
+
+// All G groups from one tensor (layer c1, stream c2).
+template <int G>
+inline __attribute__((always_inline)) void philox16(const uint32_t (&c0)[G][16], uint32_t c1, uint32_t c2, uint32_t c3,
+                                                    const uint32_t* k0, const uint32_t* k1, uint32_t (&out)[G][4][16]) {
+    uint32_t c1s[G], c2s[G];
+    for (int g = 0; g < G; ++g) {
+        c1s[g] = c1;
+        c2s[g] = c2;
+    }
+    philox16<G>(c0, c1s, c2s, c3, k0, k1, out);
 }
 
 // Reorders 16 blocks' words from word-major (w[q][m]: word q of block m) to element
