@@ -423,22 +423,32 @@ void weight_grad_elementwise(const T* __restrict delta, const T* __restrict ain,
 // Sum, sum of squares (in double), max and smallest non-zero value of |v| over n
 // units, per lane.
 template <class T, int L>
-void abs_moments(const T* __restrict v, int n, double* sum, double* sq, T* mx, T* mn) {
+void abs_moments(const T* __restrict v, int n, double* __restrict sum, double* __restrict sq, T* __restrict mx,
+                 T* __restrict mn) {
+    // Local accumulators: the compiler keeps them in registers across the loop.
+    double s1[L], s2[L];
+    T hi[L], lo[L];
     for (int k = 0; k < L; ++k) {
-        sum[k] = 0;
-        sq[k] = 0;
-        mx[k] = T(0);
-        mn[k] = std::numeric_limits<T>::infinity();
+        s1[k] = 0;
+        s2[k] = 0;
+        hi[k] = T(0);
+        lo[k] = std::numeric_limits<T>::infinity();
     }
     for (int i = 0; i < n; ++i)
         for (int k = 0; k < L; ++k) {
             const T x = std::fabs(v[i * L + k]);
             const double xd = static_cast<double>(x);
-            sum[k] += xd;
-            sq[k] += xd * xd;
-            mx[k] = nan_max(mx[k], x);
-            mn[k] = (x > T(0) && x < mn[k]) ? x : mn[k];
+            s1[k] += xd;
+            s2[k] += xd * xd;
+            hi[k] = nan_max(hi[k], x);
+            lo[k] = (x > T(0) && x < lo[k]) ? x : lo[k];
         }
+    for (int k = 0; k < L; ++k) {
+        sum[k] = s1[k];
+        sq[k] = s2[k];
+        mx[k] = hi[k];
+        mn[k] = lo[k];
+    }
 }
 
 // ---------------------------------------------------------------------------- one group of networks
@@ -565,12 +575,17 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
         {
             double babs[L];
             std::fill(babs, babs + L, 0.0);
-            for (int i = 0; i < n_out; ++i)
-                for (int k = 0; k < L; ++k) {
-                    T gb = T(0);
-                    for (int b = 0; b < B; ++b) gb += delta[(static_cast<size_t>(b) * np_out + i) * L + k];
-                    babs[k] += std::fabs(static_cast<double>(gb));
-                }
+            if (B == 1) {  // the sum over one sample is the sample itself
+                for (int i = 0; i < n_out; ++i)
+                    for (int k = 0; k < L; ++k) babs[k] += std::fabs(static_cast<double>(delta[i * L + k]));
+            } else {
+                for (int i = 0; i < n_out; ++i)
+                    for (int k = 0; k < L; ++k) {
+                        T gb = T(0);
+                        for (int b = 0; b < B; ++b) gb += delta[(static_cast<size_t>(b) * np_out + i) * L + k];
+                        babs[k] += std::fabs(static_cast<double>(gb));
+                    }
+            }
             for (int k = 0; k < L; ++k) qrow[bias_grad_mean_abs * L + k] = p.bias ? babs[k] / n_out : 0.0;
         }
         // Input gradient (not needed below the first layer): the residual path, then W^T delta.
@@ -603,15 +618,19 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
             // Smallest product whose square is still a normal T; sums kept well below overflow.
             const double tiny = std::sqrt(static_cast<double>(std::numeric_limits<T>::min()));
             const double huge = static_cast<double>(std::numeric_limits<T>::max()) / 1024;
-            for (int k = 0; k < L; ++k) {
+            int any = 0;
+            for (int k = 0; k < L; ++k) {  // branch-free, so it vectorises across lanes
                 wabs[k] = dsum[k] * asum[k];
                 wsq[k] = dsq[k] * asq[k];
                 wmax[k] = static_cast<double>(static_cast<T>(dmax[k] * amax[k]));
                 const double smallest = static_cast<double>(dmin[k]) * static_cast<double>(amin[k]);
-                const bool safe = std::isfinite(wmax[k]) && wabs[k] <= huge && wsq[k] <= huge && !(smallest < tiny);
+                const int safe = static_cast<int>(std::fabs(wmax[k]) <= std::numeric_limits<double>::max()) &
+                                 static_cast<int>(wabs[k] <= huge) & static_cast<int>(wsq[k] <= huge) &
+                                 static_cast<int>(!(smallest < tiny));
                 elementwise[k] = !safe;
-                any_elementwise = any_elementwise || elementwise[k];
+                any |= !safe;
             }
+            any_elementwise = any != 0;
         } else {
             std::fill(elementwise, elementwise + L, true);
         }
