@@ -1,13 +1,18 @@
 // libFuzzer target for the spec parser: any byte string must either parse into a
 // sane Spec or fail with one short, printable SpecError line. Anything else
 // (another exception, a crash, a sanitizer report, a hang, a memory blow-up) is
-// a bug. Build and run with scripts/ci_fuzz.sh.
+// a bug. A spec that parses then goes through what `gradsweep plan` does before
+// running anything (work-unit counts, the memory estimate and its check), and
+// the bytes also go to the other parsers of user text (--max-memory, --shard),
+// which may only throw InputError. Build and run with scripts/ci_fuzz.sh.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "gradsweep/resources.hpp"
 #include "gradsweep/spec.hpp"
+#include "gradsweep/work_units.hpp"
 
 namespace {
 
@@ -40,6 +45,58 @@ void check_spec(const gs::Spec& spec) {
     require(layers <= gs::kMaxTotalLayers, "total layers");
 }
 
+// What plan/run compute from a valid spec before any work: no overflow, no
+// exception but InputError (with a printable reason), consistent estimates.
+void check_plan(const gs::Spec& spec) {
+    for (uint64_t block : {uint64_t{1}, uint64_t{4096}, uint64_t{1} << 24}) {
+        const uint64_t nb = gs::blocks_per_cell(spec, block);
+        require(nb >= 1 && (nb - 1) * block < spec.seed_count && nb * block >= spec.seed_count, "blocks per cell");
+        require(gs::total_work_units(spec, block) == nb * spec.cells.size(), "total work units");
+        const gs::WorkUnit last{static_cast<int>(spec.cells.size() - 1), nb - 1, (nb - 1) * block,
+                                spec.seed_count - (nb - 1) * block};
+        require(gs::unit_cost(spec, last) > 0, "a unit costs something");
+        for (bool cuda : {false, true}) {
+            gs::MemoryInputs in;
+            in.block_seeds = block;
+            in.units = gs::total_work_units(spec, block);
+            in.cpu_threads = 64;
+            in.workers = cuda ? 8 : 1;
+            in.units_per_call = cuda ? 16 : 1;
+            in.cuda = cuda;
+            in.per_seed = block == 1;
+            const gs::MemoryPlan m = gs::estimate_memory(spec, in);
+            require(m.largest_cell >= 0 && static_cast<size_t>(m.largest_cell) < spec.cells.size(), "largest cell");
+            require(m.unit_rows >= 8 && m.cell_rows >= m.unit_rows, "rows estimates");
+            require(m.host_peak >= m.cell_rows, "peak covers one cell's rows");
+            for (uint64_t cap : {uint64_t{0}, uint64_t{1} << 30, UINT64_MAX})
+                for (uint64_t avail : {uint64_t{0}, uint64_t{24} << 30}) {
+                    try {
+                        gs::check_memory(spec, m, cap, avail);
+                    } catch (const gs::InputError& e) {
+                        require(std::string(e.what()).rfind("will not fit: ", 0) == 0, "check_memory reason", e.what());
+                    }
+                }
+        }
+    }
+}
+
+// --max-memory and --shard values: a number, or InputError.
+void check_option_parsers(const std::string& text) {
+    if (text.size() > 64) return;
+    try {
+        const uint64_t b = gs::parse_bytes(text);
+        require(b >= 1, "parse_bytes gives >= 1 byte", text);
+        require(!gs::human_bytes(b).empty(), "human_bytes");
+    } catch (const gs::InputError&) {
+    }
+    if (text.find("auto") != std::string::npos) return;  // reads the environment
+    try {
+        const gs::ShardId s = gs::parse_shard(text);
+        require(s.count >= 1 && s.index < s.count, "parse_shard gives 0 <= K < N", text);
+    } catch (const gs::InputError&) {
+    }
+}
+
 void check_message(const std::string& m) {
     require(!m.empty(), "empty error message");
     require(m.size() < 4000, "error message too long", m.substr(0, 200));
@@ -59,9 +116,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         require(again.cells.size() == spec.cells.size(), "round trip changes the cells");
         for (size_t i = 0; i < spec.cells.size(); ++i)
             require(again.cells[i].layer_sizes == spec.cells[i].layer_sizes, "round trip changes layer sizes");
+        check_plan(spec);
     } catch (const gs::SpecError& e) {
         check_message(e.what());
     }
+    check_option_parsers(text);
     // Any other exception escapes and libFuzzer reports it as a crash.
     return 0;
 }

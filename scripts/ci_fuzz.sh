@@ -24,9 +24,11 @@ if ! have_libfuzzer; then
     have_libfuzzer || { echo "ci_fuzz: clang++ cannot build a libFuzzer target" >&2; exit 1; }
 fi
 
-# The parser is three files; compiling them directly keeps this independent of
-# the CMake build (and of CUDA).
-sources=("$root"/src/spec.cpp "$root"/src/spec_keys.cpp "$root"/src/spec_reader.cpp "$root"/fuzz/fuzz_spec.cpp)
+# The parser is three files, the planning it feeds two more (and stats.cpp for
+# row_stride); compiling them directly keeps this independent of the CMake build
+# (and of CUDA).
+sources=("$root"/src/spec.cpp "$root"/src/spec_keys.cpp "$root"/src/spec_reader.cpp "$root"/src/work_units.cpp
+         "$root"/src/resources.cpp "$root"/src/stats.cpp "$root"/fuzz/fuzz_spec.cpp)
 bin="$build/fuzz_spec"
 if [[ ! -x $bin ]] || [[ -n $(find "${sources[@]}" "$root"/src/*.hpp "$root"/include -newer "$bin" 2>/dev/null) ]]; then
     echo "ci_fuzz: building $bin"
