@@ -278,8 +278,11 @@ ojson read_results_json(const std::string& dir) {
     }
 }
 
-int run_plot(const std::string& dir) {
-    const std::string cmd = "/usr/bin/python3 \"" + std::string(GS_SOURCE_DIR_FOR_SCRIPTS) + "/scripts/plot.py\" \"" + dir + "\"";
+// scripts/plot.py on the results; --quiet keeps its list of PNGs off stdout (errors still show).
+int run_plot(const std::string& dir, bool quiet) {
+    const std::string cmd = "/usr/bin/python3 \"" + std::string(GS_SOURCE_DIR_FOR_SCRIPTS) + "/scripts/plot.py\" \"" + dir + "\"" +
+                            (quiet ? " > /dev/null" : "");
+    std::fflush(stdout);  // the summary table first, then plot.py's lines
     if (std::system(cmd.c_str()) != 0) {
         std::fprintf(stderr, "gradsweep: plotting failed (%s)\n", cmd.c_str());
         return 1;
@@ -514,7 +517,7 @@ int cmd_run(const CliOptions& o) {
         on_failure();
         throw;
     }
-    if (o.plot) return run_plot(dir);
+    if (o.plot) return run_plot(dir, o.quiet);
     return 0;
 }
 
@@ -561,7 +564,7 @@ int cmd_merge(const CliOptions& o) {
         std::printf("merged %llu shards (%llu networks) into %s/\n", static_cast<unsigned long long>(set.count),
                     static_cast<unsigned long long>(spec.networks()), dir.c_str());
     }
-    if (o.plot) return run_plot(dir);
+    if (o.plot) return run_plot(dir, o.quiet);
     return 0;
 }
 

@@ -71,6 +71,7 @@ grep -q "no theory" "$work/no_theory_err.txt" || fail "no note about the missing
 # gradsweep run --plot calls plot.py on the results.
 "$bin" run "$work/spec.json" -o "$work/with_plot" --quiet --threads 2 --plot > "$work/run_plot.txt" 2>&1 || fail "run --plot: $(cat "$work/run_plot.txt")"
 check_png "$work/with_plot/layers_relu.png"
+grep -q "png" "$work/run_plot.txt" && fail "run --plot --quiet listed the PNGs: $(cat "$work/run_plot.txt")"
 check_png "$work/with_plot/theory_vs_data_tanh.png"
 
 # Without per_seed.csv (and written elsewhere with --out): everything but the
