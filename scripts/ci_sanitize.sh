@@ -12,6 +12,10 @@
 #     They run no code path the other sanitized tests do not (the CPU backend's
 #     forward/backward on the same kernels), and the normal stage runs them.
 #   extra arguments go to ctest
+# Built with clang: its ASan and UBSan share one runtime, so log_path catches
+# UBSan's reports too (GCC's separate libubsan ignores log_path when ASan is
+# loaded and would only print to the test's stderr, where a CLI test expecting
+# a failure may never look).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-asan"
@@ -19,8 +23,26 @@ jobs=$(nproc)
 t0=$(date +%s)
 
 mkdir -p "$build"
+have_clang_sanitizers() {
+    command -v clang++ > /dev/null || return 1
+    echo 'int main() { return 0; }' > "$build/probe.cpp"
+    clang++ -fsanitize=address,undefined "$build/probe.cpp" -o "$build/probe" > /dev/null 2>&1
+}
+if ! have_clang_sanitizers; then
+    echo "ci_sanitize: installing clang and its sanitizer runtimes (Debian: clang, libclang-rt-14-dev)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq clang libclang-rt-14-dev > /dev/null
+    have_clang_sanitizers || { echo "ci_sanitize: FAILED: clang++ cannot build with -fsanitize=address,undefined" >&2; exit 1; }
+fi
+cxx=$(command -v clang++) cc=$(command -v clang)
+# A build directory configured with another compiler is started afresh.
+if [[ -f $build/CMakeCache.txt ]] && ! grep -qx "CMAKE_CXX_COMPILER:[A-Z]*=$cxx" "$build/CMakeCache.txt"; then
+    echo "ci_sanitize: $build was configured with another compiler; starting it afresh"
+    rm -rf "$build"; mkdir -p "$build"
+fi
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRADSWEEP_SANITIZE=ON -DGRADSWEEP_CUDA=OFF \
-      -DGRADSWEEP_NATIVE=OFF > "$build/configure.log" 2>&1 || { cat "$build/configure.log" >&2; exit 1; }
+      -DGRADSWEEP_NATIVE=OFF -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
+      > "$build/configure.log" 2>&1 || { cat "$build/configure.log" >&2; exit 1; }
 cmake --build "$build" -j"$jobs"
 t1=$(date +%s)
 
