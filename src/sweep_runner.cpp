@@ -19,29 +19,39 @@ std::string utc_now_iso8601() {
 }
 
 CellResult summarize_cell(const Cell& cell, const double* rows, uint64_t count) {
-    const int D = cell.depth(), stride = row_stride(D);
+    const int D = cell.depth(), stride = row_stride(D);  // columns: layer-major quantities, then the loss
     CellResult r;
     r.cell = cell.index;
     r.networks = count;
     r.layers.resize(D);
-    // Every (layer, quantity) and the loss is an independent summary of one column:
-    // large cells spread them over the cores (each column's result is the same
-    // whichever thread computes it).
-    const int columns = D * kNumQuantities + 1;
-    auto column = [&](int c, std::vector<double>& v) {
-        const int at = c < D * kNumQuantities ? c : loss_index(D);
-        v.resize(count);
-        for (uint64_t s = 0; s < count; ++s) v[s] = rows[s * stride + at];
-        const Summary sm = summarize(v);
+    // Rows -> columns in one pass, a block of rows at a time (gathering each column
+    // from the rows separately would read every row's cache lines once per column).
+    std::vector<double> cols(static_cast<size_t>(count) * stride);
+    constexpr uint64_t kBlock = 256;
+    for (uint64_t s0 = 0; s0 < count; s0 += kBlock) {
+        const uint64_t s1 = std::min(count, s0 + kBlock);
+        for (int c = 0; c < stride; ++c) {
+            double* dst = cols.data() + static_cast<size_t>(c) * count;
+            for (uint64_t s = s0; s < s1; ++s) dst[s] = rows[s * stride + c];
+        }
+        for (uint64_t s = s0; s < s1; ++s) {
+            bool bad = false;
+            for (int k = 0; k < stride; ++k) bad |= !std::isfinite(rows[s * stride + k]);
+            r.nonfinite_networks += bad;
+        }
+    }
+    // Each column is an independent summary: large cells spread them over the cores
+    // (a column's result is the same whichever thread computes it).
+    auto column = [&](int c) {
+        const Summary sm = summarize(cols.data() + static_cast<size_t>(c) * count, count);
         if (c < D * kNumQuantities) r.layers[c / kNumQuantities][c % kNumQuantities] = sm;
         else r.loss = sm;
     };
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    const int nthreads = count >= 65536 ? static_cast<int>(std::min<unsigned>(cores, static_cast<unsigned>(columns))) : 1;
+    const int nthreads = count >= 65536 ? static_cast<int>(std::min<unsigned>(cores, static_cast<unsigned>(stride))) : 1;
     std::atomic<int> next{0};
     auto worker = [&] {
-        std::vector<double> v;
-        for (int c; (c = next.fetch_add(1)) < columns;) column(c, v);
+        for (int c; (c = next.fetch_add(1)) < stride;) column(c);
     };
     if (nthreads <= 1) {
         worker();
@@ -49,11 +59,6 @@ CellResult summarize_cell(const Cell& cell, const double* rows, uint64_t count) 
         std::vector<std::thread> pool;
         for (int t = 0; t < nthreads; ++t) pool.emplace_back(worker);
         for (auto& t : pool) t.join();
-    }
-    for (uint64_t s = 0; s < count; ++s) {
-        bool bad = false;
-        for (int k = 0; k < stride; ++k) bad |= !std::isfinite(rows[s * stride + k]);
-        r.nonfinite_networks += bad;
     }
     return r;
 }

@@ -1,6 +1,7 @@
 // Per-network, per-layer quantities and their aggregation over seeds.
 #pragma once
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -32,5 +33,6 @@ struct Summary {
 // Quantiles by linear interpolation between order statistics (numpy's default),
 // computed over the finite values only. `values` is reordered.
 Summary summarize(std::vector<double>& values);
+Summary summarize(double* values, std::size_t size);
 
 }  // namespace gs
