@@ -54,7 +54,7 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     for (const Cell& c : spec.cells) {
         const u128 stride = static_cast<u128>(row_stride(c.depth()));
         unit_rows = std::max(unit_rows, static_cast<u128>(block) * stride * 8);
-        const u128 cr = static_cast<u128>(spec.seed_count) * (stride + 1) * 8;
+        const u128 cr = static_cast<u128>(spec.seed_count) * (2 * stride) * 8;  // rows + their columns (summarize_cell)
         if (cr > cell_rows) {
             cell_rows = cr;
             m.largest_cell = c.index;
