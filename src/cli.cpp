@@ -594,7 +594,10 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
             if (o.backend != "auto" && o.backend != "cpu" && o.backend != "cuda")
                 throw UsageError("--backend must be auto, cpu or cuda, got \"" + o.backend + "\"");
         } else if (a == "--shard") o.shard = value();
-        else if (a == "--max-memory") o.max_memory = value();
+        else if (a == "--max-memory") {
+            o.max_memory = value();
+            if (o.max_memory.empty()) throw UsageError("--max-memory expects a size such as 8G, 512M or 1000000, got \"\"");
+        }
         else if (a == "--seed-block") {
             const int b = to_int(a, value());
             if (b < 1 || b > (1 << 24)) throw UsageError("--seed-block must be in [1, 16777216]");
@@ -616,7 +619,8 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
         throw UsageError("missing SPEC file");
     }
     if (o.command == "run" && o.out_dir.empty()) throw UsageError("run needs -o DIR");
-    if (o.threads < 0) throw UsageError("--threads must be >= 0");
+    // A thread per core is the useful maximum; far beyond it is a typo, not a plan.
+    if (o.threads < 0 || o.threads > 4096) throw UsageError("--threads must be in [0, 4096] (0: every core)");
     if (o.device < 0) throw UsageError("--device must be >= 0");
     if (o.resume && o.force) throw UsageError("--resume and --force contradict each other");
     if (device_given && !o.devices.empty()) throw UsageError("give --device or --devices, not both");

@@ -118,4 +118,16 @@ set +e
 "$bin" validate "$work/missing.json" 2> "$work/err.txt"; rc=$?
 set -e
 [[ $rc == 2 ]] || fail "missing file rc $rc"
+# Bad command-line values: exit 2, a first line naming the option (the usage text
+# follows it), nothing written.
+for bad in "--threads 100000" "--threads -1" "--max-memory" "--seed-block 0" "--shard 3/2" "--backend gpu"; do
+    read -ra extra <<< "$bad"
+    [[ $bad == "--max-memory" ]] && extra=(--max-memory "")
+    set +e
+    "$bin" run "$work/spec.json" -o "$work/badargs" "${extra[@]}" 2> "$work/err.txt"; rc=$?
+    set -e
+    [[ $rc == 2 ]] || fail "$bad: rc $rc"
+    head -1 "$work/err.txt" | grep -q -- "^gradsweep: error: .*${extra[0]}" || fail "$bad: first line does not name the option: $(cat "$work/err.txt")"
+    [[ ! -e "$work/badargs" ]] || fail "$bad: created the output directory"
+done
 echo "end_to_end: 1 passed, 0 failed"
