@@ -13,20 +13,6 @@ namespace gs {
 
 namespace {
 
-ojson provenance_json(const Spec& spec, const RunInfo& info) {
-    return ojson{{"version", gradsweep::version_string()},
-                 {"git_commit", gradsweep::git_commit()},
-                 {"backend", info.backend},
-                 {"device", info.device},
-                 {"threads", info.threads},
-                 {"precision", precision_name(spec.precision)},
-                 {"rng", rng_name(spec.rng)},
-                 {"start_time", info.start_time},
-                 {"end_time", info.end_time},
-                 {"elapsed_seconds", info.elapsed_seconds},
-                 {"networks", info.networks},
-                 {"networks_per_second", info.networks_per_second}};
-}
 
 ojson read_json_file(const std::string& path, const std::string& dir) {
     std::ifstream f(path, std::ios::binary);

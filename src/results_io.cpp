@@ -71,6 +71,21 @@ std::string format_double(double x) {
     return std::string(buf, r.ptr);
 }
 
+ojson provenance_json(const Spec& spec, const RunInfo& info) {
+    return ojson{{"version", gradsweep::version_string()},
+                 {"git_commit", gradsweep::git_commit()},
+                 {"backend", info.backend},
+                 {"device", info.device},
+                 {"threads", info.threads},
+                 {"precision", precision_name(spec.precision)},
+                 {"rng", rng_name(spec.rng)},
+                 {"start_time", info.start_time},
+                 {"end_time", info.end_time},
+                 {"elapsed_seconds", info.elapsed_seconds},
+                 {"networks", info.networks},
+                 {"networks_per_second", info.networks_per_second}};
+}
+
 ojson cell_params(const Cell& c) {
     ojson p = ojson::object();
     p["depth"] = c.depth();
@@ -126,18 +141,7 @@ std::string results_json_text(const Spec& spec, const SweepResult& result) {
     j["spec"] = spec.raw;
     j["spec_hash"] = spec.hash;
     const RunInfo& info = result.info;
-    j["provenance"] = ojson{{"version", gradsweep::version_string()},
-                            {"git_commit", gradsweep::git_commit()},
-                            {"backend", info.backend},
-                            {"device", info.device},
-                            {"threads", info.threads},
-                            {"precision", precision_name(spec.precision)},
-                            {"rng", rng_name(spec.rng)},
-                            {"start_time", info.start_time},
-                            {"end_time", info.end_time},
-                            {"elapsed_seconds", info.elapsed_seconds},
-                            {"networks", info.networks},
-                            {"networks_per_second", info.networks_per_second}};
+    j["provenance"] = provenance_json(spec, info);
     j["seeds"] = ojson{{"first", spec.seed_first}, {"count", spec.seed_count}};
     j["cells"] = ojson::array();
     for (const CellResult& r : result.cells) {

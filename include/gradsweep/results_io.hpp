@@ -33,6 +33,10 @@ std::string per_seed_csv_header();
 
 // The cell's parameters, as columns in results.csv and "params" in results.json.
 ojson cell_params(const Cell& cell);
+
+// results.json's "provenance": version, commit, backend, device, threads, precision,
+// rng, times and rate (shard results and merges record the same fields).
+ojson provenance_json(const Spec& spec, const RunInfo& info);
 std::string format_double(double x);  // shortest round-trip text; NaN as "NaN"
 
 }  // namespace gs
