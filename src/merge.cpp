@@ -1,4 +1,3 @@
-#include "gradsweep/version.hpp"
 #include "gradsweep/merge.hpp"
 
 #include <algorithm>
