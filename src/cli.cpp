@@ -1,4 +1,3 @@
-#include "gradsweep/version.hpp"
 #include "gradsweep/cli.hpp"
 
 #include <unistd.h>
@@ -28,6 +27,7 @@
 #include "gradsweep/stop_signals.hpp"
 #include "gradsweep/summary_table.hpp"
 #include "gradsweep/sweep.hpp"
+#include "gradsweep/version.hpp"
 #include "gradsweep/work_units.hpp"
 
 namespace gs {

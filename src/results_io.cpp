@@ -1,4 +1,3 @@
-#include "gradsweep/version.hpp"
 #include "gradsweep/results_io.hpp"
 
 #include <unistd.h>
@@ -10,6 +9,7 @@
 #include <cstring>
 
 #include "gradsweep/theory.hpp"
+#include "gradsweep/version.hpp"
 
 namespace gs {
 
