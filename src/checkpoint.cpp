@@ -94,30 +94,6 @@ bool read_checked(const std::string& path, const Spec& spec, uint64_t block_seed
     return true;
 }
 
-// Temporary file + rename, without fsync (see write_unit_file).
-void write_atomic_nosync(const std::string& path, const std::string& content) {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw OutputError("cannot write " + path + ": " + std::strerror(errno));
-    errno = 0;
-    bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
-    ok = ok && std::fflush(f) == 0;
-    int err = errno;
-    if (std::fclose(f) != 0 && ok) {
-        ok = false;
-        err = errno;
-    }
-    if (!ok) {
-        std::remove(tmp.c_str());
-        throw OutputError("cannot write " + path + ": " + std::strerror(err ? err : EIO));
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int e = errno;
-        std::remove(tmp.c_str());
-        throw OutputError("cannot rename " + tmp + " to " + path + ": " + std::strerror(e));
-    }
-}
-
 constexpr char kCellMagic[8] = {'G', 'S', 'C', 'E', 'L', 'L', '1', '\n'};
 
 struct CellHeader {
@@ -145,7 +121,7 @@ void write_cell_file(const std::string& path, const Spec& spec, const CellResult
     buf.append(reinterpret_cast<const char*>(&r.loss), sizeof r.loss);
     const uint64_t sum = mix(kFnvBasis, buf.data(), buf.size());
     buf.append(reinterpret_cast<const char*>(&sum), 8);
-    write_atomic_nosync(path, buf);
+    write_file_atomic(path, buf, /*sync=*/false);
 }
 
 bool read_cell_file(const std::string& path, const Spec& spec, int cell, CellResult& out, std::string* why) {
@@ -193,7 +169,7 @@ void write_unit_file(const std::string& path, const Spec& spec, uint64_t block_s
     if (payload) buf.append(reinterpret_cast<const char*>(rows), payload);
     const uint64_t sum = mix(kFnvBasis, buf.data(), buf.size());
     buf.append(reinterpret_cast<const char*>(&sum), 8);
-    write_atomic_nosync(path, buf);
+    write_file_atomic(path, buf, /*sync=*/false);
 }
 
 bool read_unit_file(const std::string& path, const Spec& spec, uint64_t block_seeds, const WorkUnit& u, double* rows,

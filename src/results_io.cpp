@@ -15,17 +15,17 @@ namespace gs {
 
 namespace {
 
-// Writes content to a temporary name beside `path` and flushes it to disk;
+// Writes content to a temporary name beside `path` (flushed to disk when `sync`);
 // returns that name. On any failure the temporary file is removed and an
 // OutputError names the real path and the system's reason.
-std::string write_temporary(const std::string& path, const std::string& content) {
+std::string write_temporary(const std::string& path, const std::string& content, bool sync) {
     const std::string tmp = path + ".tmp." + std::to_string(::getpid());
     FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f) throw OutputError("cannot write " + path + ": " + std::strerror(errno));
     errno = 0;
     bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
     ok = ok && std::fflush(f) == 0;
-    ok = ok && ::fsync(fileno(f)) == 0;
+    ok = ok && (!sync || ::fsync(fileno(f)) == 0);
     int err = errno;
     // fclose can be the first to see a deferred write error (NFS, quotas).
     if (std::fclose(f) != 0 && ok) {
@@ -41,13 +41,13 @@ std::string write_temporary(const std::string& path, const std::string& content)
 
 }  // namespace
 
-void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files) {
+void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files, bool sync) {
     // Every file is complete on disk before any is renamed into place, so a
     // failure (disk full, read-only, quota) leaves the directory as it was:
     // earlier results are never mixed with, or replaced by, part of a new run.
     std::vector<std::string> tmps;
     try {
-        for (const auto& [path, content] : files) tmps.push_back(write_temporary(path, content));
+        for (const auto& [path, content] : files) tmps.push_back(write_temporary(path, content, sync));
     } catch (...) {
         for (const auto& t : tmps) std::remove(t.c_str());
         throw;
@@ -61,7 +61,9 @@ void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& 
     }
 }
 
-void write_file_atomic(const std::string& path, const std::string& content) { write_files_atomic({{path, content}}); }
+void write_file_atomic(const std::string& path, const std::string& content, bool sync) {
+    write_files_atomic({{path, content}}, sync);
+}
 
 std::string format_double(double x) {
     if (std::isnan(x)) return "NaN";

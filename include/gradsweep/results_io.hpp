@@ -16,10 +16,12 @@ class OutputError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-void write_file_atomic(const std::string& path, const std::string& content);
+// sync = false skips fsync: the file still appears only whole (rename), but a
+// power cut may lose it (checkpoint units, which are recomputed if lost).
+void write_file_atomic(const std::string& path, const std::string& content, bool sync = true);
 // All or nothing: writes every (path, content) to a temporary file first and
 // renames them into place only when all are safely written.
-void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files);
+void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files, bool sync = true);
 
 std::string results_json_text(const Spec& spec, const SweepResult& result);
 std::string results_csv_text(const Spec& spec, const SweepResult& result);
