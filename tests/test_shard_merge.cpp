@@ -1,9 +1,12 @@
 // Work units, the shard split, merge (bit-identical to an unsharded run, and its
 // refusals), and the device scheduler over several CPU backend instances.
-#include <atomic>
 #include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <set>
+#include <thread>
 
 #include "gradsweep/backend.hpp"
 #include "gradsweep/device_scheduler.hpp"
@@ -236,17 +239,39 @@ namespace {
 // A CPU backend that fails on its n-th call: errors must surface, not hang.
 class FailingBackend final : public Backend {
 public:
-    explicit FailingBackend(int fail_at) : inner_(make_cpu_backend(1)), fail_at_(fail_at) {}
+    FailingBackend(int fail_at, std::atomic<bool>* failed = nullptr)
+        : inner_(make_cpu_backend(1)), fail_at_(fail_at), failed_(failed) {}
     std::string name() const override { return "failing"; }
     std::string device_name() const override { return "test"; }
     void run(const Spec& s, const Cell& c, uint64_t off, uint64_t n, double* out) override {
-        if (++calls_ == fail_at_) throw std::runtime_error("injected failure");
+        if (++calls_ == fail_at_) {
+            if (failed_) failed_->store(true);
+            throw std::runtime_error("injected failure");
+        }
         inner_->run(s, c, off, n, out);
     }
 
 private:
     std::unique_ptr<Backend> inner_;
     int fail_at_, calls_ = 0;
+    std::atomic<bool>* failed_;
+};
+
+// A CPU backend whose first call waits (up to 30 s) until `open` is set, so that a
+// test does not depend on which worker the OS happens to run first.
+class GatedBackend final : public Backend {
+public:
+    explicit GatedBackend(const std::atomic<bool>& open) : inner_(make_cpu_backend(1)), open_(open) {}
+    std::string name() const override { return "gated"; }
+    std::string device_name() const override { return "test"; }
+    void run(const Spec& s, const Cell& c, uint64_t off, uint64_t n, double* out) override {
+        for (int i = 0; i < 3000 && !open_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        inner_->run(s, c, off, n, out);
+    }
+
+private:
+    std::unique_ptr<Backend> inner_;
+    const std::atomic<bool>& open_;
 };
 
 }  // namespace
@@ -296,7 +321,11 @@ TEST_CASE("the device scheduler over several CPU workers gives one worker's rows
     REQUIRE(results_csv_text(spec, r) == results_csv_text(spec, direct));
 
     // A failing worker stops the run with its error; the other workers are joined.
-    std::vector<BackendFactory> f{[] { return make_cpu_backend(1); }, [] { return std::make_unique<FailingBackend>(3); }};
+    // The healthy worker holds its first unit until the failure, so it cannot finish
+    // every unit before the failing worker has had its three calls.
+    std::atomic<bool> failed{false};
+    std::vector<BackendFactory> f{[&] { return std::make_unique<GatedBackend>(failed); },
+                                  [&] { return std::make_unique<FailingBackend>(3, &failed); }};
     std::atomic<size_t> sunk{0};
     CHECK_THROWS_WITH(run_on_devices(spec, units, todo, f, [&](size_t, const double*) { ++sunk; }), "injected failure");
     CHECK(sunk < units.size());
