@@ -163,13 +163,14 @@ bool read_cell_file(const std::string& path, const Spec& spec, int cell, CellRes
 void write_unit_file(const std::string& path, const Spec& spec, uint64_t block_seeds, const WorkUnit& u, const double* rows) {
     const Header h = make_header(spec, block_seeds, u);
     const size_t payload = static_cast<size_t>(h.count * h.stride * sizeof(double));
-    std::string buf;
-    buf.reserve(sizeof h + payload + 8);
-    buf.append(reinterpret_cast<const char*>(&h), sizeof h);
-    if (payload) buf.append(reinterpret_cast<const char*>(rows), payload);
-    const uint64_t sum = mix(kFnvBasis, buf.data(), buf.size());
-    buf.append(reinterpret_cast<const char*>(&sum), 8);
-    write_file_atomic(path, buf, /*sync=*/false);
+    // The header is 9 words, so the checksum over header then payload equals the
+    // one over them laid end to end; written in pieces, without a copy.
+    const uint64_t sum = mix(mix(kFnvBasis, &h, sizeof h), rows, payload);
+    write_file_atomic_parts(path,
+                            {std::string_view(reinterpret_cast<const char*>(&h), sizeof h),
+                             std::string_view(payload ? reinterpret_cast<const char*>(rows) : "", payload),
+                             std::string_view(reinterpret_cast<const char*>(&sum), 8)},
+                            /*sync=*/false);
 }
 
 bool read_unit_file(const std::string& path, const Spec& spec, uint64_t block_seeds, const WorkUnit& u, double* rows,
@@ -317,15 +318,17 @@ void Checkpoint::summarise_cell(int cell) {
     uint64_t seeds = 0;
     for (size_t i = first; i < last; ++i) seeds += units_[i].count;
     if (seeds != spec_.seed_count) throw std::logic_error("summarise_cell: cell " + std::to_string(cell) + " is not whole in this run");
-    std::vector<double> rows(seeds * stride, std::nan(""));
+    // Unit by unit through a one-unit buffer into the cell's columns (both kept
+    // for the next cell): the cell's rows are never in memory all at once.
+    columns_.start(c, seeds);
     for (size_t i = first; i < last; ++i) {
         const WorkUnit& u = units_[i];
+        unit_rows_.resize(static_cast<size_t>(u.count) * stride);
         std::string why;
-        if (!read_unit_file(unit_path(u), spec_, block_, u, rows.data() + u.seed_offset * stride, &why))
-            throw std::runtime_error(unit_path(u) + ": " + why);
+        if (!read_unit_file(unit_path(u), spec_, block_, u, unit_rows_.data(), &why)) throw std::runtime_error(unit_path(u) + ": " + why);
+        columns_.add_rows(u.seed_offset, unit_rows_.data(), u.count);
     }
-    const CellResult r = summarize_cell(c, rows.data(), seeds);
-    rows = {};
+    const CellResult r = columns_.finish();
     std::lock_guard<std::mutex> lock(mu_);  // freeze() must not cut this write short
     std::error_code ec;
     fs::create_directory(dir_ + "/" + kCellsDir, ec);

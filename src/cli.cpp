@@ -489,9 +489,9 @@ int cmd_run(const CliOptions& o) {
                 const std::string path = dir + "/" + kUnitsDir + "/" + unit_file_name(u);
                 if (!read_unit_file(path, spec, o.seed_block, u, dst, &why)) throw std::runtime_error(path + ": " + why);
             },
-            [&](const Cell& c, const std::vector<double>& rows) {
-                if (o.per_seed) append_per_seed_csv(per_seed, spec, c, rows);
-            },
+            o.per_seed ? std::function<void(const Cell&, const std::vector<double>&)>(
+                             [&](const Cell& c, const std::vector<double>& rows) { append_per_seed_csv(per_seed, spec, c, rows); })
+                       : nullptr,
             [&]() {
                 if (int sig = StopSignals::caught()) stop_now(sig);
             });
@@ -544,11 +544,11 @@ int cmd_merge(const CliOptions& o) {
     SweepResult result;
     // Unit files are checked (identity, size, checksum) as they are loaded; any
     // problem is bad input and stops the merge before anything is written.
+    // Without --per-seed no callback: a cell's rows then never have to be in memory whole.
+    std::function<void(const Cell&, const std::vector<double>&)> on_rows;
+    if (o.per_seed) on_rows = [&](const Cell& c, const std::vector<double>& rows) { append_per_seed_csv(per_seed, spec, c, rows); };
     result.cells = aggregate_units(
-        spec, set.block_seeds, [&](const WorkUnit& u, double* dst) { load_shard_unit(set, u, dst); },
-        [&](const Cell& c, const std::vector<double>& rows) {
-            if (o.per_seed) append_per_seed_csv(per_seed, spec, c, rows);
-        });
+        spec, set.block_seeds, [&](const WorkUnit& u, double* dst) { load_shard_unit(set, u, dst); }, on_rows);
     result.info = merged_run_info(set);
     const ojson extra{{"seed_block", set.block_seeds}, {"work_units", set.owner.size()}, {"shards", set.count},
                       {"merge_seconds", seconds_since(t0)}};

@@ -54,7 +54,10 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     for (const Cell& c : spec.cells) {
         const u128 stride = static_cast<u128>(row_stride(c.depth()));
         unit_rows = std::max(unit_rows, static_cast<u128>(block) * stride * 8);
-        const u128 cr = static_cast<u128>(spec.seed_count) * (2 * stride) * 8;  // rows + their columns (summarize_cell)
+        // Aggregating a cell (CellColumns): its columns, filled from one unit's rows
+        // at a time; with --per-seed from all its rows, which are kept for the text.
+        const u128 cr = static_cast<u128>(spec.seed_count) * stride * 8 +
+                        (in.per_seed ? static_cast<u128>(spec.seed_count) : static_cast<u128>(block)) * stride * 8;
         if (cr > cell_rows) {
             cell_rows = cr;
             m.largest_cell = c.index;
@@ -72,10 +75,10 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     m.cell_rows = sat(cell_rows);
     m.cpu_scratch_per_thread = sat(scratch);
     const u128 in_flight_rows = unit_rows * static_cast<u128>(std::max(1, in.workers)) * std::max<uint64_t>(1, in.units_per_call);
-    // + one more unit's rows: the copy a unit file is assembled in before writing.
-    m.cpu_compute = sat(scratch * static_cast<u128>(std::max(1, in.cpu_threads)) + in_flight_rows + unit_rows);
+    // (Unit files are written from the rows in place, without a copy.)
+    m.cpu_compute = sat(scratch * static_cast<u128>(std::max(1, in.cpu_threads)) + in_flight_rows);
     m.cuda_per_device = sat(cuda_dev);
-    m.cuda_host_compute = sat(in_flight_rows + unit_rows);
+    m.cuda_host_compute = sat(in_flight_rows);
     // ~56 bytes of text per value: "cell,seed,layer,quantity,value\n".
     m.per_seed_text = in.per_seed ? sat(per_seed_values * 56) : 0;
     m.bookkeeping = sat(static_cast<u128>(in.units) * 64);

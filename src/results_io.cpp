@@ -18,12 +18,13 @@ namespace {
 // Writes content to a temporary name beside `path` (flushed to disk when `sync`);
 // returns that name. On any failure the temporary file is removed and an
 // OutputError names the real path and the system's reason.
-std::string write_temporary(const std::string& path, const std::string& content, bool sync) {
+std::string write_temporary(const std::string& path, const std::string_view* parts, size_t nparts, bool sync) {
     const std::string tmp = path + ".tmp." + std::to_string(::getpid());
     FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f) throw OutputError("cannot write " + path + ": " + std::strerror(errno));
     errno = 0;
-    bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size();
+    bool ok = true;
+    for (size_t i = 0; ok && i < nparts; ++i) ok = std::fwrite(parts[i].data(), 1, parts[i].size(), f) == parts[i].size();
     ok = ok && std::fflush(f) == 0;
     ok = ok && (!sync || ::fsync(fileno(f)) == 0);
     int err = errno;
@@ -37,6 +38,19 @@ std::string write_temporary(const std::string& path, const std::string& content,
         throw OutputError("cannot write " + path + ": " + std::strerror(err ? err : EIO));
     }
     return tmp;
+}
+
+std::string write_temporary(const std::string& path, const std::string& content, bool sync) {
+    const std::string_view part(content);
+    return write_temporary(path, &part, 1, sync);
+}
+
+void rename_into_place(const std::string& tmp, const std::string& path) {
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int e = errno;
+        std::remove(tmp.c_str());
+        throw OutputError("cannot rename " + tmp + " to " + path + ": " + std::strerror(e));
+    }
 }
 
 }  // namespace
@@ -62,7 +76,11 @@ void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& 
 }
 
 void write_file_atomic(const std::string& path, const std::string& content, bool sync) {
-    write_files_atomic({{path, content}}, sync);
+    rename_into_place(write_temporary(path, content, sync), path);
+}
+
+void write_file_atomic_parts(const std::string& path, const std::vector<std::string_view>& parts, bool sync) {
+    rename_into_place(write_temporary(path, parts.data(), parts.size(), sync), path);
 }
 
 std::string format_double(double x) {

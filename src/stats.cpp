@@ -1,8 +1,9 @@
 #include "gradsweep/stats.hpp"
 
 #include <algorithm>
-#include <cstddef>
 #include <cmath>
+#include <cstddef>
+#include <cstring>
 #include <limits>
 
 namespace gs {
@@ -11,7 +12,192 @@ namespace {
 // numpy's default ("linear") quantile at position pos = p*(n-1): v[lo] + (v[lo+1] - v[lo]) * frac,
 // lo = floor(pos), from order statistics found by selection (O(n)) instead of a sort.
 double interpolate(double a, double b, double pos) { return a + (b - a) * (pos - std::floor(pos)); }
+
+// Order-preserving integer key of a double: for non-NaN x < y, key(x) < key(y), and
+// -0.0 < +0.0. Finite keys lie strictly between the keys of -inf and +inf.
+inline uint64_t order_key(double x) {
+    uint64_t b;
+    std::memcpy(&b, &x, 8);
+    return b ^ (static_cast<uint64_t>(static_cast<int64_t>(b) >> 63) | 0x8000000000000000ull);
+}
+inline double from_key(uint64_t k) {
+    const uint64_t b = (k >> 63) ? (k ^ 0x8000000000000000ull) : ~k;
+    double x;
+    std::memcpy(&x, &b, 8);
+    return x;
+}
+constexpr uint64_t kNegZeroKey = 0x7fffffffffffffffull;
+
+constexpr int kDigitBits = 16;
+constexpr size_t kBuckets = size_t{1} << kDigitBits;
+constexpr size_t kSortBelow = 2048;  // selection by sorting below this many elements
+
+void select_keys(uint64_t* k, size_t n, uint64_t lo, uint64_t hi, const size_t* ranks, size_t nr, uint64_t* out);
+
+// One radix step: the elements are key_at(i) for i < size, those outside [lo, hi]
+// ignored (non-finite values at the top level). A histogram of a 16-bit digit of
+// key - lo finds the buckets that hold the wanted ranks (sorted ascending, each
+// below the number of elements in range); only those buckets' keys are gathered
+// and the selection goes on within them. Each step narrows the key range by 2^16,
+// so there are at most four.
+template <class KeyAt>
+void radix_select(size_t size, KeyAt key_at, uint64_t lo, uint64_t hi, const size_t* ranks, size_t nr, uint64_t* out) {
+    const uint64_t span = hi - lo;
+    const int width = span ? 64 - __builtin_clzll(span) : 0;
+    const int sh = std::max(0, width - kDigitBits);
+    std::vector<uint64_t> hist(kBuckets + 1, 0);  // the last bucket: out of range
+    for (size_t i = 0; i < size; ++i) {
+        const uint64_t k = key_at(i);
+        const size_t d = (k >= lo && k <= hi) ? static_cast<size_t>((k - lo) >> sh) : kBuckets;
+        ++hist[d];
+    }
+    // The bucket of each rank, and the number of elements below that bucket.
+    std::vector<size_t> bucket_of(nr), base_of(nr);
+    {
+        size_t b = 0, below = 0;
+        for (size_t r = 0; r < nr; ++r) {
+            while (below + hist[b] <= ranks[r]) below += hist[b++];
+            bucket_of[r] = b;
+            base_of[r] = below;
+        }
+    }
+    // Gather the needed buckets' keys, each into its own stretch of one array
+    // (slot 0 is a sink for everything else).
+    std::vector<unsigned char> slot(kBuckets + 1, 0);
+    std::vector<size_t> needed;  // distinct buckets, ascending
+    for (size_t r = 0; r < nr; ++r)
+        if (needed.empty() || needed.back() != bucket_of[r]) needed.push_back(bucket_of[r]);
+    size_t total = 0;
+    for (size_t j = 0; j < needed.size(); ++j) {
+        slot[needed[j]] = static_cast<unsigned char>(j + 1);
+        total += hist[needed[j]];
+    }
+    std::vector<uint64_t> gathered(total + 1);  // + the sink
+    std::vector<uint64_t*> pos(needed.size() + 1);
+    std::vector<size_t> inc(needed.size() + 1, 1);
+    pos[0] = gathered.data() + total;
+    inc[0] = 0;
+    for (size_t j = 0, at = 0; j < needed.size(); ++j) {
+        pos[j + 1] = gathered.data() + at;
+        at += hist[needed[j]];
+    }
+    for (size_t i = 0; i < size; ++i) {
+        const uint64_t k = key_at(i);
+        const size_t d = (k >= lo && k <= hi) ? static_cast<size_t>((k - lo) >> sh) : kBuckets;
+        const unsigned s = slot[d];
+        *pos[s] = k;
+        pos[s] += inc[s];
+    }
+    // Select within each bucket.
+    std::vector<size_t> sub(nr);
+    size_t at = 0;
+    for (size_t j = 0, r = 0; j < needed.size(); ++j) {
+        const size_t b = needed[j], cnt = hist[b];
+        const size_t r0 = r;
+        while (r < nr && bucket_of[r] == b) {
+            sub[r] = ranks[r] - base_of[r];
+            ++r;
+        }
+        const uint64_t blo = lo + (static_cast<uint64_t>(b) << sh);
+        const uint64_t bhi = std::min(hi, blo + ((uint64_t{1} << sh) - 1));
+        select_keys(gathered.data() + at, cnt, blo, bhi, sub.data() + r0, r - r0, out + r0);
+        at += cnt;
+    }
+}
+
+// The keys k[0..n), all within [lo, hi]; ranks sorted ascending, each < n.
+void select_keys(uint64_t* k, size_t n, uint64_t lo, uint64_t hi, const size_t* ranks, size_t nr, uint64_t* out) {
+    if (lo == hi) {
+        std::fill(out, out + nr, lo);
+    } else if (n < kSortBelow) {
+        std::sort(k, k + n);
+        for (size_t r = 0; r < nr; ++r) out[r] = k[ranks[r]];
+    } else {
+        radix_select(n, [k](size_t i) { return k[i]; }, lo, hi, ranks, nr, out);
+    }
+}
+
+// Today's selection (std::nth_element), kept for inputs where the radix path
+// could differ in bits: both -0.0 and +0.0 among the values (nth_element returns
+// either for an order statistic, minmax_element the first in array order).
+void order_statistics_by_nth_element(double* v, size_t size, size_t n, Summary& s) {
+    // Order statistics: the finite values to the front, then selection. The median
+    // first splits them in halves; q05 is then found in the lower half and q95 in
+    // the upper one (about 3n element visits in all).
+    std::partition(v, v + size, [](double x) { return std::isfinite(x); });
+    const auto [mn, mx] = std::minmax_element(v, v + n);
+    s.min = *mn;
+    s.max = *mx;
+    auto pos_of = [n](double p) { return p * static_cast<double>(n - 1); };
+    auto lo_of = [](double pos) { return static_cast<size_t>(std::floor(pos)); };
+    const double pm = pos_of(0.5), p05 = pos_of(0.05), p95 = pos_of(0.95);
+    const size_t m = lo_of(pm), l05 = lo_of(p05), l95 = lo_of(p95);
+    std::nth_element(v, v + m, v + n);  // v[m] in place; below it <=, above it >=
+    const double vm = v[m];
+    const double vm1 = m + 1 < n ? *std::min_element(v + m + 1, v + n) : vm;
+    s.median = interpolate(vm, vm1, pm);
+    // q05 from [0, m]: its order statistics l05 and l05 + 1 (<= m) are both there.
+    if (l05 == m) {
+        s.q05 = interpolate(vm, vm1, p05);
+    } else {
+        std::nth_element(v, v + l05, v + m);
+        const double a = v[l05];
+        const double b = *std::min_element(v + l05 + 1, v + m + 1);
+        s.q05 = interpolate(a, b, p05);
+    }
+    // q95 from [m, n): order statistics l95 >= m and l95 + 1.
+    if (l95 == m) {
+        s.q95 = interpolate(vm, vm1, p95);
+    } else {
+        std::nth_element(v + m + 1, v + l95, v + n);
+        const double a = v[l95];
+        const double b = l95 + 1 < n ? *std::min_element(v + l95 + 1, v + n) : a;
+        s.q95 = interpolate(a, b, p95);
+    }
+}
+
+// Smallest and largest key of the finite values, and whether -0.0 is among them.
+struct KeyRange {
+    uint64_t lo = ~uint64_t{0}, hi = 0;
+    bool neg_zero = false;
+};
+KeyRange finite_key_range(const double* v, size_t size) {
+    KeyRange r;
+    for (size_t i = 0; i < size; ++i) {
+        if (!std::isfinite(v[i])) continue;
+        const uint64_t k = order_key(v[i]);
+        r.lo = std::min(r.lo, k);
+        r.hi = std::max(r.hi, k);
+        r.neg_zero |= k == kNegZeroKey;
+    }
+    return r;
+}
+
+void select_finite(const double* v, size_t size, const KeyRange& kr, const size_t* ranks, size_t nr, uint64_t* out) {
+    if (size < kSortBelow) {
+        std::vector<uint64_t> k;
+        k.reserve(size);
+        for (size_t i = 0; i < size; ++i)
+            if (std::isfinite(v[i])) k.push_back(order_key(v[i]));
+        select_keys(k.data(), k.size(), kr.lo, kr.hi, ranks, nr, out);
+    } else {
+        radix_select(size, [v](size_t i) { return order_key(v[i]); }, kr.lo, kr.hi, ranks, nr, out);
+    }
+}
+
+// Below this many finite values nth_element is as quick, and the radix path's
+// fixed costs (a 512 KiB histogram) are not worth it.
+constexpr size_t kRadixFrom = 8192;
+
 }  // namespace
+
+void select_order_statistics(const double* values, size_t size, const size_t* ranks, size_t nr, double* out) {
+    if (nr == 0) return;
+    const KeyRange kr = finite_key_range(values, size);
+    std::vector<uint64_t> keys(nr);
+    select_finite(values, size, kr, ranks, nr, keys.data());
+    for (size_t r = 0; r < nr; ++r) out[r] = from_key(keys[r]);
+}
 
 Summary summarize(double* values, size_t size) {
     Summary s;
@@ -46,40 +232,34 @@ Summary summarize(double* values, size_t size) {
     s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : 0.0;  // sample std (ddof = 1)
     s.geomean = n_pos ? std::exp(log_sum / static_cast<double>(n_pos)) : nan;
 
-    // Order statistics: the finite values to the front, then selection. The median
-    // first splits them in halves; q05 is then found in the lower half and q95 in
-    // the upper one (about 3n element visits in all).
-    double* v = values;
-    std::partition(v, v + size, [](double x) { return std::isfinite(x); });
-    const auto [mn, mx] = std::minmax_element(v, v + n);
-    s.min = *mn;
-    s.max = *mx;
+    // Order statistics (the k-th smallest finite values). Large inputs: a radix
+    // select on the values' order-preserving keys, which leaves the values in
+    // place. It finds the same values as nth_element; only where -0.0 and +0.0
+    // both occur could the two pick differently signed zeros, so such inputs
+    // (and small ones) take the nth_element path.
+    if (n < kRadixFrom) {
+        order_statistics_by_nth_element(values, size, n, s);
+        return s;
+    }
+    const KeyRange kr = finite_key_range(values, size);
+    if (kr.neg_zero) {
+        order_statistics_by_nth_element(values, size, n, s);
+        return s;
+    }
+    s.min = from_key(kr.lo);
+    s.max = from_key(kr.hi);
     auto pos_of = [n](double p) { return p * static_cast<double>(n - 1); };
     auto lo_of = [](double pos) { return static_cast<size_t>(std::floor(pos)); };
     const double pm = pos_of(0.5), p05 = pos_of(0.05), p95 = pos_of(0.95);
     const size_t m = lo_of(pm), l05 = lo_of(p05), l95 = lo_of(p95);
-    std::nth_element(v, v + m, v + n);  // v[m] in place; below it <=, above it >=
-    const double vm = v[m];
-    const double vm1 = m + 1 < n ? *std::min_element(v + m + 1, v + n) : vm;
-    s.median = interpolate(vm, vm1, pm);
-    // q05 from [0, m]: its order statistics l05 and l05 + 1 (<= m) are both there.
-    if (l05 == m) {
-        s.q05 = interpolate(vm, vm1, p05);
-    } else {
-        std::nth_element(v, v + l05, v + m);
-        const double a = v[l05];
-        const double b = *std::min_element(v + l05 + 1, v + m + 1);
-        s.q05 = interpolate(a, b, p05);
-    }
-    // q95 from [m, n): order statistics l95 >= m and l95 + 1.
-    if (l95 == m) {
-        s.q95 = interpolate(vm, vm1, p95);
-    } else {
-        std::nth_element(v + m + 1, v + l95, v + n);
-        const double a = v[l95];
-        const double b = l95 + 1 < n ? *std::min_element(v + l95 + 1, v + n) : a;
-        s.q95 = interpolate(a, b, p95);
-    }
+    // The quantile at pos interpolates between order statistics lo and lo + 1
+    // (lo itself at the top end).
+    const size_t ranks[6] = {l05, std::min(l05 + 1, n - 1), m, std::min(m + 1, n - 1), l95, std::min(l95 + 1, n - 1)};
+    uint64_t k[6];
+    select_finite(values, size, kr, ranks, 6, k);
+    s.q05 = interpolate(from_key(k[0]), from_key(k[1]), p05);
+    s.median = interpolate(from_key(k[2]), from_key(k[3]), pm);
+    s.q95 = interpolate(from_key(k[4]), from_key(k[5]), p95);
     return s;
 }
 

@@ -1,10 +1,13 @@
 #include "gradsweep/sweep.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <new>
 #include <thread>
 
 namespace gs {
@@ -18,32 +21,68 @@ std::string utc_now_iso8601() {
     return buf;
 }
 
-CellResult summarize_cell(const Cell& cell, const double* rows, uint64_t count) {
-    const int D = cell.depth(), stride = row_stride(D);  // columns: layer-major quantities, then the loss
-    CellResult r;
-    r.cell = cell.index;
-    r.networks = count;
-    r.layers.resize(D);
-    // Rows -> columns in one pass, a block of rows at a time (gathering each column
-    // from the rows separately would read every row's cache lines once per column).
-    std::vector<double> cols(static_cast<size_t>(count) * stride);
+void CellColumns::release() {
+    if (buf_) ::munmap(buf_, cap_bytes_);
+    buf_ = nullptr;
+    cap_bytes_ = 0;
+}
+
+void CellColumns::start(const Cell& cell, uint64_t count) {
+    cell_ = cell.index;
+    depth_ = cell.depth();
+    stride_ = row_stride(depth_);
+    count_ = count;
+    nonfinite_networks_ = 0;
+    const size_t bytes = static_cast<size_t>(count) * stride_ * sizeof(double);
+    if (bytes <= cap_bytes_) return;
+    release();
+    // Straight from the kernel: no zeroing pass of our own (its fresh pages are
+    // zero), and huge pages where it allows them (a fault per 2 MiB, not 4 KiB).
+    constexpr size_t kHuge = size_t{2} << 20;
+    const size_t want = (std::max<size_t>(bytes, 1) + kHuge - 1) / kHuge * kHuge;
+    void* p = ::mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    ::madvise(p, want, MADV_HUGEPAGE);
+#endif
+    buf_ = static_cast<double*>(p);
+    cap_bytes_ = want;
+}
+
+void CellColumns::add_rows(uint64_t seed_offset, const double* rows, uint64_t n) {
+    const int stride = stride_;
+    const uint64_t count = count_;
+    // Rows -> columns a block of rows at a time (gathering each column from the
+    // rows separately would read every row's cache lines once per column).
     constexpr uint64_t kBlock = 256;
-    for (uint64_t s0 = 0; s0 < count; s0 += kBlock) {
-        const uint64_t s1 = std::min(count, s0 + kBlock);
+    uint64_t bad_networks = 0;
+    for (uint64_t s0 = 0; s0 < n; s0 += kBlock) {
+        const uint64_t s1 = std::min(n, s0 + kBlock);
         for (int c = 0; c < stride; ++c) {
-            double* dst = cols.data() + static_cast<size_t>(c) * count;
+            double* dst = buf_ + static_cast<size_t>(c) * count + seed_offset;
             for (uint64_t s = s0; s < s1; ++s) dst[s] = rows[s * stride + c];
         }
         for (uint64_t s = s0; s < s1; ++s) {
             bool bad = false;
             for (int k = 0; k < stride; ++k) bad |= !std::isfinite(rows[s * stride + k]);
-            r.nonfinite_networks += bad;
+            bad_networks += bad;
         }
     }
+    nonfinite_networks_ += bad_networks;
+}
+
+CellResult CellColumns::finish() {
+    const int D = depth_, stride = stride_;  // columns: layer-major quantities, then the loss
+    const uint64_t count = count_;
+    CellResult r;
+    r.cell = cell_;
+    r.networks = count;
+    r.nonfinite_networks = nonfinite_networks_;
+    r.layers.resize(D);
     // Each column is an independent summary: large cells spread them over the cores
     // (a column's result is the same whichever thread computes it).
     auto column = [&](int c) {
-        const Summary sm = summarize(cols.data() + static_cast<size_t>(c) * count, count);
+        const Summary sm = summarize(buf_ + static_cast<size_t>(c) * count, count);
         if (c < D * kNumQuantities) r.layers[c / kNumQuantities][c % kNumQuantities] = sm;
         else r.loss = sm;
     };
@@ -63,6 +102,13 @@ CellResult summarize_cell(const Cell& cell, const double* rows, uint64_t count) 
     return r;
 }
 
+CellResult summarize_cell(const Cell& cell, const double* rows, uint64_t count) {
+    CellColumns cols;
+    cols.start(cell, count);
+    cols.add_rows(0, rows, count);
+    return cols.finish();
+}
+
 SweepResult run_sweep(const Spec& spec, Backend& backend, const RunHooks& hooks) {
     SweepResult result;
     result.info.backend = backend.name();
@@ -72,12 +118,15 @@ SweepResult run_sweep(const Spec& spec, Backend& backend, const RunHooks& hooks)
     const auto t0 = std::chrono::steady_clock::now();
     uint64_t done = 0;
     std::vector<double> rows;
+    CellColumns cols;
     for (const Cell& cell : spec.cells) {
         const int stride = row_stride(cell.depth());
         rows.assign(spec.seed_count * stride, std::nan(""));  // poisoned: an unwritten value shows
         backend.run(spec, cell, 0, spec.seed_count, rows.data());
         if (hooks.on_rows) hooks.on_rows(cell, rows);
-        result.cells.push_back(summarize_cell(cell, rows.data(), spec.seed_count));
+        cols.start(cell, spec.seed_count);
+        cols.add_rows(0, rows.data(), spec.seed_count);
+        result.cells.push_back(cols.finish());
         done += spec.seed_count;
         if (hooks.on_progress) hooks.on_progress(result.cells.size(), done);
     }
@@ -94,17 +143,30 @@ std::vector<CellResult> aggregate_units(const Spec& spec, uint64_t block_seeds, 
     std::vector<CellResult> out;
     out.reserve(spec.cells.size());
     const uint64_t nb = blocks_per_cell(spec, block_seeds);
+    CellColumns cols;
+    // With on_rows, a cell's rows are put together whole (for the callback);
+    // otherwise each unit goes through a one-unit buffer straight into the columns.
     std::vector<double> rows;
     for (const Cell& cell : spec.cells) {
         const int stride = row_stride(cell.depth());
-        rows.assign(spec.seed_count * stride, std::nan(""));
+        cols.start(cell, spec.seed_count);
+        if (on_rows) rows.assign(spec.seed_count * stride, std::nan(""));
+        else rows.assign(std::min(block_seeds, spec.seed_count) * stride, std::nan(""));
         for (uint64_t b = 0; b < nb; ++b) {
             const uint64_t off = b * block_seeds;
             const WorkUnit u{cell.index, b, off, std::min(block_seeds, spec.seed_count - off)};
-            load(u, rows.data() + off * stride);
+            if (on_rows) {
+                load(u, rows.data() + off * stride);
+            } else {
+                load(u, rows.data());
+                cols.add_rows(off, rows.data(), u.count);
+            }
         }
-        if (on_rows) on_rows(cell, rows);
-        out.push_back(summarize_cell(cell, rows.data(), spec.seed_count));
+        if (on_rows) {
+            on_rows(cell, rows);
+            cols.add_rows(0, rows.data(), spec.seed_count);
+        }
+        out.push_back(cols.finish());
         if (between_cells) between_cells();
     }
     return out;

@@ -21,7 +21,7 @@ struct MemoryInputs {
 
 struct MemoryPlan {
     uint64_t unit_rows = 0;               // rows of one work unit, largest cell
-    uint64_t cell_rows = 0;               // rows and their column copy for the largest cell, to aggregate it
+    uint64_t cell_rows = 0;               // to aggregate the largest cell: its columns + one unit's rows (+ all its rows with per_seed)
     int largest_cell = 0;                 // the cell behind cell_rows
     uint64_t cpu_scratch_per_thread = 0;  // largest cell
     uint64_t cpu_compute = 0;             // CPU backend: scratch of all threads + rows in flight

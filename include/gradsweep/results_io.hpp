@@ -3,6 +3,7 @@
 // never sees half a file.
 #pragma once
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,8 @@ class OutputError : public std::runtime_error {
 // sync = false skips fsync: the file still appears only whole (rename), but a
 // power cut may lose it (checkpoint units, which are recomputed if lost).
 void write_file_atomic(const std::string& path, const std::string& content, bool sync = true);
+// The same for content given in pieces, written one after another (no copy).
+void write_file_atomic_parts(const std::string& path, const std::vector<std::string_view>& parts, bool sync = true);
 // All or nothing: writes every (path, content) to a temporary file first and
 // renames them into place only when all are safely written.
 void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files, bool sync = true);

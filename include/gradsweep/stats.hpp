@@ -35,4 +35,10 @@ struct Summary {
 Summary summarize(std::vector<double>& values);
 Summary summarize(double* values, std::size_t size);
 
+// The order statistics of the finite values in values[0, size): out[i] is the
+// ranks[i]-th smallest (0-based) of them. ranks ascending, each below the number
+// of finite values. Values are ordered as their order-preserving bit keys, which
+// puts -0.0 before +0.0. `values` is left as it is.
+void select_order_statistics(const double* values, std::size_t size, const std::size_t* ranks, std::size_t nr, double* out);
+
 }  // namespace gs

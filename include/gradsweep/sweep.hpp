@@ -38,6 +38,31 @@ struct SweepResult {
 // Aggregates one cell's rows (count rows of row_stride(depth) doubles) over seeds.
 CellResult summarize_cell(const Cell& cell, const double* rows, uint64_t count);
 
+// One cell's values column by column (seed order within each column), put
+// together from blocks of rows given in any order, then summarised: the result
+// equals summarize_cell over all the cell's rows in seed order, bit for bit. Its
+// buffer (count * row_stride(depth) doubles) is kept for the next cell; the rows
+// themselves never need to be in memory all at once.
+class CellColumns {
+public:
+    CellColumns() = default;
+    CellColumns(const CellColumns&) = delete;
+    CellColumns& operator=(const CellColumns&) = delete;
+    ~CellColumns() { release(); }
+    void start(const Cell& cell, uint64_t count);
+    // The rows of seeds [seed_offset, seed_offset + n) of the cell started; every
+    // seed of the cell must be given exactly once before finish().
+    void add_rows(uint64_t seed_offset, const double* rows, uint64_t n);
+    CellResult finish();  // reorders the columns
+    void release();       // frees the buffer
+
+private:
+    double* buf_ = nullptr;
+    size_t cap_bytes_ = 0;
+    int cell_ = 0, depth_ = 0, stride_ = 0;
+    uint64_t count_ = 0, nonfinite_networks_ = 0;
+};
+
 // Called once per cell with that cell's raw rows (for --per-seed output), and
 // after each cell for progress.
 struct RunHooks {
