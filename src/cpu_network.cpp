@@ -1,5 +1,6 @@
 #include "cpu_network.hpp"
 
+#include "cpu_activation.hpp"
 #include "cpu_philox_simd.hpp"
 #include "cpu_vec_math.hpp"
 
@@ -193,9 +194,6 @@ void make_bias(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s, int l)
 
 // ---------------------------------------------------------------------------- activations
 
-// y = f(x) and f'(x) together, so that erf/exp/tanh are evaluated once per unit and
-// the backward pass needs none. Same formulas as activation.hpp, with cpu_vec_math's
-// vectorisable functions for float (and std:: for double).
 // Every weight and bias of an L = 16 group (Scratch::pregenerate), four Philox
 // blocks in flight whatever tensor each belongs to. Values are exactly gen_step's:
 // element e of a tensor at dst[e * 16 + lane].
@@ -240,44 +238,6 @@ void pregenerate_all(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s) 
             case 1: batch.template operator()<1>(at); break;
             default: break;
         }
-    }
-}
-
-template <Activation A, class T>
-GS_CPU_INLINE void act_value_and_slope(T x, T slope, T& y, T& dy) {
-    if constexpr (A == Activation::relu) {
-        y = x > T(0) ? x : T(0);
-        dy = x > T(0) ? T(1) : T(0);
-    } else if constexpr (A == Activation::gelu) {
-        const T e = vm::erf(x * ActConst<T>::inv_sqrt2);
-        y = T(0.5) * x * (T(1) + e);
-        const T cdf = T(0.5) * (T(1) + e);
-        const T pdf = ActConst<T>::inv_sqrt2pi * vm::exp(T(-0.5) * x * x);
-        dy = cdf + x * pdf;
-    } else if constexpr (A == Activation::gelu_tanh) {
-        const T x2 = x * x;
-        const T inner = ActConst<T>::sqrt_2_over_pi * (x + ActConst<T>::gelu_tanh_c * x2 * x);
-        const T t = vm::tanh(inner);
-        y = T(0.5) * x * (T(1) + t);
-        const T dinner = ActConst<T>::sqrt_2_over_pi * (T(1) + T(3) * ActConst<T>::gelu_tanh_c * x2);
-        dy = T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * dinner;
-    } else if constexpr (A == Activation::tanh) {
-        y = vm::tanh(x);
-        dy = T(1) - y * y;
-    } else if constexpr (A == Activation::sigmoid) {
-        y = T(1) / (T(1) + vm::exp(-x));
-        dy = y * (T(1) - y);
-    } else if constexpr (A == Activation::silu) {
-        const T d = T(1) + vm::exp(-x);
-        y = x / d;
-        const T s = T(1) / d;
-        dy = s * (T(1) + x * (T(1) - s));
-    } else if constexpr (A == Activation::identity) {
-        y = x;
-        dy = T(1);
-    } else {
-        y = x > T(0) ? x : slope * x;
-        dy = x > T(0) ? T(1) : slope;
     }
 }
 
