@@ -42,14 +42,22 @@ void select_keys(uint64_t* k, size_t n, uint64_t lo, uint64_t hi, const size_t* 
 // so there are at most four.
 template <class KeyAt>
 void radix_select(size_t size, KeyAt key_at, uint64_t lo, uint64_t hi, const size_t* ranks, size_t nr, uint64_t* out) {
+    if (nr > 255) {  // bucket slots are bytes: at most 255 distinct buckets at a time
+        for (size_t r0 = 0; r0 < nr; r0 += 255) radix_select(size, key_at, lo, hi, ranks + r0, std::min<size_t>(255, nr - r0), out + r0);
+        return;
+    }
     const uint64_t span = hi - lo;
     const int width = span ? 64 - __builtin_clzll(span) : 0;
     const int sh = std::max(0, width - kDigitBits);
     std::vector<uint64_t> hist(kBuckets + 1, 0);  // the last bucket: out of range
-    for (size_t i = 0; i < size; ++i) {
-        const uint64_t k = key_at(i);
-        const size_t d = (k >= lo && k <= hi) ? static_cast<size_t>((k - lo) >> sh) : kBuckets;
-        ++hist[d];
+    {
+        // k - lo <= span exactly when lo <= k <= hi (unsigned wrap-around).
+        uint64_t* const h = hist.data();
+        const uint64_t base = lo;
+        for (size_t i = 0; i < size; ++i) {
+            const uint64_t d = key_at(i) - base;
+            ++h[d <= span ? static_cast<size_t>(d >> sh) : kBuckets];
+        }
     }
     // The bucket of each rank, and the number of elements below that bucket.
     std::vector<size_t> bucket_of(nr), base_of(nr);
@@ -63,7 +71,7 @@ void radix_select(size_t size, KeyAt key_at, uint64_t lo, uint64_t hi, const siz
     }
     // Gather the needed buckets' keys, each into its own stretch of one array
     // (slot 0 is a sink for everything else).
-    std::vector<unsigned char> slot(kBuckets + 1, 0);
+    std::vector<unsigned char> slot(kBuckets + 1, 0);  // bucket -> 1 + its index in needed; 0: not needed
     std::vector<size_t> needed;  // distinct buckets, ascending
     for (size_t r = 0; r < nr; ++r)
         if (needed.empty() || needed.back() != bucket_of[r]) needed.push_back(bucket_of[r]);
@@ -72,21 +80,32 @@ void radix_select(size_t size, KeyAt key_at, uint64_t lo, uint64_t hi, const siz
         slot[needed[j]] = static_cast<unsigned char>(j + 1);
         total += hist[needed[j]];
     }
-    std::vector<uint64_t> gathered(total + 1);  // + the sink
-    std::vector<uint64_t*> pos(needed.size() + 1);
-    std::vector<size_t> inc(needed.size() + 1, 1);
-    pos[0] = gathered.data() + total;
-    inc[0] = 0;
-    for (size_t j = 0, at = 0; j < needed.size(); ++j) {
-        pos[j + 1] = gathered.data() + at;
-        at += hist[needed[j]];
-    }
-    for (size_t i = 0; i < size; ++i) {
-        const uint64_t k = key_at(i);
-        const size_t d = (k >= lo && k <= hi) ? static_cast<size_t>((k - lo) >> sh) : kBuckets;
-        const unsigned s = slot[d];
-        *pos[s] = k;
-        pos[s] += inc[s];
+    std::vector<uint64_t> gathered(total);
+    {
+        // Write cursors per slot: in a local array for up to 7 buckets (summarize
+        // needs at most 6), which the compiler keeps out of the vectors' way.
+        uint64_t* pos[8];
+        std::vector<uint64_t*> more(needed.size() + 1);
+        for (size_t j = 0, at = 0; j < needed.size(); ++j) {
+            more[j + 1] = gathered.data() + at;
+            at += hist[needed[j]];
+        }
+        if (needed.size() <= 7) {
+            for (size_t j = 1; j <= needed.size(); ++j) pos[j] = more[j];
+            const unsigned char* const sl = slot.data();
+            const uint64_t base = lo;
+            for (size_t i = 0; i < size; ++i) {
+                const uint64_t k = key_at(i), d = k - base;
+                const unsigned s = sl[d <= span ? static_cast<size_t>(d >> sh) : kBuckets];
+                if (s) *pos[s]++ = k;
+            }
+        } else {
+            for (size_t i = 0; i < size; ++i) {
+                const uint64_t k = key_at(i), d = k - lo;
+                const unsigned s = slot[d <= span ? static_cast<size_t>(d >> sh) : kBuckets];
+                if (s) *more[s]++ = k;
+            }
+        }
     }
     // Select within each bucket.
     std::vector<size_t> sub(nr);
@@ -162,14 +181,23 @@ struct KeyRange {
     bool neg_zero = false;
 };
 KeyRange finite_key_range(const double* v, size_t size) {
-    KeyRange r;
+    // Branch-free on the bits (so it vectorises): a value is finite unless its
+    // exponent bits are all ones; -0.0 is the only value with kNegZeroKey.
+    constexpr uint64_t kExp = 0x7ff0000000000000ull;
+    uint64_t lo = ~uint64_t{0}, hi = 0, neg_zero = 0;
     for (size_t i = 0; i < size; ++i) {
-        if (!std::isfinite(v[i])) continue;
-        const uint64_t k = order_key(v[i]);
-        r.lo = std::min(r.lo, k);
-        r.hi = std::max(r.hi, k);
-        r.neg_zero |= k == kNegZeroKey;
+        uint64_t b;
+        std::memcpy(&b, v + i, 8);
+        const uint64_t k = b ^ (static_cast<uint64_t>(static_cast<int64_t>(b) >> 63) | 0x8000000000000000ull);
+        const bool finite = (b & kExp) != kExp;
+        lo = std::min(lo, finite ? k : ~uint64_t{0});
+        hi = std::max(hi, finite ? k : uint64_t{0});
+        neg_zero |= k == kNegZeroKey;
     }
+    KeyRange r;
+    r.lo = lo;
+    r.hi = hi;
+    r.neg_zero = neg_zero != 0;
     return r;
 }
 

@@ -104,8 +104,8 @@ private:
     std::atomic<size_t> done_count_{0};
     size_t discarded_ = 0;
     std::mutex mu_;
-    CellColumns columns_;             // summarise_cell's buffers, kept between cells
-    std::vector<double> unit_rows_;
+    CellColumns columns_;                         // summarise_cell's buffers, kept between cells
+    std::vector<std::vector<double>> unit_rows_;  // one unit's rows, per thread
 };
 
 // Reads DIR/checkpoint.json; empty object when there is none.

@@ -1,6 +1,7 @@
 // The orchestrator: plan -> backend -> aggregate. Knows nothing of files.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -51,7 +52,8 @@ public:
     ~CellColumns() { release(); }
     void start(const Cell& cell, uint64_t count);
     // The rows of seeds [seed_offset, seed_offset + n) of the cell started; every
-    // seed of the cell must be given exactly once before finish().
+    // seed of the cell must be given exactly once before finish(). Calls for
+    // disjoint seed ranges may run concurrently.
     void add_rows(uint64_t seed_offset, const double* rows, uint64_t n);
     CellResult finish();  // reorders the columns
     void release();       // frees the buffer
@@ -60,7 +62,8 @@ private:
     double* buf_ = nullptr;
     size_t cap_bytes_ = 0;
     int cell_ = 0, depth_ = 0, stride_ = 0;
-    uint64_t count_ = 0, nonfinite_networks_ = 0;
+    uint64_t count_ = 0;
+    std::atomic<uint64_t> nonfinite_networks_{0};
 };
 
 // Called once per cell with that cell's raw rows (for --per-seed output), and
