@@ -60,34 +60,87 @@ std::vector<WorkerInfo> run_on_devices(const Spec& spec, const std::vector<WorkU
     std::vector<WorkerInfo> info(workers.size());
     const uint64_t cap = std::max<uint64_t>(1, options.max_units_per_call);
     auto work = [&](size_t w) {
+        // Two row buffers per worker: a helper thread hands a finished call's rows
+        // to the sink (which writes checkpoint files) while the backend computes
+        // the next call into the other buffer.
+        struct Handoff {
+            std::mutex mu;
+            std::condition_variable cv;
+            bool full = false, done = false;
+            size_t first = 0, last = 0;
+            int stride = 0, buf = 0;
+        } h;
+        std::vector<double> rows[2];
+        auto sink_calls = [&] {
+            bool broken = false;  // after this worker's sink failed, later rows are dropped (as before: it stopped)
+            for (;;) {
+                size_t first, last;
+                int stride, b;
+                {
+                    std::unique_lock<std::mutex> lock(h.mu);
+                    h.cv.wait(lock, [&] { return h.full || h.done; });
+                    if (!h.full) return;
+                    first = h.first, last = h.last, stride = h.stride, b = h.buf;
+                }
+                if (!broken) {
+                    try {
+                        uint64_t at = 0;
+                        for (size_t k = first; k < last; ++k) {
+                            sink(todo[k], rows[b].data() + at * stride);
+                            at += units[todo[k]].count;
+                        }
+                        info[w].units += last - first;
+                        info[w].networks += at;
+                        std::lock_guard<std::mutex> lock(s.mu);
+                        s.progressed = true;
+                        s.cv.notify_all();
+                    } catch (...) {
+                        broken = true;
+                        fail(s);
+                    }
+                }
+                {
+                    std::lock_guard<std::mutex> lock(h.mu);
+                    h.full = false;
+                }
+                h.cv.notify_all();
+            }
+        };
+        std::thread sinker;
         try {
             std::unique_ptr<Backend> backend = workers[w]();
             info[w].backend = backend->name();
             info[w].device = backend->device_name();
             info[w].threads = backend->threads();
-            std::vector<double> rows;
-            for (;;) {
+            sinker = std::thread(sink_calls);
+            for (int b = 0;; b ^= 1) {
                 const auto [first, last] = take(s, units, todo, cap, workers.size());
                 if (first == last) break;
                 const WorkUnit& u0 = units[todo[first]];
                 const int stride = row_stride(spec.cells[u0.cell].depth());
                 uint64_t count = 0;
                 for (size_t k = first; k < last; ++k) count += units[todo[k]].count;
-                rows.assign(count * stride, std::nan(""));  // poisoned: an unwritten value shows
-                backend->run(spec, spec.cells[u0.cell], u0.seed_offset, count, rows.data());
-                uint64_t at = 0;
-                for (size_t k = first; k < last; ++k) {
-                    sink(todo[k], rows.data() + at * stride);
-                    at += units[todo[k]].count;
-                }
-                info[w].units += last - first;
-                info[w].networks += count;
-                std::lock_guard<std::mutex> lock(s.mu);
-                s.progressed = true;
-                s.cv.notify_all();
+                // rows[b] is free: the helper took the rows of the call before last
+                // out of it before accepting the last call's.
+                rows[b].assign(count * stride, std::nan(""));  // poisoned: an unwritten value shows
+                backend->run(spec, spec.cells[u0.cell], u0.seed_offset, count, rows[b].data());
+                std::unique_lock<std::mutex> lock(h.mu);
+                h.cv.wait(lock, [&] { return !h.full; });
+                h.first = first, h.last = last, h.stride = stride, h.buf = b;
+                h.full = true;
+                h.cv.notify_all();
             }
         } catch (...) {
             fail(s);
+        }
+        if (sinker.joinable()) {
+            {
+                std::unique_lock<std::mutex> lock(h.mu);
+                h.cv.wait(lock, [&] { return !h.full; });
+                h.done = true;
+            }
+            h.cv.notify_all();
+            sinker.join();
         }
         std::lock_guard<std::mutex> lock(s.mu);
         --s.running;

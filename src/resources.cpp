@@ -74,7 +74,8 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     m.unit_rows = sat(unit_rows);
     m.cell_rows = sat(cell_rows);
     m.cpu_scratch_per_thread = sat(scratch);
-    const u128 in_flight_rows = unit_rows * static_cast<u128>(std::max(1, in.workers)) * std::max<uint64_t>(1, in.units_per_call);
+    // x 2: each worker computes one call's rows while the previous call's go to the checkpoint.
+    const u128 in_flight_rows = 2 * unit_rows * static_cast<u128>(std::max(1, in.workers)) * std::max<uint64_t>(1, in.units_per_call);
     // (Unit files are written from the rows in place, without a copy.)
     m.cpu_compute = sat(scratch * static_cast<u128>(std::max(1, in.cpu_threads)) + in_flight_rows);
     m.cuda_per_device = sat(cuda_dev);
