@@ -132,7 +132,15 @@ void select_keys(uint64_t* k, size_t n, uint64_t lo, uint64_t hi, const size_t* 
         std::sort(k, k + n);
         for (size_t r = 0; r < nr; ++r) out[r] = k[ranks[r]];
     } else {
-        radix_select(n, [k](size_t i) { return k[i]; }, lo, hi, ranks, nr, out);
+        // The range actually taken (a bucket's bounds can be much wider): the
+        // digits then fit the keys, and equal keys end the search at once.
+        uint64_t a = ~uint64_t{0}, b = 0;
+        for (size_t i = 0; i < n; ++i) {
+            a = std::min(a, k[i]);
+            b = std::max(b, k[i]);
+        }
+        if (a == b) std::fill(out, out + nr, a);
+        else radix_select(n, [k](size_t i) { return k[i]; }, a, b, ranks, nr, out);
     }
 }
 
@@ -213,9 +221,78 @@ void select_finite(const double* v, size_t size, const KeyRange& kr, const size_
     }
 }
 
-// Below this many finite values nth_element is as quick, and the radix path's
-// fixed costs (a 512 KiB histogram) are not worth it.
+// Below this many values nth_element is as quick, and the radix path's fixed
+// costs (a 512 KiB histogram) are not worth it.
 constexpr size_t kRadixFrom = 8192;
+constexpr uint64_t kExpBits = 0x7ff0000000000000ull;
+
+// Mean, std and geomean from the first pass's sums (NaN for all when n == 0).
+void finish_moments(const double* values, size_t size, size_t n, size_t n_pos, double sum, double log_sum, Summary& s) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    s.n = n;
+    s.n_nonfinite = size - n;
+    if (n == 0) {
+        s.mean = s.std = s.min = s.q05 = s.median = s.q95 = s.max = s.geomean = nan;
+        return;
+    }
+    s.mean = sum / static_cast<double>(n);
+    double ss = 0;
+    for (size_t i = 0; i < size; ++i)
+        if (std::isfinite(values[i])) ss += (values[i] - s.mean) * (values[i] - s.mean);
+    s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : 0.0;  // sample std (ddof = 1)
+    s.geomean = n_pos ? std::exp(log_sum / static_cast<double>(n_pos)) : nan;
+}
+
+// The keys of the given ranks (ascending, below the number of finite values)
+// among the finite values, from `top`, the histogram of every value's key >> 48.
+// Finite values' keys have top 16 bits in [0x0010, 0xffef]; infinities and NaN
+// fall outside (-inf and negative NaN below, +inf and positive NaN above).
+void select_by_top_bits(const double* v, size_t size, const uint64_t* top, const size_t* ranks, size_t nr, uint64_t* out) {
+    constexpr size_t kFirst = 0x0010;  // the first finite bucket
+    std::vector<size_t> bucket_of(nr), base_of(nr);
+    {
+        size_t b = kFirst, below = 0;
+        for (size_t r = 0; r < nr; ++r) {
+            while (below + top[b] <= ranks[r]) below += top[b++];
+            bucket_of[r] = b;
+            base_of[r] = below;
+        }
+    }
+    std::vector<size_t> needed;  // distinct buckets, ascending (nr <= 6)
+    for (size_t r = 0; r < nr; ++r)
+        if (needed.empty() || needed.back() != bucket_of[r]) needed.push_back(bucket_of[r]);
+    std::vector<unsigned char> slot(kBuckets, 0);
+    size_t total = 0;
+    for (size_t j = 0; j < needed.size(); ++j) {
+        slot[needed[j]] = static_cast<unsigned char>(j + 1);
+        total += top[needed[j]];
+    }
+    std::vector<uint64_t> gathered(total);
+    uint64_t* pos[8];
+    for (size_t j = 0, at = 0; j < needed.size(); ++j) {
+        pos[j + 1] = gathered.data() + at;
+        at += top[needed[j]];
+    }
+    const unsigned char* const sl = slot.data();
+    for (size_t i = 0; i < size; ++i) {
+        const uint64_t k = order_key(v[i]);
+        const unsigned sj = sl[k >> 48];
+        if (sj) *pos[sj]++ = k;
+    }
+    std::vector<size_t> sub(nr);
+    size_t at = 0;
+    for (size_t j = 0, r = 0; j < needed.size(); ++j) {
+        const size_t b = needed[j], cnt = top[b];
+        const size_t r0 = r;
+        while (r < nr && bucket_of[r] == b) {
+            sub[r] = ranks[r] - base_of[r];
+            ++r;
+        }
+        const uint64_t blo = static_cast<uint64_t>(b) << 48, bhi = blo | 0x0000ffffffffffffull;
+        select_keys(gathered.data() + at, cnt, blo, bhi, sub.data() + r0, r - r0, out + r0);
+        at += cnt;
+    }
+}
 
 }  // namespace
 
@@ -236,46 +313,62 @@ Summary summarize(double* values, size_t size) {
     // never poisons the others' aggregates.
     size_t n = 0, n_pos = 0;
     double sum = 0, log_sum = 0;
-    for (size_t i = 0; i < size; ++i) {
-        const double x = values[i];
-        if (!std::isfinite(x)) continue;
-        ++n;
-        sum += x;
-        if (x == 0) ++s.n_zero;
-        if (x > 0) {
-            log_sum += std::log(x);
-            ++n_pos;
+    if (size < kRadixFrom) {
+        for (size_t i = 0; i < size; ++i) {
+            const double x = values[i];
+            if (!std::isfinite(x)) continue;
+            ++n;
+            sum += x;
+            if (x == 0) ++s.n_zero;
+            if (x > 0) {
+                log_sum += std::log(x);
+                ++n_pos;
+            }
+        }
+        finish_moments(values, size, n, n_pos, sum, log_sum, s);
+        if (n) order_statistics_by_nth_element(values, size, n, s);
+        return s;
+    }
+    // Large inputs: the same sums, and in the same pass (integer work only, the
+    // floating-point operations are those above, in the same order) each value's
+    // order-preserving key: its smallest and largest finite one, and a histogram
+    // of its top 16 bits for the radix select below.
+    std::vector<uint64_t> top(kBuckets, 0);
+    uint64_t lo = ~uint64_t{0}, hi = 0, neg_zero = 0;
+    {
+        uint64_t* const h = top.data();
+        for (size_t i = 0; i < size; ++i) {
+            const double x = values[i];
+            uint64_t b;
+            std::memcpy(&b, &x, 8);
+            const uint64_t k = b ^ (static_cast<uint64_t>(static_cast<int64_t>(b) >> 63) | 0x8000000000000000ull);
+            ++h[k >> 48];
+            const bool finite = (b & kExpBits) != kExpBits;
+            lo = std::min(lo, finite ? k : ~uint64_t{0});
+            hi = std::max(hi, finite ? k : uint64_t{0});
+            neg_zero |= k == kNegZeroKey;
+            if (!std::isfinite(x)) continue;
+            ++n;
+            sum += x;
+            if (x == 0) ++s.n_zero;
+            if (x > 0) {
+                log_sum += std::log(x);
+                ++n_pos;
+            }
         }
     }
-    s.n = n;
-    s.n_nonfinite = size - n;
-    if (n == 0) {
-        s.mean = s.std = s.min = s.q05 = s.median = s.q95 = s.max = s.geomean = nan;
-        return s;
-    }
-    s.mean = sum / static_cast<double>(n);
-    double ss = 0;
-    for (size_t i = 0; i < size; ++i)
-        if (std::isfinite(values[i])) ss += (values[i] - s.mean) * (values[i] - s.mean);
-    s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : 0.0;  // sample std (ddof = 1)
-    s.geomean = n_pos ? std::exp(log_sum / static_cast<double>(n_pos)) : nan;
-
-    // Order statistics (the k-th smallest finite values). Large inputs: a radix
-    // select on the values' order-preserving keys, which leaves the values in
-    // place. It finds the same values as nth_element; only where -0.0 and +0.0
-    // both occur could the two pick differently signed zeros, so such inputs
-    // (and small ones) take the nth_element path.
-    if (n < kRadixFrom) {
+    finish_moments(values, size, n, n_pos, sum, log_sum, s);
+    if (n == 0) return s;
+    // Order statistics (the k-th smallest finite values) by radix select, which
+    // leaves the values in place. It finds the same values as nth_element; only
+    // where -0.0 and +0.0 both occur could the two pick differently signed zeros,
+    // so such inputs take the nth_element path.
+    if (neg_zero) {
         order_statistics_by_nth_element(values, size, n, s);
         return s;
     }
-    const KeyRange kr = finite_key_range(values, size);
-    if (kr.neg_zero) {
-        order_statistics_by_nth_element(values, size, n, s);
-        return s;
-    }
-    s.min = from_key(kr.lo);
-    s.max = from_key(kr.hi);
+    s.min = from_key(lo);
+    s.max = from_key(hi);
     auto pos_of = [n](double p) { return p * static_cast<double>(n - 1); };
     auto lo_of = [](double pos) { return static_cast<size_t>(std::floor(pos)); };
     const double pm = pos_of(0.5), p05 = pos_of(0.05), p95 = pos_of(0.95);
@@ -284,7 +377,7 @@ Summary summarize(double* values, size_t size) {
     // (lo itself at the top end).
     const size_t ranks[6] = {l05, std::min(l05 + 1, n - 1), m, std::min(m + 1, n - 1), l95, std::min(l95 + 1, n - 1)};
     uint64_t k[6];
-    select_finite(values, size, kr, ranks, 6, k);
+    select_by_top_bits(values, size, top.data(), ranks, 6, k);
     s.q05 = interpolate(from_key(k[0]), from_key(k[1]), p05);
     s.median = interpolate(from_key(k[2]), from_key(k[3]), pm);
     s.q95 = interpolate(from_key(k[4]), from_key(k[5]), p95);
