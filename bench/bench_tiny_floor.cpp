@@ -127,6 +127,25 @@ int main(int argc, char** argv) {
                 keys.k1[m] = 0;
             }
             keys.set_round_keys();
+#if defined(__AVX512F__)
+            // As Scratch::pregenerate does it: counters and words in registers.
+            size_t j = 0;
+            auto step = [&]<int G>() {
+                __m512i cv[G][2];
+                uint32_t c1[G], c2[G];
+                for (int g = 0; g < G; ++g) {
+                    gs::cpu::counters_same(jobs[j + g].block, cv[g]);
+                    c1[g] = jobs[j + g].layer;
+                    c2[g] = jobs[j + g].stream;
+                }
+                gs::cpu::philox16_words<G>(cv, c1, c2, 0u, keys, [&](int g, const __m512i (&w)[4]) {
+                    for (int q = 0; q < 4; ++q) gs::cpu::uniform_values16(w[q], 3.4e-8f, dst + 64 * (j + g) + 16 * q);
+                });
+                j += G;
+            };
+            while (j + 4 <= nj) step.template operator()<4>();
+            while (j < nj) step.template operator()<1>();
+#else
             auto emit = [&](size_t j, const uint32_t (&w)[4][16]) {
                 float* o = dst + 64 * j;
                 for (int q = 0; q < 4; ++q)
@@ -135,25 +154,14 @@ int main(int argc, char** argv) {
                         o[16 * q + m] = static_cast<float>(k) * 3.4e-8f;
                     }
             };
-            size_t j = 0;
-            for (; j + 2 <= nj; j += 2) {
-                alignas(64) uint32_t c0[2][16], w[2][4][16];
-                const uint32_t c1[2] = {jobs[j].layer, jobs[j + 1].layer}, c2[2] = {jobs[j].stream, jobs[j + 1].stream};
-                for (int m = 0; m < 16; ++m) {
-                    c0[0][m] = jobs[j].block;
-                    c0[1][m] = jobs[j + 1].block;
-                }
-                gs::cpu::philox16<2>(c0, c1, c2, 0u, keys, w);
-                emit(j, w[0]);
-                emit(j + 1, w[1]);
-            }
-            if (j < nj) {
+            for (size_t j = 0; j < nj; ++j) {
                 alignas(64) uint32_t c0[1][16], w[1][4][16];
                 const uint32_t c1[1] = {jobs[j].layer}, c2[1] = {jobs[j].stream};
                 for (int m = 0; m < 16; ++m) c0[0][m] = jobs[j].block;
                 gs::cpu::philox16<1>(c0, c1, c2, 0u, keys, w);
                 emit(j, w[0]);
             }
+#endif
             acc += dst[grp % (nj * 64)];
         }
         g_sink_f = acc;

@@ -5,6 +5,7 @@
 #include "cpu_vec_math.hpp"
 
 #include <limits>
+#include <type_traits>
 
 namespace gs::cpu {
 
@@ -60,19 +61,6 @@ GS_CPU_INLINE T uniform_value(uint32_t w, T scale_2m24) {
     return static_cast<T>(k) * scale_2m24;
 }
 
-#if defined(__AVX512F__)
-// uniform_value for 16 words at once, the same operations in the same order.
-GS_CPU_INLINE void uniform_values16(__m512i w, float scale_2m24, float* o) {
-    const __m512i k = _mm512_sub_epi32(_mm512_slli_epi32(_mm512_srli_epi32(w, 8), 1), _mm512_set1_epi32((1 << 24) - 1));
-    _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_cvtepi32_ps(k), _mm512_set1_ps(scale_2m24)));
-}
-GS_CPU_INLINE void uniform_values16(__m512i w, double scale_2m24, double* o) {
-    const __m512i k = _mm512_sub_epi32(_mm512_slli_epi32(_mm512_srli_epi32(w, 8), 1), _mm512_set1_epi32((1 << 24) - 1));
-    const __m512d s = _mm512_set1_pd(scale_2m24);
-    _mm512_storeu_pd(o, _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(k)), s));
-    _mm512_storeu_pd(o + 8, _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(k, 1)), s));
-}
-#endif
 
 // G groups of 16 Philox lanes starting at block `blk`. A 16-lane group covers 16 / L
 // consecutive blocks for L networks; word q of block b is element 4b + q, stored at
@@ -81,21 +69,38 @@ template <class T, int L, int G>
 GS_CPU_INLINE void gen_step(const LaneKeys& keys, uint32_t rng_key, Stream stream, uint32_t layer, uint32_t blk,
                             Dist::Kind kind, T scale, T* dst) {
     constexpr int BPV = 16 / L;
-    alignas(64) uint32_t c0[G][16];
-    for (int g = 0; g < G; ++g)
-        for (int m = 0; m < 16; ++m) c0[g][m] = blk + static_cast<uint32_t>(g * BPV + m / L);
 #if defined(__AVX512F__)
-    if constexpr (L == 1) {
-        if (kind == Dist::uniform) {  // the common case of wide layers: words to values without a trip through memory
+    // Uniform values (torch_default, kaiming/xavier uniform) from words in
+    // registers, for one network per lane (lane m: block blk + g) or one network
+    // vectorised over blocks (lane m: block blk + 16 g + m).
+    if constexpr (L == 1 || (L == 16 && std::is_same_v<T, float>)) {
+        if (kind == Dist::uniform) {
             const T s = scale * T(5.9604644775390625e-08);
-            philox16_elements<G>(c0, layer, static_cast<uint32_t>(stream), rng_key, keys, [&](int g, const __m512i (&e)[4]) {
-                T* o = dst + 4 * (static_cast<size_t>(blk) + 16 * g);
-                for (int v = 0; v < 4; ++v) uniform_values16(e[v], s, o + 16 * v);
-            });
+            __m512i cv[G][2];
+            if constexpr (L == 1) {
+                for (int g = 0; g < G; ++g) counters_consecutive(blk + 16u * static_cast<uint32_t>(g), cv[g]);
+                philox16_elements<G>(cv, layer, static_cast<uint32_t>(stream), rng_key, keys, [&](int g, const __m512i (&e)[4]) {
+                    T* o = dst + 4 * (static_cast<size_t>(blk) + 16 * g);
+                    for (int v = 0; v < 4; ++v) uniform_values16(e[v], s, o + 16 * v);
+                });
+            } else {
+                uint32_t c1[G], c2[G];
+                for (int g = 0; g < G; ++g) {
+                    counters_same(blk + static_cast<uint32_t>(g), cv[g]);
+                    c1[g] = layer;
+                    c2[g] = static_cast<uint32_t>(stream);
+                }
+                philox16_words<G>(cv, c1, c2, rng_key, keys, [&](int g, const __m512i (&w)[4]) {
+                    for (int q = 0; q < 4; ++q) uniform_values16(w[q], s, dst + (4 * (static_cast<size_t>(blk) + g) + q) * 16);
+                });
+            }
             return;
         }
     }
 #endif
+    alignas(64) uint32_t c0[G][16];
+    for (int g = 0; g < G; ++g)
+        for (int m = 0; m < 16; ++m) c0[g][m] = blk + static_cast<uint32_t>(g * BPV + m / L);
     alignas(64) uint32_t w[G][4][16];
     philox16<G>(c0, layer, static_cast<uint32_t>(stream), rng_key, keys, w);
     if (kind == Dist::uniform) {
@@ -219,16 +224,38 @@ void pregenerate_all(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s) 
             }
         };
         auto batch = [&]<int G>(size_t at) {
-            alignas(64) uint32_t c0[G][16];
             uint32_t c1[G], c2[G];
             for (int g = 0; g < G; ++g) {
-                for (int m = 0; m < 16; ++m) c0[g][m] = jobs[at + g].block;
                 c1[g] = jobs[at + g].layer;
                 c2[g] = jobs[at + g].stream;
             }
+#if defined(__AVX512F__)
+            // Counters in registers (a lane's block is the job's for every lane), and
+            // uniform words made values without a trip through memory.
+            __m512i cv[G][2];
+            for (int g = 0; g < G; ++g) counters_same(jobs[at + g].block, cv[g]);
+            philox16_words<G>(cv, c1, c2, p.rng_key, keys, [&](int g, const __m512i (&w)[4]) {
+                const auto& j = jobs[at + g];
+                if constexpr (std::is_same_v<T, float>) {
+                    if (j.d.kind == Dist::uniform) {
+                        T* dst = (j.to_bias ? s.ball.data() : s.w.data()) + j.offset + static_cast<size_t>(4) * j.block * 16;
+                        const T sc = static_cast<T>(j.d.scale) * T(5.9604644775390625e-08);
+                        for (int q = 0; q < 4; ++q) uniform_values16(w[q], sc, dst + 16 * q);
+                        return;
+                    }
+                }
+                alignas(64) uint32_t words[4][16];
+                for (int q = 0; q < 4; ++q) _mm512_store_si512(words[q], w[q]);
+                emit(j, words);
+            });
+#else
+            alignas(64) uint32_t c0[G][16];
+            for (int g = 0; g < G; ++g)
+                for (int m = 0; m < 16; ++m) c0[g][m] = jobs[at + g].block;
             alignas(64) uint32_t w[G][4][16];
             philox16<G>(c0, c1, c2, p.rng_key, keys, w);
             for (int g = 0; g < G; ++g) emit(jobs[at + g], w[g]);
+#endif
         };
         size_t at = 0;
         for (; at + 4 <= n; at += 4) batch.template operator()<4>(at);

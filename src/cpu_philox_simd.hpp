@@ -66,14 +66,14 @@ namespace philox_simd_detail {
 // The rounds for G <= 2 groups; then emit(g, x) for each group, x[q][h] = word q of
 // lanes 8h..8h+7, in the low halves of 64-bit lanes (the high halves are garbage).
 template <int G, class Emit>
-inline __attribute__((always_inline)) void rounds_x64(const uint32_t* const* c0, const uint32_t* c1, const uint32_t* c2,
+inline __attribute__((always_inline)) void rounds_x64(const __m512i (*c0)[2], const uint32_t* c1, const uint32_t* c2,
                                                       uint32_t c3, const PhiloxKeys16& keys, Emit&& emit) {
     constexpr int H = 2 * G;
     __m512i x0[H], x1[H], x2[H], x3[H];
 #pragma GCC unroll 2
     for (int g = 0; g < G; ++g) {
-        x0[2 * g] = widen8(c0[g]);
-        x0[2 * g + 1] = widen8(c0[g] + 8);
+        x0[2 * g] = c0[g][0];
+        x0[2 * g + 1] = c0[g][1];
         x1[2 * g] = x1[2 * g + 1] = _mm512_set1_epi64(c1[g]);
         x2[2 * g] = x2[2 * g + 1] = _mm512_set1_epi64(c2[g]);
         x3[2 * g] = x3[2 * g + 1] = _mm512_set1_epi64(c3);
@@ -100,19 +100,40 @@ inline __attribute__((always_inline)) void rounds_x64(const uint32_t* const* c0,
 
 // Any G, two groups at a time (a third group's state would spill).
 template <int G, class Emit>
-inline __attribute__((always_inline)) void rounds(const uint32_t (&c0)[G][16], const uint32_t* c1, const uint32_t* c2,
+inline __attribute__((always_inline)) void rounds(const __m512i (&c0)[G][2], const uint32_t* c1, const uint32_t* c2,
                                                   uint32_t c3, const PhiloxKeys16& keys, Emit&& emit) {
 #pragma GCC unroll 4
-    for (int g = 0; g + 2 <= G; g += 2) {
-        const uint32_t* c[2] = {c0[g], c0[g + 1]};
-        rounds_x64<2>(c, c1 + g, c2 + g, c3, keys, [&](int k, const __m512i (&x)[4][2]) { emit(g + k, x); });
-    }
-    if constexpr (G % 2 == 1) {
-        const uint32_t* c[1] = {c0[G - 1]};
-        rounds_x64<1>(c, c1 + G - 1, c2 + G - 1, c3, keys, [&](int, const __m512i (&x)[4][2]) { emit(G - 1, x); });
-    }
+    for (int g = 0; g + 2 <= G; g += 2)
+        rounds_x64<2>(c0 + g, c1 + g, c2 + g, c3, keys, [&](int k, const __m512i (&x)[4][2]) { emit(g + k, x); });
+    if constexpr (G % 2 == 1)
+        rounds_x64<1>(c0 + G - 1, c1 + G - 1, c2 + G - 1, c3, keys, [&](int, const __m512i (&x)[4][2]) { emit(G - 1, x); });
 }
 }  // namespace philox_simd_detail
+
+// Counters of 16 lanes in registers, as the rounds take them (low halves of 64-bit
+// lanes, lanes 8h..8h+7 in [h]). Made in registers, not through an array: a vector
+// load of words just stored one by one waits for the stores to retire.
+inline __attribute__((always_inline)) void counters_same(uint32_t c, __m512i (&v)[2]) { v[0] = v[1] = _mm512_set1_epi64(c); }
+inline __attribute__((always_inline)) void counters_consecutive(uint32_t c, __m512i (&v)[2]) {  // lane m: c + m
+    const __m512i iota = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    v[0] = _mm512_add_epi64(_mm512_set1_epi64(c), iota);
+    v[1] = _mm512_add_epi64(_mm512_set1_epi64(c + 8u), iota);
+}
+
+// Word q of each group's 16 lanes as one vector: emit(g, w), w[q] = words q.
+template <int G, class Emit>
+inline __attribute__((always_inline)) void philox16_words(const __m512i (&c0)[G][2], const uint32_t (&c1)[G],
+                                                          const uint32_t (&c2)[G], uint32_t c3, const PhiloxKeys16& keys,
+                                                          Emit&& emit) {
+    const __m512i low_halves = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    philox_simd_detail::rounds<G>(c0, c1, c2, c3, keys, [&](int g, const __m512i (&x)[4][2]) {
+        const __m512i w[4] = {_mm512_permutex2var_epi32(x[0][0], low_halves, x[0][1]),
+                              _mm512_permutex2var_epi32(x[1][0], low_halves, x[1][1]),
+                              _mm512_permutex2var_epi32(x[2][0], low_halves, x[2][1]),
+                              _mm512_permutex2var_epi32(x[3][0], low_halves, x[3][1])};
+        emit(g, w);
+    });
+}
 #endif
 
 // out[g][q][m] = word q of philox4x32_10({c0[g][m], c1[g], c2[g], c3}, key {k0[m], k1[m]}):
@@ -122,9 +143,13 @@ inline __attribute__((always_inline)) void philox16(const uint32_t (&c0)[G][16],
                                                     const uint32_t (&c2)[G], uint32_t c3, const PhiloxKeys16& keys,
                                                     uint32_t (&out)[G][4][16]) {
 #if defined(__AVX512F__)
-    const __m512i low_halves = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    philox_simd_detail::rounds<G>(c0, c1, c2, c3, keys, [&](int g, const __m512i (&x)[4][2]) {
-        for (int q = 0; q < 4; ++q) _mm512_storeu_si512(out[g][q], _mm512_permutex2var_epi32(x[q][0], low_halves, x[q][1]));
+    __m512i cv[G][2];
+    for (int g = 0; g < G; ++g) {
+        cv[g][0] = widen8(c0[g]);
+        cv[g][1] = widen8(c0[g] + 8);
+    }
+    philox16_words<G>(cv, c1, c2, c3, keys, [&](int g, const __m512i (&w)[4]) {
+        for (int q = 0; q < 4; ++q) _mm512_storeu_si512(out[g][q], w[q]);
     });
 #else
     for (int g = 0; g < G; ++g)
@@ -153,7 +178,7 @@ inline __attribute__((always_inline)) void philox16(const uint32_t (&c0)[G][16],
 // block m being element 4m + q. Assembled straight from the rounds' 64-bit lanes:
 // 4 shuffles per 8 blocks, against 4 + 12 through word-major order and memory.
 template <int G, class Emit>
-inline __attribute__((always_inline)) void philox16_elements(const uint32_t (&c0)[G][16], uint32_t c1, uint32_t c2,
+inline __attribute__((always_inline)) void philox16_elements(const __m512i (&c0)[G][2], uint32_t c1, uint32_t c2,
                                                              uint32_t c3, const PhiloxKeys16& keys, Emit&& emit) {
     uint32_t c1s[G], c2s[G];
     for (int g = 0; g < G; ++g) {
@@ -172,6 +197,21 @@ inline __attribute__((always_inline)) void philox16_elements(const uint32_t (&c0
         }
         emit(g, e);
     });
+}
+#endif
+
+#if defined(__AVX512F__)
+// uniform_value (cpu_network.cpp) of 16 words at once, the same operations in the
+// same order: the integer k = 2 (w >> 8) - (2^24 - 1), then k * (scale 2^-24).
+inline __attribute__((always_inline)) void uniform_values16(__m512i w, float scale_2m24, float* o) {
+    const __m512i k = _mm512_sub_epi32(_mm512_slli_epi32(_mm512_srli_epi32(w, 8), 1), _mm512_set1_epi32((1 << 24) - 1));
+    _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_cvtepi32_ps(k), _mm512_set1_ps(scale_2m24)));
+}
+inline __attribute__((always_inline)) void uniform_values16(__m512i w, double scale_2m24, double* o) {
+    const __m512i k = _mm512_sub_epi32(_mm512_slli_epi32(_mm512_srli_epi32(w, 8), 1), _mm512_set1_epi32((1 << 24) - 1));
+    const __m512d s = _mm512_set1_pd(scale_2m24);
+    _mm512_storeu_pd(o, _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(k)), s));
+    _mm512_storeu_pd(o + 8, _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(k, 1)), s));
 }
 #endif
 
