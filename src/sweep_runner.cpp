@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <exception>
 #include <new>
 #include <thread>
 
@@ -142,26 +143,50 @@ std::vector<CellResult> aggregate_units(const Spec& spec, uint64_t block_seeds, 
     const uint64_t nb = blocks_per_cell(spec, block_seeds);
     CellColumns cols;
     // With on_rows, a cell's rows are put together whole (for the callback);
-    // otherwise each unit goes through a one-unit buffer straight into the columns.
+    // otherwise each unit goes through a one-unit buffer straight into the
+    // columns, large cells with their units split over the cores (each part into
+    // its own seed range; the first failing unit in unit order is reported).
     std::vector<double> rows;
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const uint64_t parts = on_rows || spec.seed_count < 65536 ? 1 : std::max<uint64_t>(1, std::min<uint64_t>(cores, nb));
+    std::vector<std::vector<double>> unit_rows(parts);
     for (const Cell& cell : spec.cells) {
         const int stride = row_stride(cell.depth());
         cols.start(cell, spec.seed_count);
-        if (on_rows) rows.assign(spec.seed_count * stride, std::nan(""));
-        else rows.assign(std::min(block_seeds, spec.seed_count) * stride, std::nan(""));
-        for (uint64_t b = 0; b < nb; ++b) {
+        auto unit = [&](uint64_t b) {
             const uint64_t off = b * block_seeds;
-            const WorkUnit u{cell.index, b, off, std::min(block_seeds, spec.seed_count - off)};
-            if (on_rows) {
-                load(u, rows.data() + off * stride);
-            } else {
-                load(u, rows.data());
-                cols.add_rows(off, rows.data(), u.count);
-            }
-        }
+            return WorkUnit{cell.index, b, off, std::min(block_seeds, spec.seed_count - off)};
+        };
         if (on_rows) {
+            rows.assign(spec.seed_count * stride, std::nan(""));
+            for (uint64_t b = 0; b < nb; ++b) load(unit(b), rows.data() + b * block_seeds * stride);
             on_rows(cell, rows);
             cols.add_rows(0, rows.data(), spec.seed_count);
+        } else {
+            std::vector<std::exception_ptr> failed(parts);
+            auto load_part = [&](uint64_t t) {
+                try {
+                    std::vector<double>& buf = unit_rows[t];
+                    for (uint64_t b = nb * t / parts, end = nb * (t + 1) / parts; b < end; ++b) {
+                        const WorkUnit u = unit(b);
+                        buf.assign(u.count * stride, std::nan(""));
+                        load(u, buf.data());
+                        cols.add_rows(u.seed_offset, buf.data(), u.count);
+                    }
+                } catch (...) {
+                    failed[t] = std::current_exception();
+                }
+            };
+            if (parts == 1) {
+                load_part(0);
+            } else {
+                std::vector<std::thread> pool;
+                for (uint64_t t = 1; t < parts; ++t) pool.emplace_back(load_part, t);
+                load_part(0);
+                for (auto& t : pool) t.join();
+            }
+            for (const auto& e : failed)
+                if (e) std::rethrow_exception(e);
         }
         out.push_back(cols.finish());
         if (between_cells) between_cells();

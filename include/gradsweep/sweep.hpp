@@ -78,7 +78,8 @@ SweepResult run_sweep(const Spec& spec, Backend& backend, const RunHooks& hooks 
 std::string utc_now_iso8601();
 
 // Loads one unit's rows into dst (u.count * row_stride(depth) doubles); throws
-// when it cannot.
+// when it cannot. aggregate_units without on_rows may call it from several
+// threads at once, for different units.
 using UnitLoader = std::function<void(const WorkUnit& u, double* dst)>;
 
 // Aggregates every cell from its work units. A cell's rows are put together in
