@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <thread>
 
 #include "gradsweep/stats.hpp"
 #include "gradsweep/work_units.hpp"
@@ -55,9 +56,12 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
         const u128 stride = static_cast<u128>(row_stride(c.depth()));
         unit_rows = std::max(unit_rows, static_cast<u128>(block) * stride * 8);
         // Aggregating a cell (CellColumns): its columns, filled from one unit's rows
-        // at a time; with --per-seed from all its rows, which are kept for the text.
+        // at a time (per core for cells of 65536 seeds and more, as summarise_cell
+        // and aggregate_units split them); with --per-seed from all its rows, which
+        // are kept for the text.
+        const u128 loaders = spec.seed_count >= 65536 ? std::max(1u, std::thread::hardware_concurrency()) : 1;
         const u128 cr = static_cast<u128>(spec.seed_count) * stride * 8 +
-                        (in.per_seed ? static_cast<u128>(spec.seed_count) : static_cast<u128>(block)) * stride * 8;
+                        (in.per_seed ? static_cast<u128>(spec.seed_count) : loaders * block) * stride * 8;
         if (cr > cell_rows) {
             cell_rows = cr;
             m.largest_cell = c.index;
