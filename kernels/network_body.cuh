@@ -223,8 +223,12 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
         for (int J = t; J < nq; J += P) {
             const int j0 = 4 * J;
             const int c = n_in - j0 < 4 ? n_in - j0 : 4;
-            T cabs[4], csq[4], cmax[4];
-            for (int q = 0; q < 4; ++q) cabs[q] = csq[q] = cmax[q] = T(0);
+            T cabs[4], cmax[4];
+            double csq[4];  // squares of T gradients in double, as the CPU backend: 1e-20 squared is no 0
+            for (int q = 0; q < 4; ++q) {
+                cabs[q] = cmax[q] = T(0);
+                csq[q] = 0.0;
+            }
             for (int b0 = 0; b0 < B; b0 += kBatchTile) {
                 const bool first = b0 == 0;
                 if (!first && !need_gp) break;
@@ -253,7 +257,7 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
                                      S(L.off_a_in + static_cast<uint64_t>(b) * n_in + j0 + q);
                             const T ag = std::fabs(G);
                             cabs[q] += ag;
-                            csq[q] += ag * ag;
+                            csq[q] += static_cast<double>(ag) * static_cast<double>(ag);
                             cmax[q] = nan_max(cmax[q], ag);
                         }
                     }
@@ -266,7 +270,7 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
             }
             for (int q = 0; q < c; ++q) {
                 wabs += static_cast<double>(cabs[q]);
-                wsq += static_cast<double>(csq[q]);
+                wsq += csq[q];
                 wmax = nan_max<double>(wmax, static_cast<double>(cmax[q]));
             }
         }

@@ -414,10 +414,12 @@ void backprop_input(const T* __restrict W, const T* __restrict delta, int B, int
 }
 
 // Statistics of G = sum_b delta_b a_b^T element by element, into per-(j, lane)
-// accumulators, rows i ascending.
+// accumulators, rows i ascending. G is a T, as PyTorch's gradient would be; its
+// square is taken and summed in double, so a gradient of 1e-20 (a vanishing one,
+// still a normal float) does not read as an rms of 0.
 template <class T, int L>
 void weight_grad_elementwise(const T* __restrict delta, const T* __restrict ain, int B, int n_in, int n_out, int np_in,
-                             int np_out, T* __restrict sabs, T* __restrict ssq, T* __restrict smax) {
+                             int np_out, T* __restrict sabs, double* __restrict ssq, T* __restrict smax) {
     for (int i = 0; i < n_out; ++i)
         for (int j = 0; j < n_in; ++j)
             for (int k = 0; k < L; ++k) {
@@ -426,7 +428,7 @@ void weight_grad_elementwise(const T* __restrict delta, const T* __restrict ain,
                     gij += delta[(static_cast<size_t>(b) * np_out + i) * L + k] * ain[(static_cast<size_t>(b) * np_in + j) * L + k];
                 const T ag = std::fabs(gij);
                 sabs[j * L + k] += ag;
-                ssq[j * L + k] += ag * ag;
+                ssq[j * L + k] += static_cast<double>(ag) * static_cast<double>(ag);
                 smax[j * L + k] = nan_max(smax[j * L + k], ag);
             }
 }
@@ -652,10 +654,10 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
         // sum|G| = sum|delta| sum|a|, sum G^2 = sum delta^2 sum a^2 and
         // max|G| = max|delta| max|a| (rounding is monotonic, so the float max is
         // exactly the elementwise one): O(n) instead of O(n^2). A lane is redone
-        // elementwise when T could not have held every G_ij and G_ij^2 the way the
-        // elementwise sums do: a non-finite result (inf * 0 is NaN elementwise), a
-        // product or its square that underflows, or sums near overflow. So vanishing
-        // and exploding gradients read exactly as before.
+        // elementwise when T could not have held every G_ij the way the elementwise
+        // sums do: a non-finite result (inf * 0 is NaN elementwise), a product that
+        // underflows T (to a subnormal or 0: zeros are counted), or sums near
+        // overflow. So vanishing and exploding gradients read the same either way.
         const T* ain = a_at(l);
         double wabs[L], wsq[L], wmax[L];
         bool elementwise[L];
@@ -665,8 +667,8 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
             T dmax[L], amax[L], dmin[L], amin[L];
             abs_moments<T, L>(delta, n_out, dsum, dsq, dmax, dmin);
             abs_moments<T, L>(ain, n_in, asum, asq, amax, amin);
-            // Smallest product whose square is still a normal T; sums kept well below overflow.
-            const double tiny = std::sqrt(static_cast<double>(std::numeric_limits<T>::min()));
+            // Smallest product that is still a normal T; sums kept well below overflow.
+            const double tiny = static_cast<double>(std::numeric_limits<T>::min());
             const double huge = static_cast<double>(std::numeric_limits<T>::max()) / 1024;
             int any = 0;
             for (int k = 0; k < L; ++k) {  // branch-free, so it vectorises across lanes
@@ -685,9 +687,10 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
             std::fill(elementwise, elementwise + L, true);
         }
         if (any_elementwise) {
-            T *sabs = s.sabs.data(), *ssq = s.ssq.data(), *smax = s.smax.data();
+            T *sabs = s.sabs.data(), *smax = s.smax.data();
+            double* ssq = s.ssq.data();
             std::fill(sabs, sabs + static_cast<size_t>(n_in) * L, T(0));
-            std::fill(ssq, ssq + static_cast<size_t>(n_in) * L, T(0));
+            std::fill(ssq, ssq + static_cast<size_t>(n_in) * L, 0.0);
             std::fill(smax, smax + static_cast<size_t>(n_in) * L, T(0));
             weight_grad_elementwise<T, L>(delta, ain, B, n_in, n_out, np_in, np_out, sabs, ssq, smax);
             double eabs[L], esq[L], emax[L];

@@ -110,7 +110,8 @@ struct Scratch {
         Dist d;
     };
     std::vector<GenJob> jobs;
-    AlignedBuf<T> a, dact, w, bias, z, g, gprev, delta, sabs, ssq, smax, tmp;
+    AlignedBuf<T> a, dact, w, bias, z, g, gprev, delta, sabs, smax, tmp;
+    AlignedBuf<double> ssq;  // squares of float gradients below 1e-19 underflow in float
     std::vector<HostParams> torch;  // per lane, torch mode only
     AlignedBuf<double> stage;       // one group's output rows, [value][lane]
 
@@ -158,7 +159,7 @@ struct Scratch {
         gprev = AlignedBuf<T>(m * B + kPad);
         delta = AlignedBuf<T>(m * B + kPad);
         sabs = AlignedBuf<T>(m + kPad);
-        ssq = AlignedBuf<T>(m + kPad);
+        ssq = AlignedBuf<double>(m + kPad);
         smax = AlignedBuf<T>(m + kPad);
         tmp = AlignedBuf<T>(static_cast<size_t>(B) * p.n[0] * L + kPad);
         if (p.torch) torch.resize(L);

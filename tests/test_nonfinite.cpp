@@ -189,6 +189,30 @@ TEST_CASE("gradients that underflow to zero are counted in n_zero", "[nonfinite]
     CHECK(a.cells[0].loss.median == Approx(0.25));
 }
 
+TEST_CASE("vanishing float32 gradients keep their rms (squares summed in double)", "[nonfinite]") {
+    // sigma_w = 1e-4 over six identity layers: first-layer gradients of about 1e-20,
+    // normal floats whose squares (1e-40) are not. One sample takes the rank-one
+    // path, a batch of three the elementwise one; both must match float64.
+    auto spec_for = [](const char* precision, const char* input) {
+        return parse_spec_text(std::string(R"({"seeds": {"count": 48}, "precision": ")") + precision + R"(",
+            "network": {"depth": 6, "width": 3, "activation": "identity", "last_activation": false,
+                        "init": {"kind": "normal", "sigma_w": 1e-4, "sigma_b": 0.0}},
+            "input": )" + input + R"(, "loss": {"kind": "mse", "target": 0.5}})");
+    };
+    auto backend = make_cpu_backend(2);
+    for (const char* input : {R"({"values": [[1.0, 0.0, -1.0]]})", R"({"distribution": "normal", "batch": 3})"}) {
+        const SweepResult a = run_sweep(spec_for("float32", input), *backend), b = run_sweep(spec_for("float64", input), *backend);
+        const Summary &rms32 = a.cells[0].layers[0][weight_grad_rms], &rms64 = b.cells[0].layers[0][weight_grad_rms];
+        INFO(input << ": float64 median rms " << rms64.median << ", float32 " << rms32.median);
+        REQUIRE(rms64.median > 1e-24);
+        REQUIRE(rms64.median < 1e-19);  // the squares really are below float's normal range
+        CHECK(rms32.n_zero == 0);
+        CHECK(rms32.median == Approx(rms64.median).epsilon(1e-4));
+        CHECK(rms32.min == Approx(rms64.min).epsilon(1e-4));
+        CHECK(a.cells[0].layers[0][weight_grad_mean_abs].median == Approx(b.cells[0].layers[0][weight_grad_mean_abs].median).epsilon(1e-4));
+    }
+}
+
 TEST_CASE("summarize: every kind of non-finite value, zeros and subnormals", "[nonfinite][stats]") {
     const double sub = std::numeric_limits<double>::denorm_min();
     std::vector<double> v = {kInf, 1.0, -kInf, 2.0, kNaN, -0.0, -kNaN, sub, 3.0, 0.0};
