@@ -227,6 +227,26 @@ constexpr size_t kRadixFrom = 8192;
 constexpr uint64_t kExpBits = 0x7ff0000000000000ull;
 
 // Mean, std and geomean from the first pass's sums (NaN for all when n == 0).
+// Every value is finite but their sum, a deviation or its square is not (float64
+// networks reach 1e300): the mean and std again over values scaled by powers of
+// two, exact but for values near the bottom of the range, which cannot matter to
+// sums that large. Out of line, so the ordinary loops compile as they always have.
+[[gnu::noinline]] void rescaled_moments(const double* values, size_t size, size_t n, Summary& s) {
+    if (!std::isfinite(s.mean)) {
+        const double c = std::ldexp(1.0, -(std::ilogb(static_cast<double>(n)) + 2));  // n c < 1/2
+        double scaled = 0;
+        for (size_t i = 0; i < size; ++i)
+            if (std::isfinite(values[i])) scaled += values[i] * c;
+        s.mean = scaled / static_cast<double>(n) / c;
+    }
+    // Deviations scaled by 2^-600: below 2^424 each, squares far from overflow.
+    const double c = std::ldexp(1.0, -600), mc = s.mean * c;
+    double ss = 0;
+    for (size_t i = 0; i < size; ++i)
+        if (std::isfinite(values[i])) ss += (values[i] * c - mc) * (values[i] * c - mc);
+    s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) / c : 0.0;
+}
+
 void finish_moments(const double* values, size_t size, size_t n, size_t n_pos, double sum, double log_sum, Summary& s) {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     s.n = n;
@@ -240,6 +260,7 @@ void finish_moments(const double* values, size_t size, size_t n, size_t n_pos, d
     for (size_t i = 0; i < size; ++i)
         if (std::isfinite(values[i])) ss += (values[i] - s.mean) * (values[i] - s.mean);
     s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : 0.0;  // sample std (ddof = 1)
+    if (!std::isfinite(s.mean) || !std::isfinite(s.std)) rescaled_moments(values, size, n, s);
     s.geomean = n_pos ? std::exp(log_sum / static_cast<double>(n_pos)) : nan;
 }
 

@@ -281,12 +281,26 @@ TEST_CASE("summarize_cell: one network's NaN removes it from that statistic only
 
 // Large but finite values (float64 networks can reach 1e300) must not turn the
 // mean or std into inf: the sum over seeds overflows where no single value does.
-// Hidden until stats.cpp scales before summing; run with "[stats_overflow]".
-TEST_CASE("summarize: huge finite values keep a finite mean and std", "[.][stats_overflow]") {
+TEST_CASE("summarize: huge finite values keep a finite mean and std", "[nonfinite][stats]") {
     std::vector<double> v = {1e308, 1.5e308, 1.7e308, 1e300};
+    const double mean = 1e308 / 4 + 1.5e308 / 4 + 1.7e308 / 4 + 1e300 / 4;
+    double ss = 0;  // in units of 1e300, where nothing overflows
+    for (double x : v) ss += (x / 1e300 - mean / 1e300) * (x / 1e300 - mean / 1e300);
     const Summary s = summarize(v);
     CHECK(s.n_nonfinite == 0);
     CHECK(std::isfinite(s.mean));
     CHECK(std::isfinite(s.std));
-    CHECK(s.mean == Approx(1e308 / 4 + 1.5e308 / 4 + 1.7e308 / 4 + 1e300 / 4).epsilon(1e-12));
+    CHECK(s.mean == Approx(mean).epsilon(1e-12));
+    CHECK(s.std == Approx(std::sqrt(ss / 3) * 1e300).epsilon(1e-12));
+    CHECK(s.max == 1.7e308);
+    // Opposite signs: deviations that overflow although the mean does not.
+    std::vector<double> w = {-1.7e308, 1.7e308, -1.6e308, 1.6e308};
+    const Summary t = summarize(w);
+    CHECK(t.mean == 0);
+    CHECK(t.std == Approx(std::sqrt((2 * 1.7 * 1.7 + 2 * 1.6 * 1.6) / 3) * 1e308).epsilon(1e-12));
+    // Ordinary values take the ordinary path (test_select.cpp checks its bits).
+    std::vector<double> u = {1.0, 2.0, 4.0};
+    const Summary o = summarize(u);
+    CHECK(o.mean == 7.0 / 3);
+    CHECK(o.std == Approx(std::sqrt(7.0 / 3)).epsilon(1e-15));
 }

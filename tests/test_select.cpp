@@ -182,6 +182,7 @@ TEST_CASE("summaries with radix select equal the nth_element ones bit for bit", 
             std::vector<double> v = random_values(rng, n, kind);
             const Summary want = summarize_reference(v);
             const Summary got = summarize(v);
+            INFO("mean " << got.mean - want.mean << " std " << got.std - want.std << " min " << got.min - want.min << " q05 " << got.q05 - want.q05 << " med " << got.median - want.median << " q95 " << got.q95 - want.q95 << " max " << got.max - want.max << " geo " << got.geomean - want.geomean);
             CHECK(same_summary(got, want));
         }
     // Signed zeros together (the nth_element path is kept for them), all
