@@ -314,7 +314,7 @@ void Checkpoint::store(size_t i, const double* rows) {
 }
 
 void Checkpoint::summarise_cell(int cell) {
-    const auto [first, last] = cell_units_[cell];
+    const size_t first = cell_units_[cell].first, last = cell_units_[cell].second;  // not a structured binding: lambdas below capture them
     const Cell& c = spec_.cells[cell];
     const int stride = row_stride(c.depth());
     uint64_t seeds = 0;
