@@ -61,7 +61,6 @@ GS_CPU_INLINE T uniform_value(uint32_t w, T scale_2m24) {
     return static_cast<T>(k) * scale_2m24;
 }
 
-
 // G groups of 16 Philox lanes starting at block `blk`. A 16-lane group covers 16 / L
 // consecutive blocks for L networks; word q of block b is element 4b + q, stored at
 // dst[(4b + q) * L + network], i.e. draw_value's element e for every lane.
@@ -197,10 +196,8 @@ void make_bias(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s, int l)
     else gen_tensor<T, L>(keys, p.rng_key, Stream::bias, static_cast<uint32_t>(l), static_cast<uint32_t>(n_out), p.bdist[l], b);
 }
 
-// ---------------------------------------------------------------------------- activations
-
-// Every weight and bias of an L = 16 group (Scratch::pregenerate), four Philox
-// blocks in flight whatever tensor each belongs to. Values are exactly gen_step's:
+// Every weight and bias of an L = 16 group (Scratch::pregenerate), Philox blocks
+// of different tensors in flight together (two at a time, four per call). Values are exactly gen_step's:
 // element e of a tensor at dst[e * 16 + lane].
 template <class T, int L>
 void pregenerate_all(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s) {

@@ -4,8 +4,9 @@
 // Each lane runs exactly the same instruction stream, so a network's result
 // depends only on its seed — never on which lane, thread or batch of seeds it ran in.
 //
-// Where the time goes and what is done about it (bench/NOTES_cpu.md has numbers):
-// - Philox: every weight is one Philox word. Words are made 16 lanes x 4 groups at
+// Where the time goes and what is done about it (numbers: bench/results/, and
+// bench/bench_tiny_floor for the parts of a tiny network no kernel can avoid):
+// - Philox: every weight is one Philox word. Words are made 16 lanes x 2 groups at
 //   a time (cpu_philox_simd.hpp) and written straight into the [element][lane]
 //   layout, so no scatter. Each weight is drawn once per network: the forward pass
 //   keeps the layer's weights for the backward pass while they fit a cache-sized
