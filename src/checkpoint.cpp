@@ -6,11 +6,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "gradsweep/results_io.hpp"
 #include "gradsweep/stats.hpp"
@@ -314,46 +312,21 @@ void Checkpoint::store(size_t i, const double* rows) {
 }
 
 void Checkpoint::summarise_cell(int cell) {
-    const size_t first = cell_units_[cell].first, last = cell_units_[cell].second;  // not a structured binding: lambdas below capture them
+    const size_t first = cell_units_[cell].first, last = cell_units_[cell].second;  // not a structured binding: a lambda below captures it
     const Cell& c = spec_.cells[cell];
-    const int stride = row_stride(c.depth());
     uint64_t seeds = 0;
     for (size_t i = first; i < last; ++i) seeds += units_[i].count;
     if (seeds != spec_.seed_count) throw std::logic_error("summarise_cell: cell " + std::to_string(cell) + " is not whole in this run");
     // Unit by unit through a one-unit buffer into the cell's columns (both kept
-    // for the next cell): the cell's rows are never in memory all at once. Large
-    // cells split their units over the cores, each part into its own seed range;
-    // the first bad unit in unit order is the one reported.
+    // for the next cell): the cell's rows are never in memory all at once.
     columns_.start(c, seeds);
-    const size_t n_units = last - first;
-    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    const size_t parts = seeds >= 65536 ? std::max<size_t>(1, std::min<size_t>(cores, n_units)) : 1;
-    if (unit_rows_.size() < parts) unit_rows_.resize(parts);
-    std::vector<std::exception_ptr> failed(parts);
-    auto load_part = [&](size_t t) {
-        try {
-            std::vector<double>& buf = unit_rows_[t];
-            for (size_t i = first + n_units * t / parts, end = first + n_units * (t + 1) / parts; i < end; ++i) {
-                const WorkUnit& u = units_[i];
-                buf.resize(static_cast<size_t>(u.count) * stride);
-                std::string why;
-                if (!read_unit_file(unit_path(u), spec_, block_, u, buf.data(), &why)) throw std::runtime_error(unit_path(u) + ": " + why);
-                columns_.add_rows(u.seed_offset, buf.data(), u.count);
-            }
-        } catch (...) {
-            failed[t] = std::current_exception();
-        }
-    };
-    if (parts == 1) {
-        load_part(0);
-    } else {
-        std::vector<std::thread> pool;
-        for (size_t t = 1; t < parts; ++t) pool.emplace_back(load_part, t);
-        load_part(0);
-        for (auto& t : pool) t.join();
-    }
-    for (const auto& e : failed)
-        if (e) std::rethrow_exception(e);
+    columns_.add_units(
+        last - first, [&](size_t k) { return units_[first + k]; },
+        [&](const WorkUnit& u, double* dst) {
+            std::string why;
+            if (!read_unit_file(unit_path(u), spec_, block_, u, dst, &why)) throw std::runtime_error(unit_path(u) + ": " + why);
+        },
+        unit_rows_);
     const CellResult r = columns_.finish();
     std::lock_guard<std::mutex> lock(mu_);  // freeze() must not cut this write short
     std::error_code ec;

@@ -69,6 +69,38 @@ void CellColumns::add_rows(uint64_t seed_offset, const double* rows, uint64_t n)
     nonfinite_networks_.fetch_add(bad_networks, std::memory_order_relaxed);
 }
 
+void CellColumns::add_units(size_t n_units, const std::function<WorkUnit(size_t)>& unit_at,
+                            const std::function<void(const WorkUnit&, double*)>& load,
+                            std::vector<std::vector<double>>& buffers) {
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const size_t parts = count_ >= 65536 ? std::max<size_t>(1, std::min<size_t>(cores, n_units)) : 1;
+    if (buffers.size() < parts) buffers.resize(parts);
+    std::vector<std::exception_ptr> failed(parts);
+    auto load_part = [&](size_t t) {
+        try {
+            std::vector<double>& buf = buffers[t];
+            for (size_t i = n_units * t / parts, end = n_units * (t + 1) / parts; i < end; ++i) {
+                const WorkUnit u = unit_at(i);
+                buf.resize(static_cast<size_t>(u.count) * stride_);  // load fills it or throws
+                load(u, buf.data());
+                add_rows(u.seed_offset, buf.data(), u.count);
+            }
+        } catch (...) {
+            failed[t] = std::current_exception();
+        }
+    };
+    if (parts == 1) {
+        load_part(0);
+    } else {
+        std::vector<std::thread> pool;
+        for (size_t t = 1; t < parts; ++t) pool.emplace_back(load_part, t);
+        load_part(0);
+        for (auto& t : pool) t.join();
+    }
+    for (const auto& e : failed)
+        if (e) std::rethrow_exception(e);
+}
+
 CellResult CellColumns::finish() {
     const int D = depth_, stride = stride_;  // columns: layer-major quantities, then the loss
     const uint64_t count = count_;
@@ -143,13 +175,9 @@ std::vector<CellResult> aggregate_units(const Spec& spec, uint64_t block_seeds, 
     const uint64_t nb = blocks_per_cell(spec, block_seeds);
     CellColumns cols;
     // With on_rows, a cell's rows are put together whole (for the callback);
-    // otherwise each unit goes through a one-unit buffer straight into the
-    // columns, large cells with their units split over the cores (each part into
-    // its own seed range; the first failing unit in unit order is reported).
+    // otherwise each unit goes through a one-unit buffer straight into the columns.
     std::vector<double> rows;
-    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    const uint64_t parts = on_rows || spec.seed_count < 65536 ? 1 : std::max<uint64_t>(1, std::min<uint64_t>(cores, nb));
-    std::vector<std::vector<double>> unit_rows(parts);
+    std::vector<std::vector<double>> unit_rows;
     for (const Cell& cell : spec.cells) {
         const int stride = row_stride(cell.depth());
         cols.start(cell, spec.seed_count);
@@ -163,30 +191,7 @@ std::vector<CellResult> aggregate_units(const Spec& spec, uint64_t block_seeds, 
             on_rows(cell, rows);
             cols.add_rows(0, rows.data(), spec.seed_count);
         } else {
-            std::vector<std::exception_ptr> failed(parts);
-            auto load_part = [&](uint64_t t) {
-                try {
-                    std::vector<double>& buf = unit_rows[t];
-                    for (uint64_t b = nb * t / parts, end = nb * (t + 1) / parts; b < end; ++b) {
-                        const WorkUnit u = unit(b);
-                        buf.assign(u.count * stride, std::nan(""));
-                        load(u, buf.data());
-                        cols.add_rows(u.seed_offset, buf.data(), u.count);
-                    }
-                } catch (...) {
-                    failed[t] = std::current_exception();
-                }
-            };
-            if (parts == 1) {
-                load_part(0);
-            } else {
-                std::vector<std::thread> pool;
-                for (uint64_t t = 1; t < parts; ++t) pool.emplace_back(load_part, t);
-                load_part(0);
-                for (auto& t : pool) t.join();
-            }
-            for (const auto& e : failed)
-                if (e) std::rethrow_exception(e);
+            cols.add_units(nb, unit, load, unit_rows);
         }
         out.push_back(cols.finish());
         if (between_cells) between_cells();

@@ -55,6 +55,13 @@ public:
     // seed of the cell must be given exactly once before finish(). Calls for
     // disjoint seed ranges may run concurrently.
     void add_rows(uint64_t seed_offset, const double* rows, uint64_t n);
+    // add_rows for each of a cell's n_units work units, unit_at(i) being the i-th
+    // and load(u, dst) putting its rows in dst. Cells of 65536 seeds or more
+    // split their units over the cores, each part through its own buffer (kept
+    // in buffers for the next cell) into its own seed range. Once every part has
+    // stopped, the first failure in unit order is rethrown.
+    void add_units(size_t n_units, const std::function<WorkUnit(size_t)>& unit_at,
+                   const std::function<void(const WorkUnit&, double*)>& load, std::vector<std::vector<double>>& buffers);
     CellResult finish();  // reorders the columns
     void release();       // frees the buffer
 
