@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstring>
 #include <limits>
+#include <utility>
 
 namespace gs {
 
@@ -34,6 +35,44 @@ constexpr size_t kSortBelow = 2048;  // selection by sorting below this many ele
 
 void select_keys(uint64_t* k, size_t n, uint64_t lo, uint64_t hi, const size_t* ranks, size_t nr, uint64_t* out);
 
+// Where the wanted ranks (ascending) fall in a histogram hist[first..]: each
+// rank's bucket and the number of elements below that bucket, and the distinct
+// buckets needed, ascending.
+struct RankBuckets {
+    std::vector<size_t> bucket_of, base_of, needed;
+};
+RankBuckets locate_ranks(const uint64_t* hist, size_t first, const size_t* ranks, size_t nr) {
+    RankBuckets rb{std::vector<size_t>(nr), std::vector<size_t>(nr), {}};
+    size_t b = first, below = 0;
+    for (size_t r = 0; r < nr; ++r) {
+        while (below + hist[b] <= ranks[r]) below += hist[b++];
+        rb.bucket_of[r] = b;
+        rb.base_of[r] = below;
+        if (rb.needed.empty() || rb.needed.back() != b) rb.needed.push_back(b);
+    }
+    return rb;
+}
+
+// The selection within each needed bucket, whose keys were gathered bucket after
+// bucket into `gathered`; bounds(b) gives bucket b's key range {lo, hi}.
+template <class Bounds>
+void select_in_buckets(const RankBuckets& rb, const uint64_t* hist, uint64_t* gathered, const size_t* ranks, size_t nr,
+                       Bounds bounds, uint64_t* out) {
+    std::vector<size_t> sub(nr);
+    size_t at = 0;
+    for (size_t j = 0, r = 0; j < rb.needed.size(); ++j) {
+        const size_t b = rb.needed[j], cnt = hist[b];
+        const size_t r0 = r;
+        while (r < nr && rb.bucket_of[r] == b) {
+            sub[r] = ranks[r] - rb.base_of[r];
+            ++r;
+        }
+        const auto [blo, bhi] = bounds(b);
+        select_keys(gathered + at, cnt, blo, bhi, sub.data() + r0, r - r0, out + r0);
+        at += cnt;
+    }
+}
+
 // One radix step: the elements are key_at(i) for i < size, those outside [lo, hi]
 // ignored (non-finite values at the top level). A histogram of a 16-bit digit of
 // key - lo finds the buckets that hold the wanted ranks (sorted ascending, each
@@ -59,22 +98,11 @@ void radix_select(size_t size, KeyAt key_at, uint64_t lo, uint64_t hi, const siz
             ++h[d <= span ? static_cast<size_t>(d >> sh) : kBuckets];
         }
     }
-    // The bucket of each rank, and the number of elements below that bucket.
-    std::vector<size_t> bucket_of(nr), base_of(nr);
-    {
-        size_t b = 0, below = 0;
-        for (size_t r = 0; r < nr; ++r) {
-            while (below + hist[b] <= ranks[r]) below += hist[b++];
-            bucket_of[r] = b;
-            base_of[r] = below;
-        }
-    }
     // Gather the needed buckets' keys, each into its own stretch of one array
     // (slot 0 is a sink for everything else).
+    const RankBuckets rb = locate_ranks(hist.data(), 0, ranks, nr);
+    const std::vector<size_t>& needed = rb.needed;
     std::vector<unsigned char> slot(kBuckets + 1, 0);  // bucket -> 1 + its index in needed; 0: not needed
-    std::vector<size_t> needed;  // distinct buckets, ascending
-    for (size_t r = 0; r < nr; ++r)
-        if (needed.empty() || needed.back() != bucket_of[r]) needed.push_back(bucket_of[r]);
     size_t total = 0;
     for (size_t j = 0; j < needed.size(); ++j) {
         slot[needed[j]] = static_cast<unsigned char>(j + 1);
@@ -107,21 +135,12 @@ void radix_select(size_t size, KeyAt key_at, uint64_t lo, uint64_t hi, const siz
             }
         }
     }
-    // Select within each bucket.
-    std::vector<size_t> sub(nr);
-    size_t at = 0;
-    for (size_t j = 0, r = 0; j < needed.size(); ++j) {
-        const size_t b = needed[j], cnt = hist[b];
-        const size_t r0 = r;
-        while (r < nr && bucket_of[r] == b) {
-            sub[r] = ranks[r] - base_of[r];
-            ++r;
-        }
-        const uint64_t blo = lo + (static_cast<uint64_t>(b) << sh);
-        const uint64_t bhi = std::min(hi, blo + ((uint64_t{1} << sh) - 1));
-        select_keys(gathered.data() + at, cnt, blo, bhi, sub.data() + r0, r - r0, out + r0);
-        at += cnt;
-    }
+    select_in_buckets(rb, hist.data(), gathered.data(), ranks, nr,
+                      [&](size_t b) {
+                          const uint64_t blo = lo + (static_cast<uint64_t>(b) << sh);
+                          return std::pair<uint64_t, uint64_t>{blo, std::min(hi, blo + ((uint64_t{1} << sh) - 1))};
+                      },
+                      out);
 }
 
 // The keys k[0..n), all within [lo, hi]; ranks sorted ascending, each < n.
@@ -270,18 +289,8 @@ void finish_moments(const double* values, size_t size, size_t n, size_t n_pos, d
 // fall outside (-inf and negative NaN below, +inf and positive NaN above).
 void select_by_top_bits(const double* v, size_t size, const uint64_t* top, const size_t* ranks, size_t nr, uint64_t* out) {
     constexpr size_t kFirst = 0x0010;  // the first finite bucket
-    std::vector<size_t> bucket_of(nr), base_of(nr);
-    {
-        size_t b = kFirst, below = 0;
-        for (size_t r = 0; r < nr; ++r) {
-            while (below + top[b] <= ranks[r]) below += top[b++];
-            bucket_of[r] = b;
-            base_of[r] = below;
-        }
-    }
-    std::vector<size_t> needed;  // distinct buckets, ascending (nr <= 6)
-    for (size_t r = 0; r < nr; ++r)
-        if (needed.empty() || needed.back() != bucket_of[r]) needed.push_back(bucket_of[r]);
+    const RankBuckets rb = locate_ranks(top, kFirst, ranks, nr);
+    const std::vector<size_t>& needed = rb.needed;  // nr <= 6
     std::vector<unsigned char> slot(kBuckets, 0);
     size_t total = 0;
     for (size_t j = 0; j < needed.size(); ++j) {
@@ -300,19 +309,12 @@ void select_by_top_bits(const double* v, size_t size, const uint64_t* top, const
         const unsigned sj = sl[k >> 48];
         if (sj) *pos[sj]++ = k;
     }
-    std::vector<size_t> sub(nr);
-    size_t at = 0;
-    for (size_t j = 0, r = 0; j < needed.size(); ++j) {
-        const size_t b = needed[j], cnt = top[b];
-        const size_t r0 = r;
-        while (r < nr && bucket_of[r] == b) {
-            sub[r] = ranks[r] - base_of[r];
-            ++r;
-        }
-        const uint64_t blo = static_cast<uint64_t>(b) << 48, bhi = blo | 0x0000ffffffffffffull;
-        select_keys(gathered.data() + at, cnt, blo, bhi, sub.data() + r0, r - r0, out + r0);
-        at += cnt;
-    }
+    select_in_buckets(rb, top, gathered.data(), ranks, nr,
+                      [](size_t b) {
+                          const uint64_t blo = static_cast<uint64_t>(b) << 48;
+                          return std::pair<uint64_t, uint64_t>{blo, blo | 0x0000ffffffffffffull};
+                      },
+                      out);
 }
 
 }  // namespace
@@ -327,7 +329,6 @@ void select_order_statistics(const double* values, size_t size, const size_t* ra
 
 Summary summarize(double* values, size_t size) {
     Summary s;
-    const double nan = std::numeric_limits<double>::quiet_NaN();
     // Sums run over the values in the order given (seed order everywhere in the
     // engine), so they are fixed by the input alone. Non-finite values are
     // counted, then kept out of every other statistic, so one exploding network
