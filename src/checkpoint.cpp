@@ -20,7 +20,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr char kMagic[8] = {'G', 'S', 'U', 'N', 'I', 'T', '1', '\n'};
+// The digit is the version of the engine's per-network values (kValuesVersion):
+// unit and cell files made by a build whose numbers differ are refused by
+// merge and redone by --resume, never mixed with this build's.
+constexpr char kValuesVersion = '2';  // 2: weight_grad_rms squares summed in double (2026-11-27)
+constexpr char kMagic[8] = {'G', 'S', 'U', 'N', 'I', 'T', kValuesVersion, '\n'};
+
+// Why a file with another magic cannot be used: another version's, or not ours at all.
+std::string magic_mismatch(const char* got, const char* want, const char* what) {
+    if (std::memcmp(got, want, 6) == 0 && got[7] == '\n' && got[6] >= '0' && got[6] <= '9')
+        return std::string("made by another gradsweep version, whose per-network values differ from this build's (") + what +
+               " format " + std::string(got, 7) + ", this build " + std::string(want, 7) + "); run it again with this build";
+    return std::string("not a gradsweep ") + what + " file";
+}
 struct Header {
     char magic[8];
     char hash[16];
@@ -75,7 +87,7 @@ bool read_checked(const std::string& path, const Spec& spec, uint64_t block_seed
     // The header first: it says best what is wrong with a file.
     Header got{};
     if (size < sizeof got || std::fread(&got, sizeof got, 1, f) != 1) return fail("truncated (" + std::to_string(size) + " bytes)");
-    if (std::memcmp(got.magic, kMagic, 8) != 0) return fail("not a gradsweep unit file");
+    if (std::memcmp(got.magic, kMagic, 8) != 0) return fail(magic_mismatch(got.magic, kMagic, "unit"));
     if (std::memcmp(got.hash, want.hash, 16) != 0) return fail("belongs to another sweep (spec hash " + std::string(got.hash, 16) + ")");
     if (std::memcmp(&got, &want, sizeof got) != 0)
         return fail("holds another unit (cell " + std::to_string(got.cell) + " block " + std::to_string(got.block) + ", block size " +
@@ -94,7 +106,7 @@ bool read_checked(const std::string& path, const Spec& spec, uint64_t block_seed
     return true;
 }
 
-constexpr char kCellMagic[8] = {'G', 'S', 'C', 'E', 'L', 'L', '1', '\n'};
+constexpr char kCellMagic[8] = {'G', 'S', 'C', 'E', 'L', 'L', kValuesVersion, '\n'};
 
 struct CellHeader {
     char magic[8];
@@ -139,7 +151,7 @@ bool read_cell_file(const std::string& path, const Spec& spec, int cell, CellRes
     CellHeader h{};
     if (buf.size() < sizeof h) return fail("truncated");
     std::memcpy(&h, buf.data(), sizeof h);
-    if (std::memcmp(h.magic, kCellMagic, 8) != 0) return fail("not a gradsweep cell file");
+    if (std::memcmp(h.magic, kCellMagic, 8) != 0) return fail(magic_mismatch(h.magic, kCellMagic, "cell"));
     if (spec.hash.size() != 16 || std::memcmp(h.hash, spec.hash.data(), 16) != 0) return fail("belongs to another sweep");
     if (h.cell != static_cast<uint64_t>(cell) || h.depth != depth) return fail("holds another cell");
     if (buf.size() != want) return fail("truncated or padded");

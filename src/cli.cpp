@@ -349,7 +349,7 @@ int cmd_run(const CliOptions& o) {
                          "needs all rows; resume without --per-seed, or use --force to start over");
     if (!o.quiet && start == Start::resume)
         std::fprintf(stderr, "gradsweep: resuming: %zu of %zu work units already done%s\n", resumed, units.size(),
-                     cp.discarded() ? (", " + std::to_string(cp.discarded()) + " damaged checkpoint files removed").c_str() : "");
+                     cp.discarded() ? (", " + std::to_string(cp.discarded()) + " checkpoint files removed: damaged, or from another gradsweep version").c_str() : "");
 
     // Bookkeeping for progress: a cell is done when all its units (in this run) are.
     std::vector<uint64_t> cell_left(spec.cells.size(), 0);

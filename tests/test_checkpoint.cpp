@@ -66,6 +66,9 @@ TEST_CASE("unit files round-trip exactly and reject damage", "[scaleout]") {
     expect_bad(flipped, "checksum");
     expect_bad(good + "x", "padded");
     expect_bad(std::string(good.size(), 'x'), "not a gradsweep unit file");
+    std::string old_version = good;  // what a build before today's weight_grad_rms change wrote
+    old_version[6] = '1';
+    expect_bad(old_version, "made by another gradsweep version, whose per-network values differ from this build's (unit format GSUNIT1, this build GSUNIT2)");
     CHECK_FALSE(read_unit_file(d + "/absent.bin", spec, 64, u, back.data(), &why));
     CHECK(why == "missing");
     spit(path, good);
@@ -101,6 +104,11 @@ TEST_CASE("cell files keep a cell's aggregates exactly", "[scaleout]") {
         spit(path, bytes);
         CHECK_FALSE(read_cell_file(path, spec, c.cell, back, &why));
         CHECK_THAT(why, Catch::Contains("checksum"));
+        bytes[70] ^= 4;
+        bytes[6] = '1';
+        spit(path, bytes);
+        CHECK_FALSE(read_cell_file(path, spec, c.cell, back, &why));
+        CHECK_THAT(why, Catch::Contains("another gradsweep version") && Catch::Contains("cell format GSCELL1"));
     }
 }
 
@@ -132,12 +140,20 @@ TEST_CASE("resume finishes a partly done checkpoint with bit-identical results",
     spit(out + "/units/" + unit_file_name(units[4]) + ".tmp.12345", "partial");
     spit(out + "/results.csv.tmp.999", "partial");
     {
+        // A unit left by a gradsweep whose per-network values differ: redone, not mixed in.
+        const std::string u5 = out + "/units/" + unit_file_name(units[5]);
+        std::string bytes = slurp(u5);
+        bytes[6] = '1';
+        spit(u5, bytes);
+    }
+    {
         Checkpoint cp(out, spec, 64, ShardId{}, units, Checkpoint::Mode::resume);
-        CHECK(cp.done_count() == 7);
-        CHECK(cp.discarded() == 1);
+        CHECK(cp.done_count() == 6);
+        CHECK(cp.discarded() == 2);
         CHECK(cp.cell_summarised(3));
         CHECK(!fs::exists(out + "/units/" + unit_file_name(units[14])));
         CHECK(cp.done(0));
+        CHECK_FALSE(cp.done(5));
         CHECK_FALSE(cp.done(9));
         CHECK(!fs::exists(out + "/units/" + unit_file_name(units[4]) + ".tmp.12345"));
         CHECK(!fs::exists(out + "/results.csv.tmp.999"));
@@ -163,7 +179,7 @@ TEST_CASE("resume finishes a partly done checkpoint with bit-identical results",
     r = run_cli({"run", spec_path, "-o", out, "--seed-block", "64", "--resume"});
     INFO(r.err);
     REQUIRE(r.rc == 0);
-    CHECK_THAT(r.err, Catch::Contains("resuming: 7 of 16 work units already done"));
+    CHECK_THAT(r.err, Catch::Contains("resuming: 6 of 16 work units already done"));
     CHECK(slurp(out + "/results.csv") == slurp(d + "/ref/results.csv"));
     auto a = comparable_results(out + "/results.json"), b = comparable_results(d + "/ref/results.json");
     CHECK(a == b);

@@ -225,6 +225,13 @@ TEST_CASE("merge refuses shard sets that are not exactly one sweep's shards", "[
     r = merge({s0, s1, s2});
     CHECK(r.rc == 2);
     CHECK_THAT(r.err, Catch::Contains("another unit"));
+    // A shard made by a gradsweep whose per-network values differ (older unit format).
+    std::string old_version = saved;
+    old_version[6] = '1';
+    spit(u0, old_version);
+    r = merge({s0, s1, s2});
+    CHECK(r.rc == 2);
+    CHECK_THAT(r.err, Catch::Contains("made by another gradsweep version"));
     CHECK(!fs::exists(out));  // nothing was written by any refused merge
 
     spit(u0, saved);
