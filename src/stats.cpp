@@ -53,6 +53,31 @@ RankBuckets locate_ranks(const uint64_t* hist, size_t first, const size_t* ranks
     return rb;
 }
 
+// Where the needed buckets' keys go: one array, bucket after bucket. slot maps a
+// bucket to 1 + its index in needed (0: not needed, the sink), start[1 + j] is
+// where bucket needed[j]'s keys begin.
+struct Gather {
+    std::vector<unsigned char> slot;
+    std::vector<uint64_t> keys;
+    std::vector<uint64_t*> start;
+};
+Gather prepare_gather(const RankBuckets& rb, const uint64_t* hist, size_t n_buckets) {
+    Gather g;
+    g.slot.assign(n_buckets, 0);
+    size_t total = 0;
+    for (size_t j = 0; j < rb.needed.size(); ++j) {
+        g.slot[rb.needed[j]] = static_cast<unsigned char>(j + 1);
+        total += hist[rb.needed[j]];
+    }
+    g.keys.resize(total);
+    g.start.resize(rb.needed.size() + 1);
+    for (size_t j = 0, at = 0; j < rb.needed.size(); ++j) {
+        g.start[j + 1] = g.keys.data() + at;
+        at += hist[rb.needed[j]];
+    }
+    return g;
+}
+
 // The selection within each needed bucket, whose keys were gathered bucket after
 // bucket into `gathered`; bounds(b) gives bucket b's key range {lo, hi}.
 template <class Bounds>
@@ -101,41 +126,27 @@ void radix_select(size_t size, KeyAt key_at, uint64_t lo, uint64_t hi, const siz
     // Gather the needed buckets' keys, each into its own stretch of one array
     // (slot 0 is a sink for everything else).
     const RankBuckets rb = locate_ranks(hist.data(), 0, ranks, nr);
-    const std::vector<size_t>& needed = rb.needed;
-    std::vector<unsigned char> slot(kBuckets + 1, 0);  // bucket -> 1 + its index in needed; 0: not needed
-    size_t total = 0;
-    for (size_t j = 0; j < needed.size(); ++j) {
-        slot[needed[j]] = static_cast<unsigned char>(j + 1);
-        total += hist[needed[j]];
-    }
-    std::vector<uint64_t> gathered(total);
-    {
-        // Write cursors per slot: in a local array for up to 7 buckets (summarize
-        // needs at most 6), which the compiler keeps out of the vectors' way.
+    Gather g = prepare_gather(rb, hist.data(), kBuckets + 1);
+    if (rb.needed.size() <= 7) {
+        // Write cursors in a local array for up to 7 buckets (summarize needs at
+        // most 6), which the compiler keeps out of the vectors' way.
         uint64_t* pos[8];
-        std::vector<uint64_t*> more(needed.size() + 1);
-        for (size_t j = 0, at = 0; j < needed.size(); ++j) {
-            more[j + 1] = gathered.data() + at;
-            at += hist[needed[j]];
+        for (size_t j = 1; j <= rb.needed.size(); ++j) pos[j] = g.start[j];
+        const unsigned char* const sl = g.slot.data();
+        const uint64_t base = lo;
+        for (size_t i = 0; i < size; ++i) {
+            const uint64_t k = key_at(i), d = k - base;
+            const unsigned s = sl[d <= span ? static_cast<size_t>(d >> sh) : kBuckets];
+            if (s) *pos[s]++ = k;
         }
-        if (needed.size() <= 7) {
-            for (size_t j = 1; j <= needed.size(); ++j) pos[j] = more[j];
-            const unsigned char* const sl = slot.data();
-            const uint64_t base = lo;
-            for (size_t i = 0; i < size; ++i) {
-                const uint64_t k = key_at(i), d = k - base;
-                const unsigned s = sl[d <= span ? static_cast<size_t>(d >> sh) : kBuckets];
-                if (s) *pos[s]++ = k;
-            }
-        } else {
-            for (size_t i = 0; i < size; ++i) {
-                const uint64_t k = key_at(i), d = k - lo;
-                const unsigned s = slot[d <= span ? static_cast<size_t>(d >> sh) : kBuckets];
-                if (s) *more[s]++ = k;
-            }
+    } else {
+        for (size_t i = 0; i < size; ++i) {
+            const uint64_t k = key_at(i), d = k - lo;
+            const unsigned s = g.slot[d <= span ? static_cast<size_t>(d >> sh) : kBuckets];
+            if (s) *g.start[s]++ = k;
         }
     }
-    select_in_buckets(rb, hist.data(), gathered.data(), ranks, nr,
+    select_in_buckets(rb, hist.data(), g.keys.data(), ranks, nr,
                       [&](size_t b) {
                           const uint64_t blo = lo + (static_cast<uint64_t>(b) << sh);
                           return std::pair<uint64_t, uint64_t>{blo, std::min(hi, blo + ((uint64_t{1} << sh) - 1))};
@@ -243,9 +254,7 @@ void select_finite(const double* v, size_t size, const KeyRange& kr, const size_
 // Below this many values nth_element is as quick, and the radix path's fixed
 // costs (a 512 KiB histogram) are not worth it.
 constexpr size_t kRadixFrom = 8192;
-constexpr uint64_t kExpBits = 0x7ff0000000000000ull;
 
-// Mean, std and geomean from the first pass's sums (NaN for all when n == 0).
 // Every value is finite but their sum, a deviation or its square is not (float64
 // networks reach 1e300): the mean and std again over values scaled by powers of
 // two, exact but for values near the bottom of the range, which cannot matter to
@@ -266,9 +275,29 @@ constexpr uint64_t kExpBits = 0x7ff0000000000000ull;
     s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) / c : 0.0;
 }
 
-void finish_moments(const double* values, size_t size, size_t n, size_t n_pos, double sum, double log_sum, Summary& s) {
+// The running sums over the finite values, in the order given: the floating-point
+// operations that define n, mean and geomean, shared by both passes below.
+struct Sums {
+    size_t n = 0, n_pos = 0, n_zero = 0;
+    double sum = 0, log_sum = 0;
+    void add(double x) {  // x finite
+        ++n;
+        sum += x;
+        if (x == 0) ++n_zero;
+        if (x > 0) {
+            log_sum += std::log(x);
+            ++n_pos;
+        }
+    }
+};
+
+// Mean, std and geomean from the first pass's sums (NaN for all when n == 0).
+void finish_moments(const double* values, size_t size, const Sums& sums, Summary& s) {
     const double nan = std::numeric_limits<double>::quiet_NaN();
+    const size_t n = sums.n, n_pos = sums.n_pos;
+    const double sum = sums.sum, log_sum = sums.log_sum;
     s.n = n;
+    s.n_zero = sums.n_zero;
     s.n_nonfinite = size - n;
     if (n == 0) {
         s.mean = s.std = s.min = s.q05 = s.median = s.q95 = s.max = s.geomean = nan;
@@ -289,27 +318,17 @@ void finish_moments(const double* values, size_t size, size_t n, size_t n_pos, d
 // fall outside (-inf and negative NaN below, +inf and positive NaN above).
 void select_by_top_bits(const double* v, size_t size, const uint64_t* top, const size_t* ranks, size_t nr, uint64_t* out) {
     constexpr size_t kFirst = 0x0010;  // the first finite bucket
-    const RankBuckets rb = locate_ranks(top, kFirst, ranks, nr);
-    const std::vector<size_t>& needed = rb.needed;  // nr <= 6
-    std::vector<unsigned char> slot(kBuckets, 0);
-    size_t total = 0;
-    for (size_t j = 0; j < needed.size(); ++j) {
-        slot[needed[j]] = static_cast<unsigned char>(j + 1);
-        total += top[needed[j]];
-    }
-    std::vector<uint64_t> gathered(total);
+    const RankBuckets rb = locate_ranks(top, kFirst, ranks, nr);  // nr <= 6 buckets
+    Gather g = prepare_gather(rb, top, kBuckets);
     uint64_t* pos[8];
-    for (size_t j = 0, at = 0; j < needed.size(); ++j) {
-        pos[j + 1] = gathered.data() + at;
-        at += top[needed[j]];
-    }
-    const unsigned char* const sl = slot.data();
+    for (size_t j = 1; j <= rb.needed.size(); ++j) pos[j] = g.start[j];
+    const unsigned char* const sl = g.slot.data();
     for (size_t i = 0; i < size; ++i) {
         const uint64_t k = order_key(v[i]);
         const unsigned sj = sl[k >> 48];
         if (sj) *pos[sj]++ = k;
     }
-    select_in_buckets(rb, top, gathered.data(), ranks, nr,
+    select_in_buckets(rb, top, g.keys.data(), ranks, nr,
                       [](size_t b) {
                           const uint64_t blo = static_cast<uint64_t>(b) << 48;
                           return std::pair<uint64_t, uint64_t>{blo, blo | 0x0000ffffffffffffull};
@@ -333,22 +352,12 @@ Summary summarize(double* values, size_t size) {
     // engine), so they are fixed by the input alone. Non-finite values are
     // counted, then kept out of every other statistic, so one exploding network
     // never poisons the others' aggregates.
-    size_t n = 0, n_pos = 0;
-    double sum = 0, log_sum = 0;
+    Sums sums;
     if (size < kRadixFrom) {
-        for (size_t i = 0; i < size; ++i) {
-            const double x = values[i];
-            if (!std::isfinite(x)) continue;
-            ++n;
-            sum += x;
-            if (x == 0) ++s.n_zero;
-            if (x > 0) {
-                log_sum += std::log(x);
-                ++n_pos;
-            }
-        }
-        finish_moments(values, size, n, n_pos, sum, log_sum, s);
-        if (n) order_statistics_by_nth_element(values, size, n, s);
+        for (size_t i = 0; i < size; ++i)
+            if (std::isfinite(values[i])) sums.add(values[i]);
+        finish_moments(values, size, sums, s);
+        if (sums.n) order_statistics_by_nth_element(values, size, sums.n, s);
         return s;
     }
     // Large inputs: the same sums, and in the same pass (integer work only, the
@@ -361,25 +370,17 @@ Summary summarize(double* values, size_t size) {
         uint64_t* const h = top.data();
         for (size_t i = 0; i < size; ++i) {
             const double x = values[i];
-            uint64_t b;
-            std::memcpy(&b, &x, 8);
-            const uint64_t k = b ^ (static_cast<uint64_t>(static_cast<int64_t>(b) >> 63) | 0x8000000000000000ull);
+            const uint64_t k = order_key(x);
             ++h[k >> 48];
-            const bool finite = (b & kExpBits) != kExpBits;
+            const bool finite = std::isfinite(x);
             lo = std::min(lo, finite ? k : ~uint64_t{0});
             hi = std::max(hi, finite ? k : uint64_t{0});
             neg_zero |= k == kNegZeroKey;
-            if (!std::isfinite(x)) continue;
-            ++n;
-            sum += x;
-            if (x == 0) ++s.n_zero;
-            if (x > 0) {
-                log_sum += std::log(x);
-                ++n_pos;
-            }
+            if (finite) sums.add(x);
         }
     }
-    finish_moments(values, size, n, n_pos, sum, log_sum, s);
+    finish_moments(values, size, sums, s);
+    const size_t n = sums.n;
     if (n == 0) return s;
     // Order statistics (the k-th smallest finite values) by radix select, which
     // leaves the values in place. It finds the same values as nth_element; only
