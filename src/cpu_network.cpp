@@ -53,14 +53,6 @@ LaneKeys lane_keys(const uint64_t* seeds) {
     return k;
 }
 
-// scale * uniform_pm1<T>(w), exactly: k * 2^-24 is exact, so folding 2^-24 into the
-// scale rounds the same real number once, as the reference does.
-template <class T>
-GS_CPU_INLINE T uniform_value(uint32_t w, T scale_2m24) {
-    const int32_t k = static_cast<int32_t>(w >> 8) * 2 - ((1 << 24) - 1);
-    return static_cast<T>(k) * scale_2m24;
-}
-
 // G groups of 16 Philox lanes starting at block `blk`. A 16-lane group covers 16 / L
 // consecutive blocks for L networks; word q of block b is element 4b + q, stored at
 // dst[(4b + q) * L + network], i.e. draw_value's element e for every lane.
