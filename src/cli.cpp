@@ -278,6 +278,26 @@ ojson read_results_json(const std::string& dir) {
     }
 }
 
+// --per-seed: per_seed gets the header, then each cell's rows as aggregation
+// meets them. Without it no hook at all, so a cell's rows never need to be in
+// memory whole.
+std::function<void(const Cell&, const std::vector<double>&)> per_seed_hook(bool on, const Spec& spec, std::string& per_seed) {
+    if (!on) return nullptr;
+    per_seed = per_seed_csv_header();
+    return [&spec, &per_seed](const Cell& c, const std::vector<double>& rows) { append_per_seed_csv(per_seed, spec, c, rows); };
+}
+
+// The result files of a run or merge, all or nothing: a failed write (disk full)
+// leaves earlier results untouched. per_seed.csv only with --per-seed.
+void write_result_files(const std::string& dir, const Spec& spec, const SweepResult& result, bool with_per_seed,
+                        std::string&& per_seed, const ojson& extra) {
+    std::vector<std::pair<std::string, std::string>> files{{dir + "/results.csv", results_csv_text(spec, result)},
+                                                           {dir + "/theory.csv", theory_csv_text(spec, result)}};
+    if (with_per_seed) files.emplace_back(dir + "/per_seed.csv", std::move(per_seed));
+    files.emplace_back(dir + "/results.json", final_results_json_text(spec, result, extra));
+    write_files_atomic(files);
+}
+
 // scripts/plot.py on the results; --quiet keeps its list of PNGs off stdout (errors still show).
 int run_plot(const std::string& dir, bool quiet) {
     const std::string cmd = "/usr/bin/python3 \"" + std::string(GS_SOURCE_DIR_FOR_SCRIPTS) + "/scripts/plot.py\" \"" + dir + "\"" +
@@ -478,7 +498,6 @@ int cmd_run(const CliOptions& o) {
         // early (cell files) or now (from unit files): the same bits either way,
         // and the same as a merge of shards.
         std::string per_seed;
-        if (o.per_seed) per_seed = per_seed_csv_header();
         SweepResult result;
         if (summarise_early) {
             for (const Cell& c : spec.cells) result.cells.push_back(cp.load_cell(c.index));
@@ -489,9 +508,7 @@ int cmd_run(const CliOptions& o) {
                 const std::string path = dir + "/" + kUnitsDir + "/" + unit_file_name(u);
                 if (!read_unit_file(path, spec, o.seed_block, u, dst, &why)) throw std::runtime_error(path + ": " + why);
             },
-            o.per_seed ? std::function<void(const Cell&, const std::vector<double>&)>(
-                             [&](const Cell& c, const std::vector<double>& rows) { append_per_seed_csv(per_seed, spec, c, rows); })
-                       : nullptr,
+            per_seed_hook(o.per_seed, spec, per_seed),
             [&]() {
                 if (int sig = StopSignals::caught()) stop_now(sig);
             });
@@ -500,12 +517,7 @@ int cmd_run(const CliOptions& o) {
         info.networks = spec.networks();
         info.networks_per_second = info.elapsed_seconds > 0 ? fresh_networks / info.elapsed_seconds : 0;
         result.info = info;
-        // All or nothing: a failed write (disk full) leaves earlier results untouched.
-        std::vector<std::pair<std::string, std::string>> files{{dir + "/results.csv", results_csv_text(spec, result)},
-                                                               {dir + "/theory.csv", theory_csv_text(spec, result)}};
-        if (o.per_seed) files.emplace_back(dir + "/per_seed.csv", std::move(per_seed));
-        files.emplace_back(dir + "/results.json", final_results_json_text(spec, result, extra));
-        write_files_atomic(files);
+        write_result_files(dir, spec, result, o.per_seed, std::move(per_seed), extra);
         cp.remove_files();  // the results are in place; the rows are no longer needed
         if (!o.quiet) {
             print_summary(spec, result);
@@ -540,25 +552,18 @@ int cmd_merge(const CliOptions& o) {
     if (dir_nonempty(o.out_dir) && !o.force)
         throw UsageError("-o " + o.out_dir + ": directory exists and is not empty (use --force to overwrite)");
     std::string per_seed;
-    if (o.per_seed) per_seed = per_seed_csv_header();
     SweepResult result;
     // Unit files are checked (identity, size, checksum) as they are loaded; any
     // problem is bad input and stops the merge before anything is written.
-    // Without --per-seed no callback: a cell's rows then never have to be in memory whole.
-    std::function<void(const Cell&, const std::vector<double>&)> on_rows;
-    if (o.per_seed) on_rows = [&](const Cell& c, const std::vector<double>& rows) { append_per_seed_csv(per_seed, spec, c, rows); };
     result.cells = aggregate_units(
-        spec, set.block_seeds, [&](const WorkUnit& u, double* dst) { load_shard_unit(set, u, dst); }, on_rows);
+        spec, set.block_seeds, [&](const WorkUnit& u, double* dst) { load_shard_unit(set, u, dst); },
+        per_seed_hook(o.per_seed, spec, per_seed));
     result.info = merged_run_info(set);
     const ojson extra{{"seed_block", set.block_seeds}, {"work_units", set.owner.size()}, {"shards", set.count},
                       {"merge_seconds", seconds_since(t0)}};
     create_out_dir(o.out_dir);
     const std::string& dir = o.out_dir;
-    std::vector<std::pair<std::string, std::string>> files{{dir + "/results.csv", results_csv_text(spec, result)},
-                                                           {dir + "/theory.csv", theory_csv_text(spec, result)}};
-    if (o.per_seed) files.emplace_back(dir + "/per_seed.csv", std::move(per_seed));
-    files.emplace_back(dir + "/results.json", final_results_json_text(spec, result, extra));
-    write_files_atomic(files);
+    write_result_files(dir, spec, result, o.per_seed, std::move(per_seed), extra);
     if (!o.quiet) {
         print_summary(spec, result);
         std::printf("merged %llu shards (%llu networks) into %s/\n", static_cast<unsigned long long>(set.count),
