@@ -68,7 +68,7 @@ struct Timing {
 };
 
 // The engine hands a backend one work unit's seeds per call and reuses the rows
-// buffer (src/device_scheduler.cpp); the benchmark does the same, so it times the
+// buffer (src/run/device_scheduler.cpp); the benchmark does the same, so it times the
 // computation, not first-touch page faults on a buffer of count * row_stride doubles.
 constexpr uint64_t kChunk = 16384;
 

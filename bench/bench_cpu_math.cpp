@@ -1,5 +1,5 @@
 // Accuracy and speed of the CPU backend's vectorisable float exp/erf/tanh
-// (src/cpu_vec_math.hpp) against libm. Sweeps every float in the range where the
+// (src/cpu/vec_math.hpp) against libm. Sweeps every float in the range where the
 // function is not constant and reports the worst error in ulps of the correctly
 // rounded result (computed in double), the worst relative error, how often the
 // result differs from glibc's float function, and the speed of a 16-lane loop.
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "../src/cpu_vec_math.hpp"
+#include "cpu/vec_math.hpp"
 
 namespace {
 

@@ -7,7 +7,7 @@
 //   philox  every weight and bias is one Philox4x32-10 word, counters per tensor
 //           (18 blocks for layer sizes 3,3,3,3,3,1), made into floats;
 //   act     the activation and its slope for every unit, with the float formulas
-//           whose bits the results are defined by (src/cpu_activation.hpp);
+//           whose bits the results are defined by (src/cpu/activation_lanes.hpp);
 //   stats   the divisions and square roots in double that turn each layer's sums
 //           into the per-network statistics (4 divisions and 2 roots per layer,
 //           1 division for the loss).
@@ -26,8 +26,8 @@
 #include <string>
 #include <vector>
 
-#include "../src/cpu_activation.hpp"
-#include "../src/cpu_philox_simd.hpp"
+#include "cpu/activation_lanes.hpp"
+#include "cpu/philox_simd.hpp"
 #include "gradsweep/random_values.hpp"
 
 namespace {

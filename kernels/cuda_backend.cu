@@ -25,14 +25,6 @@ namespace {
 constexpr int kMaxThreadsPerNet = 256;
 constexpr int kThreadsPerBlockSoa = 128;  // P = 1: networks per block
 
-struct BlockSync {
-    GS_HD void sync() {
-#if defined(__CUDA_ARCH__)
-        __syncthreads();
-#endif
-    }
-};
-
 // P = 1: thread = network, many per block. P > 1: block (of P threads) = network.
 template <class T>
 __global__ void __launch_bounds__(kMaxThreadsPerNet) network_kernel(NetArgs<T> a, int P) {

@@ -6,7 +6,20 @@
 #include <stdexcept>
 #include <string>
 
+#include "gradsweep/hd.hpp"
+
 namespace gs::kern {
+
+// The barrier the shared bodies (network_body.cuh, summary_body.cuh) take as a
+// parameter: __syncthreads on the device; the host emulation tests pass a
+// std::barrier instead.
+struct BlockSync {
+    GS_HD void sync() {
+#if defined(__CUDA_ARCH__)
+        __syncthreads();
+#endif
+    }
+};
 
 inline void cuda_check(cudaError_t e, const char* what) {
     if (e != cudaSuccess) {

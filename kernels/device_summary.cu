@@ -13,14 +13,6 @@ namespace {
 
 constexpr int kSummaryThreads = 256;
 
-struct BlockSync {
-    GS_HD void sync() {
-#if defined(__CUDA_ARCH__)
-        __syncthreads();
-#endif
-    }
-};
-
 // rows [count][stride] -> cols [stride][count]; non-finite -> +inf so that the
 // ascending sort puts them after every finite value (a NaN's sign bit would
 // otherwise send it to either end of a radix order).

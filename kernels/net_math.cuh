@@ -1,5 +1,5 @@
 // Per-element math of the CUDA kernels, written once for host and device (GS_HD)
-// so the host emulation tests (tests/gpu/test_emulation_*.cpp) run exactly the code
+// so the host emulation tests (tests/gpu/emu_kernels_test.cpp) run exactly the code
 // the GPU runs. Only the shared headers' formulas are used: activation.hpp for
 // f and f', random_values.hpp for how Philox words become values.
 #pragma once
@@ -31,7 +31,7 @@ GS_HD T act_fwd_rt(Activation a, T x, T slope) {
 }
 
 // f'(x) from x alone. tanh and sigmoid take y = f(x) and so recompute it, exactly
-// as the CPU backend does (cpu_network.cpp, derivative_at), which keeps z the only
+// as the CPU backend does (src/cpu/network.cpp, derivative_at), which keeps z the only
 // per-unit value the forward pass has to store.
 template <class T>
 GS_HD T act_der_rt(Activation a, T x, T slope) {

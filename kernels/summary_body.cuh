@@ -1,6 +1,6 @@
 // gs::Summary of one sorted segment, computed by a group of P threads (a CUDA
 // block on the device; P std::threads in the host emulation test). Same semantics
-// as gs::summarize (src/stats.cpp): statistics over the finite values only,
+// as gs::summarize (src/aggregate/stats.cpp): statistics over the finite values only,
 // quantiles by linear interpolation between order statistics (numpy's default),
 // sample std (ddof = 1), geomean over positive finite values (NaN when none),
 // n_nonfinite and n_zero counted. Sums run in a fixed tree order (deterministic),

@@ -27,10 +27,10 @@ fi
 # The parser is three files, the planning it feeds two more (and stats.cpp for
 # row_stride); compiling them directly keeps this independent of the CMake build
 # (and of CUDA).
-sources=("$root"/src/spec.cpp "$root"/src/spec_keys.cpp "$root"/src/spec_reader.cpp "$root"/src/work_units.cpp
-         "$root"/src/resources.cpp "$root"/src/stats.cpp "$root"/fuzz/fuzz_spec.cpp)
+sources=("$root"/src/spec/spec.cpp "$root"/src/spec/spec_keys.cpp "$root"/src/spec/spec_reader.cpp "$root"/src/run/work_units.cpp
+         "$root"/src/run/memory_plan.cpp "$root"/src/aggregate/stats.cpp "$root"/fuzz/fuzz_spec.cpp)
 bin="$build/fuzz_spec"
-if [[ ! -x $bin ]] || [[ -n $(find "${sources[@]}" "$root"/src/*.hpp "$root"/include -newer "$bin" 2>/dev/null) ]]; then
+if [[ ! -x $bin ]] || [[ -n $(find "${sources[@]}" "$root"/src "$root"/include -newer "$bin" 2>/dev/null) ]]; then
     echo "ci_fuzz: building $bin"
     clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -I"$root/include" -I"$root/src" "${sources[@]}" -o "$bin"

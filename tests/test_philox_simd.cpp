@@ -1,10 +1,10 @@
-// The CPU backend's 16-lane Philox (src/cpu_philox_simd.hpp) must give exactly the
+// The CPU backend's 16-lane Philox (src/cpu/philox_simd.hpp) must give exactly the
 // scalar reference's words, whatever the number of groups in flight and for keys
 // and counters with the high bits set (where a lost carry or a wrong half would show).
 #include <catch2/catch.hpp>
 #include <random>
 
-#include "../src/cpu_philox_simd.hpp"
+#include "cpu/philox_simd.hpp"
 #include "gradsweep/philox.hpp"
 
 using namespace gs;

@@ -70,7 +70,6 @@ public:
     Checkpoint(std::string dir, const Spec& spec, uint64_t block_seeds, const ShardId& shard, const std::vector<WorkUnit>& units,
                Mode mode);
 
-    const std::string& dir() const { return dir_; }
     std::string unit_path(const WorkUnit& u) const;
     std::string cell_path(int cell) const;
     bool done(size_t i) const { return done_[i]; }

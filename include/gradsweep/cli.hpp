@@ -1,9 +1,10 @@
 // The command-line front end, callable in-process by tests.
 #pragma once
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
+#include "gradsweep/errors.hpp"
+#include "gradsweep/work_units.hpp"  // kSeedBlock
 
 namespace gs {
 
@@ -22,15 +23,11 @@ struct CliOptions {
     std::string devices;               // "all" or "0,1,..."; empty: one device (--device)
     bool resume = false;
     std::string max_memory;            // e.g. "8G"; empty: only MemAvailable limits
-    uint64_t seed_block = 4096;        // seeds per work unit
+    uint64_t seed_block = kSeedBlock;  // seeds per work unit
     std::vector<std::string> inputs;   // merge: the shard directories
 };
 
 // Throws UsageError on bad arguments.
 CliOptions parse_cli(const std::vector<std::string>& args);
-
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
 }  // namespace gs

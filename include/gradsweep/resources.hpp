@@ -6,11 +6,12 @@
 #include <string>
 
 #include "gradsweep/spec.hpp"
+#include "gradsweep/work_units.hpp"  // kSeedBlock
 
 namespace gs {
 
 struct MemoryInputs {
-    uint64_t block_seeds = 4096;
+    uint64_t block_seeds = kSeedBlock;
     uint64_t units = 0;           // work units this process handles
     int cpu_threads = 1;          // all CPU workers together
     int workers = 1;              // devices or CPU backend instances

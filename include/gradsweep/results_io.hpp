@@ -6,16 +6,12 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+#include "gradsweep/errors.hpp"
 
 #include "gradsweep/spec.hpp"
 #include "gradsweep/sweep.hpp"
 
 namespace gs {
-
-// Thrown when an output cannot be written (disk full, unwritable directory).
-class OutputError : public std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
 // sync = false skips fsync: the file still appears only whole (rename), but a
 // power cut may lose it (checkpoint units, which are recomputed if lost).

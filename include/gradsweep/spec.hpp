@@ -2,27 +2,15 @@
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
 #include <string>
 #include <vector>
+#include "gradsweep/errors.hpp"
 #include "gradsweep/activation.hpp"
 #include "gradsweep/init.hpp"
 
 namespace gs {
 
 using ojson = nlohmann::ordered_json;
-
-// Bad input. `path` is the JSON path of the offending value (e.g. "grid.width[2]"),
-// empty for file-level problems; what() is the whole one-line message.
-class SpecError : public std::runtime_error {
-public:
-    SpecError(std::string path, const std::string& problem)
-        : std::runtime_error(path.empty() ? problem : path + ": " + problem), path_(std::move(path)) {}
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
 
 // What a spec may ask for. These keep parsing cheap (the grid is expanded in
 // memory) and keep the engine's index types exact (Philox numbers a tensor's

@@ -1,4 +1,5 @@
-// The orchestrator: plan -> backend -> aggregate. Knows nothing of files.
+// Summaries over seeds: a cell's rows -> one Summary per (layer, quantity). Knows
+// nothing of files.
 #pragma once
 #include <array>
 #include <atomic>
@@ -73,14 +74,10 @@ private:
     std::atomic<uint64_t> nonfinite_networks_{0};
 };
 
-// Called once per cell with that cell's raw rows (for --per-seed output), and
-// after each cell for progress.
-struct RunHooks {
-    std::function<void(const Cell&, const std::vector<double>& rows)> on_rows;
-    std::function<void(size_t cells_done, uint64_t networks_done)> on_progress;
-};
-
-SweepResult run_sweep(const Spec& spec, Backend& backend, const RunHooks& hooks = {});
+// The whole sweep in memory on one backend, cell by cell, every seed in one call:
+// the plain reference the tests hold the real path (units, threads, shards,
+// checkpoint, src/cli) against.
+SweepResult run_sweep(const Spec& spec, Backend& backend);
 
 std::string utc_now_iso8601();
 

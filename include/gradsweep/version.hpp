@@ -1,7 +1,7 @@
 #pragma once
 // Provenance strings, defined in a generated source file so that a new commit
 // recompiles one file instead of the whole project.
-namespace gradsweep {
+namespace gs {
 const char* version_string();
 const char* git_commit();
-}  // namespace gradsweep
+}  // namespace gs

@@ -4,9 +4,9 @@
 // depends only on its seed, so however units are spread the rows are the same.
 #pragma once
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <vector>
+#include "gradsweep/errors.hpp"
 
 #include "gradsweep/spec.hpp"
 
@@ -14,12 +14,6 @@ namespace gs {
 
 // Seeds per work unit unless --seed-block says otherwise.
 inline constexpr uint64_t kSeedBlock = 4096;
-
-// Bad input that is not a spec error: a shard set that does not fit together, a
-// checkpoint of another sweep, a spec too big for this machine. Exit code 2.
-class InputError : public std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
 
 struct WorkUnit {
     int cell = 0;

@@ -23,7 +23,7 @@ uint64_t sat(u128 x) { return x > kMax ? kMax : static_cast<uint64_t>(x); }
 // Elements of per-network scratch: activations and pre-activations of every
 // layer for the whole batch, plus three gradient vectors of the widest layer.
 // The same terms the CUDA layout (kernels/net_layout.cuh) and the CPU lane
-// scratch (src/cpu_network.hpp) allocate.
+// scratch (src/cpu/network.hpp) allocate.
 u128 network_scratch_elements(const Spec& spec, const Cell& c, bool include_weights_cpu) {
     const u128 B = static_cast<u128>(spec.input.batch);
     u128 acts = 0, weights = 0;

@@ -1,8 +1,8 @@
-#include "cpu_network.hpp"
+#include "cpu/network.hpp"
 
-#include "cpu_activation.hpp"
-#include "cpu_philox_simd.hpp"
-#include "cpu_vec_math.hpp"
+#include "cpu/activation_lanes.hpp"
+#include "cpu/philox_simd.hpp"
+#include "cpu/vec_math.hpp"
 
 #include <limits>
 #include <type_traits>
@@ -35,7 +35,6 @@ CellPlan::CellPlan(const Spec& spec, const Cell& c) {
 
 namespace {
 
-#define GS_CPU_INLINE inline __attribute__((always_inline))
 
 // ---------------------------------------------------------------------------- random tensors
 
@@ -57,7 +56,7 @@ LaneKeys lane_keys(const uint64_t* seeds) {
 // consecutive blocks for L networks; word q of block b is element 4b + q, stored at
 // dst[(4b + q) * L + network], i.e. draw_value's element e for every lane.
 template <class T, int L, int G>
-GS_CPU_INLINE void gen_step(const LaneKeys& keys, uint32_t rng_key, Stream stream, uint32_t layer, uint32_t blk,
+GS_INLINE void gen_step(const LaneKeys& keys, uint32_t rng_key, Stream stream, uint32_t layer, uint32_t blk,
                             Dist::Kind kind, T scale, T* dst) {
     constexpr int BPV = 16 / L;
 #if defined(__AVX512F__)
@@ -259,7 +258,7 @@ void pregenerate_all(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s) 
 
 // NaN-propagating max, so a non-finite gradient is never hidden.
 template <class T>
-GS_CPU_INLINE T nan_max(T m, T x) { return (x > m || x != x) ? x : m; }
+GS_INLINE T nan_max(T m, T x) { return (x > m || x != x) ? x : m; }
 
 // ---------------------------------------------------------------------------- forward matvec
 
@@ -314,21 +313,21 @@ template <class T>
 using Vec = typename VecOf<T>::type;
 
 template <class T>
-GS_CPU_INLINE Vec<T> load_vec(const T* p) {
+GS_INLINE Vec<T> load_vec(const T* p) {
     Vec<T> v;
     std::memcpy(&v, p, sizeof v);
     return v;
 }
 
 // Sum of a vector's elements in a fixed tree: halves, then quarters, ...
-GS_CPU_INLINE float tree_sum(VecF v) {
+GS_INLINE float tree_sum(VecF v) {
     typedef float v8 __attribute__((vector_size(32)));
     typedef float v4 __attribute__((vector_size(16)));
     const v8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
     const v4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
     return ((b[0] + b[2]) + (b[1] + b[3]));
 }
-GS_CPU_INLINE double tree_sum(VecD v) {
+GS_INLINE double tree_sum(VecD v) {
     typedef double v4 __attribute__((vector_size(32)));
     const v4 b = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
     return ((b[0] + b[2]) + (b[1] + b[3]));

@@ -92,8 +92,8 @@ std::string format_double(double x) {
 }
 
 ojson provenance_json(const Spec& spec, const RunInfo& info) {
-    return ojson{{"version", gradsweep::version_string()},
-                 {"git_commit", gradsweep::git_commit()},
+    return ojson{{"version", gs::version_string()},
+                 {"git_commit", gs::git_commit()},
                  {"backend", info.backend},
                  {"device", info.device},
                  {"threads", info.threads},

@@ -650,7 +650,7 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
 int cli_main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && (args[0] == "--version" || args[0] == "version")) {
-        std::printf("gradsweep %s (%s)\n", gradsweep::version_string(), gradsweep::git_commit());
+        std::printf("gradsweep %s (%s)\n", version_string(), git_commit());
         return 0;
     }
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

@@ -13,8 +13,8 @@
 #include <map>
 #include <sys/stat.h>
 
-#include "spec_keys.hpp"
-#include "spec_reader.hpp"
+#include "spec/spec_keys.hpp"
+#include "spec/spec_reader.hpp"
 
 namespace gs {
 

@@ -1,15 +1,15 @@
 // y = f(x) and f'(x) together, so that erf/exp/tanh are evaluated once per unit and
-// the backward pass needs none. Same formulas as activation.hpp, with cpu_vec_math's
+// the backward pass needs none. Same formulas as activation.hpp, with vec_math.hpp's
 // vectorisable functions for float (and std:: for double). Shared by the CPU
-// backend (cpu_network.cpp) and bench/bench_tiny_floor.cpp.
+// backend (network.cpp) and bench/bench_tiny_floor.cpp.
 #pragma once
-#include "cpu_vec_math.hpp"
+#include "cpu/vec_math.hpp"
 #include "gradsweep/activation.hpp"
 
 namespace gs::cpu {
 
 template <Activation A, class T>
-inline __attribute__((always_inline)) void act_value_and_slope(T x, T slope, T& y, T& dy) {
+GS_INLINE void act_value_and_slope(T x, T slope, T& y, T& dy) {
     if constexpr (A == Activation::relu) {
         y = x > T(0) ? x : T(0);
         dy = x > T(0) ? T(1) : T(0);

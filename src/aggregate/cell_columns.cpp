@@ -38,8 +38,8 @@ void CellColumns::start(const Cell& cell, uint64_t count) {
     if (bytes <= cap_bytes_) return;
     release();
     // Straight from the kernel: no zeroing pass of our own (its fresh pages are
-    // zero). No MADV_HUGEPAGE: on the VMs measured, fresh huge pages cost several
-    // times more to fault in than the same memory in 4 KiB pages.
+    // zero). No MADV_HUGEPAGE: fresh huge pages cost more to fault in than the same
+    // memory in 4 KiB pages (docs/cpu_backend.md).
     const size_t want = std::max<size_t>(bytes, 1);
     void* p = ::mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
@@ -139,7 +139,7 @@ CellResult summarize_cell(const Cell& cell, const double* rows, uint64_t count) 
     return cols.finish();
 }
 
-SweepResult run_sweep(const Spec& spec, Backend& backend, const RunHooks& hooks) {
+SweepResult run_sweep(const Spec& spec, Backend& backend) {
     SweepResult result;
     result.info.backend = backend.name();
     result.info.device = backend.device_name();
@@ -153,12 +153,10 @@ SweepResult run_sweep(const Spec& spec, Backend& backend, const RunHooks& hooks)
         const int stride = row_stride(cell.depth());
         rows.assign(spec.seed_count * stride, std::nan(""));  // poisoned: an unwritten value shows
         backend.run(spec, cell, 0, spec.seed_count, rows.data());
-        if (hooks.on_rows) hooks.on_rows(cell, rows);
         cols.start(cell, spec.seed_count);
         cols.add_rows(0, rows.data(), spec.seed_count);
         result.cells.push_back(cols.finish());
         done += spec.seed_count;
-        if (hooks.on_progress) hooks.on_progress(result.cells.size(), done);
     }
     result.info.end_time = utc_now_iso8601();
     result.info.elapsed_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -7,11 +7,11 @@
 // Where the time goes and what is done about it (numbers: bench/results/, and
 // bench/bench_tiny_floor for the parts of a tiny network no kernel can avoid):
 // - Philox: every weight is one Philox word. Words are made 16 lanes x 2 groups at
-//   a time (cpu_philox_simd.hpp) and written straight into the [element][lane]
+//   a time (philox_simd.hpp) and written straight into the [element][lane]
 //   layout, so no scatter. Each weight is drawn once per network: the forward pass
 //   keeps the layer's weights for the backward pass while they fit a cache-sized
 //   budget (kKeepWeightsBytes), and regenerates them in the backward pass beyond it.
-// - Activations: float exp/erf/tanh are straight-line polynomials (cpu_vec_math.hpp)
+// - Activations: float exp/erf/tanh are straight-line polynomials (vec_math.hpp)
 //   that vectorise across lanes; the forward pass also stores f'(z), so the backward
 //   pass needs no transcendental function at all.
 #pragma once

@@ -5,10 +5,9 @@
 // multiplies and one dependency chain and runs about 4x slower. Without AVX-512 the
 // scalar reference in gradsweep/philox.hpp is called per lane, giving the same words.
 //
-// Why this layout: on the 2-core EPYC here 512-bit operations issue at half rate
-// (one vpmuludq, one FMA, two xors per cycle), so every vector operation counts,
-// not just the multiplies. Each 32-bit word lives in the low half of a
-// 64-bit lane (8 lanes per register, two registers per 16 lanes): one vpmuludq
+// Why this layout: where 512-bit operations issue at half rate, every vector
+// operation counts, not just the multiplies. Each 32-bit word lives in the low half
+// of a 64-bit lane (8 lanes per register, two registers per 16 lanes): one vpmuludq
 // then yields the whole 64-bit product, its low half already in place and its
 // high half one shift away. That is 4 multiplies, 4 shifts and 4 three-way xors per
 // round and 16 lanes, against 4 multiplies, 2 vpmulld, 6 shuffles and 2 xors for
@@ -16,9 +15,7 @@
 // (vpmuludq ignores them, xor is lane-wise), and the round keys are computed once
 // per 16 networks (PhiloxKeys16) rather than once per block. Two groups (eight
 // registers of state each) in flight use 18 of the 32 registers; a third group
-// made GCC spill. Measured on that machine, one thread: 28.4 ns per 16-lane block
-// before, 20.4 ns now; with counters and values kept in registers (below),
-// bench_cpu gains 6 % at 5 x 3, 7 % at 20 x 64 and 22 % at 10 x 256 (GELU).
+// made GCC spill. Measurements: docs/cpu_backend.md.
 #pragma once
 #include <cstdint>
 
@@ -34,7 +31,7 @@ constexpr int kPhiloxLanes = 16;
 #if defined(__AVX512F__)
 // Eight 32-bit words into the low halves of eight 64-bit lanes. (The maskz form:
 // GCC 12's unmasked one trips -Wmaybe-uninitialized inside its own header.)
-inline __attribute__((always_inline)) __m512i widen8(const uint32_t* p) {
+GS_INLINE __m512i widen8(const uint32_t* p) {
     return _mm512_maskz_cvtepu32_epi64(0xFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 #endif
@@ -67,7 +64,7 @@ namespace philox_simd_detail {
 // The rounds for G <= 2 groups; then emit(g, x) for each group, x[q][h] = word q of
 // lanes 8h..8h+7, in the low halves of 64-bit lanes (the high halves are garbage).
 template <int G, class Emit>
-inline __attribute__((always_inline)) void rounds_x64(const __m512i (*c0)[2], const uint32_t* c1, const uint32_t* c2,
+GS_INLINE void rounds_x64(const __m512i (*c0)[2], const uint32_t* c1, const uint32_t* c2,
                                                       uint32_t c3, const PhiloxKeys16& keys, Emit&& emit) {
     constexpr int H = 2 * G;
     __m512i x0[H], x1[H], x2[H], x3[H];
@@ -101,7 +98,7 @@ inline __attribute__((always_inline)) void rounds_x64(const __m512i (*c0)[2], co
 
 // Any G, two groups at a time (a third group's state would spill).
 template <int G, class Emit>
-inline __attribute__((always_inline)) void rounds(const __m512i (&c0)[G][2], const uint32_t* c1, const uint32_t* c2,
+GS_INLINE void rounds(const __m512i (&c0)[G][2], const uint32_t* c1, const uint32_t* c2,
                                                   uint32_t c3, const PhiloxKeys16& keys, Emit&& emit) {
 #pragma GCC unroll 4
     for (int g = 0; g + 2 <= G; g += 2)
@@ -114,8 +111,8 @@ inline __attribute__((always_inline)) void rounds(const __m512i (&c0)[G][2], con
 // Counters of 16 lanes in registers, as the rounds take them (low halves of 64-bit
 // lanes, lanes 8h..8h+7 in [h]). Made in registers, not through an array: a vector
 // load of words just stored one by one waits for the stores to retire.
-inline __attribute__((always_inline)) void counters_same(uint32_t c, __m512i (&v)[2]) { v[0] = v[1] = _mm512_set1_epi64(c); }
-inline __attribute__((always_inline)) void counters_consecutive(uint32_t c, __m512i (&v)[2]) {  // lane m: c + m
+GS_INLINE void counters_same(uint32_t c, __m512i (&v)[2]) { v[0] = v[1] = _mm512_set1_epi64(c); }
+GS_INLINE void counters_consecutive(uint32_t c, __m512i (&v)[2]) {  // lane m: c + m
     const __m512i iota = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
     v[0] = _mm512_add_epi64(_mm512_set1_epi64(c), iota);
     v[1] = _mm512_add_epi64(_mm512_set1_epi64(c + 8u), iota);
@@ -123,7 +120,7 @@ inline __attribute__((always_inline)) void counters_consecutive(uint32_t c, __m5
 
 // Word q of each group's 16 lanes as one vector: emit(g, w), w[q] = words q.
 template <int G, class Emit>
-inline __attribute__((always_inline)) void philox16_words(const __m512i (&c0)[G][2], const uint32_t (&c1)[G],
+GS_INLINE void philox16_words(const __m512i (&c0)[G][2], const uint32_t (&c1)[G],
                                                           const uint32_t (&c2)[G], uint32_t c3, const PhiloxKeys16& keys,
                                                           Emit&& emit) {
     const __m512i low_halves = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -140,7 +137,7 @@ inline __attribute__((always_inline)) void philox16_words(const __m512i (&c0)[G]
 // out[g][q][m] = word q of philox4x32_10({c0[g][m], c1[g], c2[g], c3}, key {k0[m], k1[m]}):
 // each group may draw from another tensor (layer c1, stream c2).
 template <int G>
-inline __attribute__((always_inline)) void philox16(const uint32_t (&c0)[G][16], const uint32_t (&c1)[G],
+GS_INLINE void philox16(const uint32_t (&c0)[G][16], const uint32_t (&c1)[G],
                                                     const uint32_t (&c2)[G], uint32_t c3, const PhiloxKeys16& keys,
                                                     uint32_t (&out)[G][4][16]) {
 #if defined(__AVX512F__)
@@ -163,7 +160,7 @@ inline __attribute__((always_inline)) void philox16(const uint32_t (&c0)[G][16],
 
 // All G groups from one tensor (layer c1, stream c2).
 template <int G>
-inline __attribute__((always_inline)) void philox16(const uint32_t (&c0)[G][16], uint32_t c1, uint32_t c2, uint32_t c3,
+GS_INLINE void philox16(const uint32_t (&c0)[G][16], uint32_t c1, uint32_t c2, uint32_t c3,
                                                     const PhiloxKeys16& keys, uint32_t (&out)[G][4][16]) {
     uint32_t c1s[G], c2s[G];
     for (int g = 0; g < G; ++g) {
@@ -179,7 +176,7 @@ inline __attribute__((always_inline)) void philox16(const uint32_t (&c0)[G][16],
 // block m being element 4m + q. Assembled straight from the rounds' 64-bit lanes:
 // 4 shuffles per 8 blocks, against 4 + 12 through word-major order and memory.
 template <int G, class Emit>
-inline __attribute__((always_inline)) void philox16_elements(const __m512i (&c0)[G][2], uint32_t c1, uint32_t c2,
+GS_INLINE void philox16_elements(const __m512i (&c0)[G][2], uint32_t c1, uint32_t c2,
                                                              uint32_t c3, const PhiloxKeys16& keys, Emit&& emit) {
     uint32_t c1s[G], c2s[G];
     for (int g = 0; g < G; ++g) {
@@ -204,7 +201,7 @@ inline __attribute__((always_inline)) void philox16_elements(const __m512i (&c0)
 // scale * uniform_pm1<T>(w), exactly: k * 2^-24 is exact, so folding 2^-24 into the
 // scale rounds the same real number once, as the reference does.
 template <class T>
-inline __attribute__((always_inline)) T uniform_value(uint32_t w, T scale_2m24) {
+GS_INLINE T uniform_value(uint32_t w, T scale_2m24) {
     const int32_t k = static_cast<int32_t>(w >> 8) * 2 - ((1 << 24) - 1);
     return static_cast<T>(k) * scale_2m24;
 }
@@ -212,11 +209,11 @@ inline __attribute__((always_inline)) T uniform_value(uint32_t w, T scale_2m24) 
 #if defined(__AVX512F__)
 // uniform_value of 16 words at once, the same operations in the same order: the
 // integer k = 2 (w >> 8) - (2^24 - 1), then k * (scale 2^-24).
-inline __attribute__((always_inline)) void uniform_values16(__m512i w, float scale_2m24, float* o) {
+GS_INLINE void uniform_values16(__m512i w, float scale_2m24, float* o) {
     const __m512i k = _mm512_sub_epi32(_mm512_slli_epi32(_mm512_srli_epi32(w, 8), 1), _mm512_set1_epi32((1 << 24) - 1));
     _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_cvtepi32_ps(k), _mm512_set1_ps(scale_2m24)));
 }
-inline __attribute__((always_inline)) void uniform_values16(__m512i w, double scale_2m24, double* o) {
+GS_INLINE void uniform_values16(__m512i w, double scale_2m24, double* o) {
     const __m512i k = _mm512_sub_epi32(_mm512_slli_epi32(_mm512_srli_epi32(w, 8), 1), _mm512_set1_epi32((1 << 24) - 1));
     const __m512d s = _mm512_set1_pd(scale_2m24);
     _mm512_storeu_pd(o, _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(k)), s));
@@ -226,7 +223,7 @@ inline __attribute__((always_inline)) void uniform_values16(__m512i w, double sc
 
 // Reorders 16 blocks' words from word-major (w[q][m]: word q of block m) to element
 // order (dst[4m + q]), for the one-network-at-a-time layout.
-inline __attribute__((always_inline)) void blocks_to_elements(const uint32_t (&w)[4][16], uint32_t* dst) {
+GS_INLINE void blocks_to_elements(const uint32_t (&w)[4][16], uint32_t* dst) {
 #if defined(__AVX512F__)
     const __m512i w0 = _mm512_loadu_si512(w[0]), w1 = _mm512_loadu_si512(w[1]);
     const __m512i w2 = _mm512_loadu_si512(w[2]), w3 = _mm512_loadu_si512(w[3]);

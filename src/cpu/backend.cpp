@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "cpu_network.hpp"
+#include "cpu/network.hpp"
 #include "gradsweep/backend.hpp"
 
 namespace gs {

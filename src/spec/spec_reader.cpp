@@ -1,10 +1,10 @@
-#include "spec_reader.hpp"
+#include "spec/spec_reader.hpp"
 
 #include <cstdio>
 #include <unordered_set>
 #include <vector>
 
-#include "spec_keys.hpp"
+#include "spec/spec_keys.hpp"
 
 namespace gs {
 

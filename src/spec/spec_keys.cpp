@@ -1,4 +1,4 @@
-#include "spec_keys.hpp"
+#include "spec/spec_keys.hpp"
 
 #include <algorithm>
 #include <cctype>

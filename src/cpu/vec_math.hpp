@@ -13,16 +13,17 @@
 #include <cmath>
 #include <cstdint>
 
-#define GS_VM_INLINE inline __attribute__((always_inline))
+#include "gradsweep/hd.hpp"
+
 
 namespace gs::cpu::vm {
 
-GS_VM_INLINE float pow2i(int32_t n) { return std::bit_cast<float>(static_cast<uint32_t>(n + 127) << 23); }  // n in [-126, 127]
+GS_INLINE float pow2i(int32_t n) { return std::bit_cast<float>(static_cast<uint32_t>(n + 127) << 23); }  // n in [-126, 127]
 
 // e^x: x = n ln2 + r, |r| <= ln2/2 (Cody-Waite split of ln2), e^r = 1 + r + r^2 Q(r).
 // The power of two is applied in two halves so results from the subnormal range
 // up to overflow come out right without range-specific branches.
-GS_VM_INLINE float exp(float x) {
+GS_INLINE float exp(float x) {
     const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
     const float n = std::nearbyint(xc * 1.44269504088896341f);
     float r = std::fma(n, -0.693359375f, xc);  // ln2 high part: exact product for |n| < 2^15
@@ -42,7 +43,7 @@ GS_VM_INLINE float exp(float x) {
 // erf: |x| < 1: x P(x^2) = x + x (P(x^2) - 1); otherwise 1 - e^{-x^2} R(t) with t = 1/(1 + |x|/2), where
 // R(a) = erfc(a) e^{a^2} on [1, 3.93] (erf rounds to 1 beyond). e^{-x^2} uses the
 // exact split x^2 = hi + lo so that the rounding of x^2 does not reach the result.
-GS_VM_INLINE float erf(float x) {
+GS_INLINE float erf(float x) {
     const float a = std::fabs(x);
     const float s = x * x;
     float p = 7.853857649214868e-05f;
@@ -71,7 +72,7 @@ GS_VM_INLINE float erf(float x) {
 
 // tanh: |x| < 0.55: x + x^3 T(x^2); otherwise sign(x) (1 - 2 / (e^{2|x|} + 1)), which
 // has no cancellation there since tanh >= 0.5.
-GS_VM_INLINE float tanh(float x) {
+GS_INLINE float tanh(float x) {
     const float a = std::fabs(x);
     const float s = x * x;
     float p = -6.610375615299125e-03f;
@@ -85,8 +86,8 @@ GS_VM_INLINE float tanh(float x) {
     return a < 0.55f ? small : (x != x ? x : big);
 }
 
-GS_VM_INLINE double exp(double x) { return std::exp(x); }
-GS_VM_INLINE double erf(double x) { return std::erf(x); }
-GS_VM_INLINE double tanh(double x) { return std::tanh(x); }
+GS_INLINE double exp(double x) { return std::exp(x); }
+GS_INLINE double erf(double x) { return std::erf(x); }
+GS_INLINE double tanh(double x) { return std::tanh(x); }
 
 }  // namespace gs::cpu::vm
