@@ -8,7 +8,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-fuzz"
 secs=${GS_FUZZ_SECONDS:-50}
-(( secs > 60 )) && secs=60
+# Checked before (( )): bash evaluates a variable's text as an expression there.
+[[ $secs =~ ^[0-9]+$ ]] || { echo "ci_fuzz: GS_FUZZ_SECONDS must be a number of seconds, got \"$secs\"" >&2; exit 2; }
+(( 10#$secs > 60 )) && secs=60
 t0=$(date +%s)
 
 have_libfuzzer() {

@@ -61,10 +61,10 @@ set +e
 ctest "${args[@]}" "$@"
 rc=$?
 set -e
-found=$(find "$reports" -type f -size +0 | sort)
-if [[ -n $found ]]; then
-    for f in $found; do echo "--- $f" >&2; head -60 "$f" >&2; done
-    echo "ci_sanitize: FAILED: $(echo "$found" | wc -l) sanitizer report(s) under $reports" >&2
+mapfile -d '' found < <(find "$reports" -type f -size +0 -print0 | sort -z)
+if ((${#found[@]})); then
+    for f in "${found[@]}"; do echo "--- $f" >&2; head -60 -- "$f" >&2; done
+    echo "ci_sanitize: FAILED: ${#found[@]} sanitizer report(s) under $reports" >&2
     exit 1
 fi
 if (( rc != 0 )); then

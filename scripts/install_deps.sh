@@ -12,7 +12,7 @@ done
 if [[ "${GS_NO_TORCH:-0}" != 1 ]] && ! have python3-torch; then need+=(python3-torch); fi
 if ((${#need[@]})); then
   echo "install_deps: installing ${need[*]}" >&2
-  SUDO=""; [[ $(id -u) == 0 ]] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  sudo=(); [[ $(id -u) == 0 ]] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

@@ -5,6 +5,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 [[ $# -ge 1 ]] || { echo "usage: $0 SPEC.json [options]" >&2; exit 2; }
 spec=$1; shift
+[[ $spec == -* ]] && spec=./$spec   # a file named like an option is still the spec
 "$root/scripts/build.sh" >/dev/null
-name=$(basename "$spec" .json)
+name=${spec##*/}
+name=${name%.json}
 exec "$root/build/gradsweep" run "$spec" -o "$root/results/$name" --force "$@"

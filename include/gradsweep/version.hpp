@@ -4,4 +4,7 @@
 namespace gs {
 const char* version_string();
 const char* git_commit();
+bool cuda_compiled_in();              // whether this build has the CUDA backend
+const char* cuda_architectures();     // CMAKE_CUDA_ARCHITECTURES of the build ("" without CUDA)
+const char* cuda_compiler_version();  // nvcc's version ("" without CUDA)
 }  // namespace gs

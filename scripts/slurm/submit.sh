@@ -9,8 +9,19 @@
 # `gradsweep merge OUT/shard-0 ... OUT/shard-(N-1) -o OUT/merged`. Every other
 # option goes to both sbatch calls (e.g. --partition=gpu --gres=gpu:1 --time=2:00:00
 # --cpus-per-task=8). Logs: OUT/logs/. Job ids: OUT/jobs.env. Prints the two ids.
+# The binary: --gradsweep BIN, else $GRADSWEEP, else the build tree's or the
+# installed one beside this script (PREFIX/share/gradsweep/scripts/slurm ->
+# PREFIX/bin), else gradsweep on PATH.
+#
+# Paths may hold any character: every value stays one quoted word (no eval, no
+# word splitting), paths are made absolute before they reach a command (so one
+# starting with '-' is never an option), and Slurm gets the log names relative
+# to the job's working directory, where its %-patterns and '\' handling see
+# only "logs/shard-%a.out" (sbatch runs from OUT; an sbatch --chdir moves the logs).
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
+self=${BASH_SOURCE[0]}
+if [[ $self == */* ]]; then here=${self%/*}; else here=.; fi
+[[ $here == /* ]] || here=$PWD/$here
 usage() { echo "usage: $0 SPEC OUT --shards N [--gradsweep BIN] [--seed-block B] [sbatch options...]" >&2; exit 2; }
 (($# >= 2)) || usage
 spec=$1 out=$2
@@ -29,33 +40,40 @@ while (($#)); do
     esac
 done
 [[ $shards =~ ^[1-9][0-9]*$ ]] || { echo "submit.sh: --shards N (N >= 1) is required" >&2; usage; }
+[[ -z $block || $block =~ ^[1-9][0-9]*$ ]] || { echo "submit.sh: --seed-block expects a positive integer, got \"$block\"" >&2; exit 2; }
 if [[ -z $bin ]]; then
     if [[ -x $here/../../build/gradsweep ]]; then bin=$here/../../build/gradsweep
+    elif [[ -x $here/../../../../bin/gradsweep ]]; then bin=$here/../../../../bin/gradsweep
     else bin=$(command -v gradsweep || true)
     fi
 fi
 [[ -n $bin && -x $bin ]] || { echo "submit.sh: gradsweep binary not found (use --gradsweep BIN or GRADSWEEP=BIN)" >&2; exit 2; }
 command -v sbatch > /dev/null || { echo "submit.sh: sbatch not found" >&2; exit 2; }
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+[[ $bin == /* ]] || bin=$PWD/$bin
+[[ $spec == /* ]] || spec=$PWD/$spec
+[[ $out == /* ]] || out=$PWD/$out
 
 # Bad specs fail here, not in N queued jobs.
 "$bin" validate "$spec" > /dev/null || exit 2
-mkdir -p "$out/logs"
-out=$(cd "$out" && pwd)
+mkdir -p -- "$out/logs"
 # The jobs read a private copy: editing SPEC after submitting changes nothing.
-if [[ -e $out/spec.json ]] && ! cmp -s "$spec" "$out/spec.json"; then
+if [[ -e $out/spec.json ]] && ! cmp -s -- "$spec" "$out/spec.json"; then
     echo "submit.sh: $out/spec.json exists and differs from $spec (another sweep in this directory?)" >&2
     exit 2
 fi
-cp "$spec" "$out/spec.json.tmp.$$" && mv "$out/spec.json.tmp.$$" "$out/spec.json"
+cp -- "$spec" "$out/spec.json.tmp.$$" && mv -- "$out/spec.json.tmp.$$" "$out/spec.json"
 extra=()
 [[ -n $block ]] && extra+=(--seed-block "$block")
 
-name=gradsweep-$(basename "$spec" .json)
+# The job name is for squeue: the spec's file name, letters, digits and ._- only.
+name=${spec##*/}
+name=${name%.json}
+name=gradsweep-${name//[^A-Za-z0-9._-]/_}
 parse_id() { local id; id=$(cat); id=${id%%;*}; [[ $id =~ ^[0-9]+$ ]] || { echo "submit.sh: sbatch said: $id" >&2; exit 1; }; echo "$id"; }
-array_id=$(sbatch --parsable --array=0-$((shards - 1)) --job-name="$name" --output="$out/logs/shard-%a.out" \
+cd -- "$out"
+array_id=$(sbatch --parsable --array=0-$((shards - 1)) --job-name="$name" --output=logs/shard-%a.out \
     "${sbatch_opts[@]}" "$here/shard_task.sh" "$bin" "$out/spec.json" "$out" "${extra[@]}" | parse_id)
 merge_id=$(sbatch --parsable --dependency=afterok:"$array_id" --kill-on-invalid-dep=yes --job-name="$name-merge" \
-    --output="$out/logs/merge.out" "${sbatch_opts[@]}" "$here/merge_task.sh" "$bin" "$out" "$shards" | parse_id)
-printf 'ARRAY_JOB_ID=%s\nMERGE_JOB_ID=%s\nSHARDS=%s\n' "$array_id" "$merge_id" "$shards" > "$out/jobs.env"
+    --output=logs/merge.out "${sbatch_opts[@]}" "$here/merge_task.sh" "$bin" "$out" "$shards" | parse_id)
+printf 'ARRAY_JOB_ID=%s\nMERGE_JOB_ID=%s\nSHARDS=%s\n' "$array_id" "$merge_id" "$shards" > jobs.env
 echo "submitted array job $array_id ($shards shards) and merge job $merge_id; results will be in $out/merged"

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "gradsweep/backend.hpp"
+#include "cli/child_process.hpp"
 #include "gradsweep/checkpoint.hpp"
 #include "gradsweep/device_scheduler.hpp"
 #include "gradsweep/merge.hpp"
@@ -298,13 +299,52 @@ void write_result_files(const std::string& dir, const Spec& spec, const SweepRes
     write_files_atomic(files);
 }
 
-// scripts/plot.py on the results; --quiet keeps its list of PNGs off stdout (errors still show).
+// gradsweep's own files (scripts/plot.py): the installed copies beside the
+// binary (bin/../share/gradsweep, from GNUInstallDirs), else, for the binary
+// where the build put it, the source tree it was built from. A binary copied
+// anywhere else finds neither and says so, rather than running a script of
+// unknown origin.
+std::string find_data_file(const std::string& rel, std::string* looked_in) {
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    std::vector<fs::path> candidates;
+    if (!ec) candidates.push_back((exe.parent_path() / GS_DATA_DIR_FROM_BINDIR / rel).lexically_normal());
+    if (exe.empty() || fs::equivalent(exe.parent_path(), GS_BUILD_BINARY_DIR, ec))
+        candidates.push_back(fs::path(GS_SOURCE_DIR_FOR_SCRIPTS) / rel);
+    for (const fs::path& c : candidates) {
+        if (fs::is_regular_file(c, ec)) return c.string();
+        if (looked_in) *looked_in += (looked_in->empty() ? "" : ", ") + c.string();
+    }
+    return "";
+}
+
+// scripts/plot.py on the results, run without a shell (the directory is one
+// argument, whatever it contains); --quiet keeps its list of PNGs off stdout
+// (errors still show). The caller holds a StopSignals: SIGINT/SIGTERM stop the
+// plotting and exit 130/143 (the results are complete by then).
+// GRADSWEEP_PYTHON names another interpreter (e.g. a cluster module's python3).
 int run_plot(const std::string& dir, bool quiet) {
-    const std::string cmd = "/usr/bin/python3 \"" + std::string(GS_SOURCE_DIR_FOR_SCRIPTS) + "/scripts/plot.py\" \"" + dir + "\"" +
-                            (quiet ? " > /dev/null" : "");
-    std::fflush(stdout);  // the summary table first, then plot.py's lines
-    if (std::system(cmd.c_str()) != 0) {
-        std::fprintf(stderr, "gradsweep: plotting failed (%s)\n", cmd.c_str());
+    if (const int sig = StopSignals::caught()) {
+        std::fprintf(stderr, "gradsweep: %s: not plotting; the results in %s are complete\n", signal_name(sig), dir.c_str());
+        return 128 + sig;
+    }
+    std::string looked_in;
+    const std::string script = find_data_file("scripts/plot.py", &looked_in);
+    if (script.empty()) {
+        std::fprintf(stderr, "gradsweep: plotting failed: scripts/plot.py not found (looked in %s)\n", looked_in.c_str());
+        return 1;
+    }
+    const char* env_python = std::getenv("GRADSWEEP_PYTHON");
+    const std::string python = env_python && *env_python ? env_python : "/usr/bin/python3";
+    // "--": a directory named like an option ("-h") is still the directory.
+    const ChildOutcome r = run_child({python, script, "--", dir}, quiet);
+    if (r.stop_signal) {
+        std::fprintf(stderr, "gradsweep: %s: plotting stopped; the results in %s are complete\n", signal_name(r.stop_signal),
+                     dir.c_str());
+        return 128 + r.stop_signal;
+    }
+    if (!r.started || !r.error.empty() || r.killed_by || r.exit_code != 0) {
+        std::fprintf(stderr, "gradsweep: plotting failed: %s %s %s\n", python.c_str(), script.c_str(), describe(r).c_str());
         return 1;
     }
     return 0;
@@ -569,7 +609,10 @@ int cmd_merge(const CliOptions& o) {
         std::printf("merged %llu shards (%llu networks) into %s/\n", static_cast<unsigned long long>(set.count),
                     static_cast<unsigned long long>(spec.networks()), dir.c_str());
     }
-    if (o.plot) return run_plot(dir, o.quiet);
+    if (o.plot) {
+        StopSignals signals;  // SIGINT/SIGTERM while plotting: stop the plot, exit 130/143
+        return run_plot(dir, o.quiet);
+    }
     return 0;
 }
 
@@ -651,6 +694,11 @@ int cli_main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && (args[0] == "--version" || args[0] == "version")) {
         std::printf("gradsweep %s (%s)\n", version_string(), git_commit());
+        if (cuda_compiled_in())
+            std::printf("CUDA backend: compiled in (nvcc %s; architectures %s)\n", cuda_compiler_version(),
+                        cuda_architectures());
+        else
+            std::printf("CUDA backend: not compiled in (CPU backend only)\n");
         return 0;
     }
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
