@@ -13,11 +13,12 @@
 # installed one beside this script (PREFIX/share/gradsweep/scripts/slurm ->
 # PREFIX/bin), else gradsweep on PATH.
 #
-# Paths may hold any character: every value stays one quoted word (no eval, no
-# word splitting), paths are made absolute before they reach a command (so one
-# starting with '-' is never an option), and Slurm gets the log names relative
-# to the job's working directory, where its %-patterns and '\' handling see
-# only "logs/shard-%a.out" (sbatch runs from OUT; an sbatch --chdir moves the logs).
+# Paths may hold any character but one: every value stays one quoted word (no
+# eval, no word splitting) and paths are made absolute before they reach a
+# command (so one starting with '-' is never an option). The log names given to
+# sbatch --output are patterns to Slurm: a '%' in OUT is written '%%', and OUT
+# may not contain a '\', which Slurm drops from every log path (it would write
+# the logs to a directory that does not exist).
 set -euo pipefail
 self=${BASH_SOURCE[0]}
 if [[ $self == */* ]]; then here=${self%/*}; else here=.; fi
@@ -52,6 +53,7 @@ command -v sbatch > /dev/null || { echo "submit.sh: sbatch not found" >&2; exit 
 [[ $bin == /* ]] || bin=$PWD/$bin
 [[ $spec == /* ]] || spec=$PWD/$spec
 [[ $out == /* ]] || out=$PWD/$out
+[[ $out != *\\* ]] || { echo "submit.sh: OUT must not contain a backslash (Slurm drops it from log paths): $out" >&2; exit 2; }
 
 # Bad specs fail here, not in N queued jobs.
 "$bin" validate "$spec" > /dev/null || exit 2
@@ -70,10 +72,10 @@ name=${spec##*/}
 name=${name%.json}
 name=gradsweep-${name//[^A-Za-z0-9._-]/_}
 parse_id() { local id; id=$(cat); id=${id%%;*}; [[ $id =~ ^[0-9]+$ ]] || { echo "submit.sh: sbatch said: $id" >&2; exit 1; }; echo "$id"; }
-cd -- "$out"
-array_id=$(sbatch --parsable --array=0-$((shards - 1)) --job-name="$name" --output=logs/shard-%a.out \
+logs=${out//%/%%}/logs
+array_id=$(sbatch --parsable --array=0-$((shards - 1)) --job-name="$name" --output="$logs/shard-%a.out" \
     "${sbatch_opts[@]}" "$here/shard_task.sh" "$bin" "$out/spec.json" "$out" "${extra[@]}" | parse_id)
 merge_id=$(sbatch --parsable --dependency=afterok:"$array_id" --kill-on-invalid-dep=yes --job-name="$name-merge" \
-    --output=logs/merge.out "${sbatch_opts[@]}" "$here/merge_task.sh" "$bin" "$out" "$shards" | parse_id)
-printf 'ARRAY_JOB_ID=%s\nMERGE_JOB_ID=%s\nSHARDS=%s\n' "$array_id" "$merge_id" "$shards" > jobs.env
+    --output="$logs/merge.out" "${sbatch_opts[@]}" "$here/merge_task.sh" "$bin" "$out" "$shards" | parse_id)
+printf 'ARRAY_JOB_ID=%s\nMERGE_JOB_ID=%s\nSHARDS=%s\n' "$array_id" "$merge_id" "$shards" > "$out/jobs.env"
 echo "submitted array job $array_id ($shards shards) and merge job $merge_id; results will be in $out/merged"

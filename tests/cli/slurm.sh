@@ -164,4 +164,37 @@ done
 [[ $state == CANCELLED ]] || fail "merge after a failed shard: '$state' (want CANCELLED)"
 [[ ! -e $out2/merged ]] || fail "merge ran although a shard failed"
 grep -q "exists and is not a directory" "$out2/logs/shard-1.out" || fail "shard 1 did not fail as arranged"
-echo "slurm: a failed shard cancels the merge job; 2 passed, 0 failed"
+echo "slurm: a failed shard cancels the merge job"
+
+# Paths full of shell and Slurm syntax (spaces, quotes, $(...), backticks, ;, |,
+# >, a leading dash, Slurm's %-patterns, a newline): submitted by relative path
+# from the scratch directory, nothing they spell runs (no MARKER_* file anywhere
+# under it, where the submit script and the jobs run), the logs and results land
+# in exactly that directory, and the results equal the reference.
+nasty=$'-n $(touch MARKER_s1) `touch MARKER_s2`;touch MARKER_s3 |>MARKER_s4 "q" \'q\' %j %a %% \nline'
+cd "$work" || fail "cd $work"
+# A backslash, which Slurm drops from log paths, is refused before anything is
+# submitted or created.
+"$src/scripts/slurm/submit.sh" "$work/spec.json" 'back\slash' --shards 2 --gradsweep "$bin" > "$work/bs.out" 2>&1
+rc=$?
+[[ $rc == 2 && ! -e 'back\slash' ]] || fail "OUT with a backslash: exit $rc, $(cat "$work/bs.out")"
+grep -q "must not contain a backslash" "$work/bs.out" || fail "OUT with a backslash: $(cat "$work/bs.out")"
+cp -- "$work/spec.json" "$nasty.json" || fail "cannot create the spec file [$nasty.json]"
+submitted=$("$src/scripts/slurm/submit.sh" "$nasty.json" "$nasty" --shards 2 --gradsweep "$bin" --seed-block 256 \
+    --time=10 2>&1) || fail "submit.sh (nasty names): $submitted"
+out3=$work/$nasty
+[[ -f $out3/jobs.env ]] || fail "jobs.env not in [$out3]: $submitted"
+source "$out3/jobs.env"
+array_id=$ARRAY_JOB_ID merge_id=$MERGE_JOB_ID
+for _ in $(seq 300); do
+    state=$(scontrol show job "$merge_id" 2> /dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
+    case $state in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) break ;; esac
+    sleep 0.5
+done
+[[ $state == COMPLETED ]] || { for f in "$out3"/logs/*; do echo "--- $f"; tail -5 -- "$f"; done >&2; fail "nasty names: merge job ended as '$state'"; }
+for f in shard-0.out shard-1.out merge.out; do [[ -f $out3/logs/$f ]] || fail "nasty names: log $f not in [$out3/logs]: $(ls -- "$out3/logs")"; done
+cmp -- "$out3/merged/results.csv" "$work/ref/results.csv" || fail "nasty names: merged results.csv differs from the unsharded run"
+markers=$(find "$work" -type f -name 'MARKER_*' -print | head -5)
+[[ -z $markers ]] || fail "shell syntax in a path was executed: $markers"
+echo "slurm: spec and output paths with shell and Slurm syntax: logs and results in the directory given, nothing executed"
+echo "slurm: 3 passed, 0 failed"
