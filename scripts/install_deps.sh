@@ -5,7 +5,8 @@
 set -euo pipefail
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in cmake g++ make git nlohmann-json3-dev catch2 python3 python3-numpy python3-matplotlib; do
+# dpkg-dev and file: cpack -G DEB's dependency computation (dpkg-shlibdeps), which tests/cli/install.sh runs.
+for p in cmake g++ make git nlohmann-json3-dev catch2 python3 python3-numpy python3-matplotlib dpkg-dev file; do
   have "$p" || need+=("$p")
 done
 # PyTorch is for the benchmark and the optional `torch` test label; skip with GS_NO_TORCH=1.
