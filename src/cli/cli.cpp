@@ -320,14 +320,11 @@ std::string find_data_file(const std::string& rel, std::string* looked_in) {
 
 // scripts/plot.py on the results, run without a shell (the directory is one
 // argument, whatever it contains); --quiet keeps its list of PNGs off stdout
-// (errors still show). The caller holds a StopSignals: SIGINT/SIGTERM stop the
-// plotting and exit 130/143 (the results are complete by then).
+// (errors still show). The caller holds a StopSignals: SIGINT/SIGTERM (also one
+// caught before the plotting started) stop the plotting and exit 130/143; the
+// results are complete by then.
 // GRADSWEEP_PYTHON names another interpreter (e.g. a cluster module's python3).
 int run_plot(const std::string& dir, bool quiet) {
-    if (const int sig = StopSignals::caught()) {
-        std::fprintf(stderr, "gradsweep: %s: not plotting; the results in %s are complete\n", signal_name(sig), dir.c_str());
-        return 128 + sig;
-    }
     std::string looked_in;
     const std::string script = find_data_file("scripts/plot.py", &looked_in);
     if (script.empty()) {
