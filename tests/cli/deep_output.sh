@@ -4,9 +4,10 @@
 #  1. depth 10000, width 1, one seed: results.csv at most ~300 bytes a row (it
 #     was 1.0 GB: every row repeated the whole layer_sizes string), results.json
 #     at most ~2.5 kB a layer; plan lists the summaries' memory and the files' sizes.
-#  2. depth 1048576 (the largest depth validate accepts): run --max-memory 256M
-#     refuses at once (exit 2, one line, nothing created); plan counts >= 440 MiB
-#     of summaries for it.
+#  2. depth 1048576 (the largest depth validate accepts; it peaks at ~0.9 GB
+#     RSS): run --max-memory 800M refuses at once (exit 2, one line, nothing
+#     created; the plan used to say 544 MiB and the run reached 16.6 GiB); plan
+#     counts >= 440 MiB of summaries for it.
 #  3. SIGTERM / SIGINT while the result files are written (run and merge):
 #     exit 143 / 130 within 5 s, no temporary or result file left; --resume then
 #     writes exactly the uninterrupted results. GRADSWEEP_TEST_WRITE_DELAY_MS
@@ -39,10 +40,10 @@ cat > "$work/deepest.json" <<'JSON'
 JSON
 "$bin" validate "$work/deepest.json" > /dev/null || fail "validate depth 1048576"
 set +e
-"$bin" run "$work/deepest.json" -o "$work/deepest" --max-memory 256M --backend cpu > "$work/deepest.out" 2> "$work/deepest.err"
+"$bin" run "$work/deepest.json" -o "$work/deepest" --max-memory 800M --backend cpu > "$work/deepest.out" 2> "$work/deepest.err"
 rc=$?
 set -e
-[[ $rc == 2 ]] || fail "depth 1048576 --max-memory 256M: exit $rc (want 2): $(head -c 300 "$work/deepest.err")"
+[[ $rc == 2 ]] || fail "depth 1048576 --max-memory 800M: exit $rc (want 2): $(head -c 300 "$work/deepest.err")"
 [[ $(wc -l < "$work/deepest.err") == 1 ]] || fail "depth 1048576: not one line: $(head -c 500 "$work/deepest.err")"
 grep -q 'will not fit' "$work/deepest.err" || fail "depth 1048576: $(cat "$work/deepest.err")"
 [[ ! -e $work/deepest ]] || fail "depth 1048576: output directory created"
