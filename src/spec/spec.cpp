@@ -425,7 +425,10 @@ void append_runs(std::string& s, std::vector<int>::const_iterator begin, std::ve
         while (run_end != end && *run_end == *it) ++run_end;
         if (!s.empty() && s.back() != '-') s += '-';
         s += std::to_string(*it);
-        if (run_end - it > 1) s += "x" + std::to_string(run_end - it);
+        if (run_end - it > 1) {
+            s += 'x';
+            s += std::to_string(run_end - it);
+        }
         it = run_end;
     }
 }
