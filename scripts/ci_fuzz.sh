@@ -30,7 +30,7 @@ fi
 # row_stride); compiling them directly keeps this independent of the CMake build
 # (and of CUDA).
 sources=("$root"/src/spec/spec.cpp "$root"/src/spec/spec_keys.cpp "$root"/src/spec/spec_reader.cpp "$root"/src/run/work_units.cpp
-         "$root"/src/run/memory_plan.cpp "$root"/src/aggregate/stats.cpp "$root"/fuzz/fuzz_spec.cpp)
+         "$root"/src/run/memory_plan.cpp "$root"/src/output/result_columns.cpp "$root"/src/aggregate/stats.cpp "$root"/fuzz/fuzz_spec.cpp)
 bin="$build/fuzz_spec"
 if [[ ! -x $bin ]] || [[ -n $(find "${sources[@]}" "$root"/src "$root"/include -newer "$bin" 2>/dev/null) ]]; then
     echo "ci_fuzz: building $bin"

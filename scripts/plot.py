@@ -37,7 +37,8 @@ import numpy as np  # noqa: E402
 STAT_COLUMNS = {"cell", "layer", "quantity", "n", "mean", "std", "min", "q05", "median", "q95", "max",
                 "geomean", "n_nonfinite", "n_zero"}
 # Columns that name or restate a cell rather than place it on the grid.
-NOT_AXES = {"name", "layer_sizes"}
+NOT_AXES = {"name", "spec_hash", "layer_sizes"}
+INIT_PARAMETERS = ("sigma_w", "sigma_b")
 FLOAT_STATS = ["mean", "std", "min", "q05", "median", "q95", "max", "geomean"]
 
 
@@ -69,12 +70,18 @@ class Results:
             missing = {"cell", "layer", "quantity", "median", "q05", "q95"} - set(reader.fieldnames or [])
             if missing:
                 sys.exit(f"plot.py: {path}: missing columns {sorted(missing)}")
-            self.param_names = [c for c in reader.fieldnames if c not in STAT_COLUMNS]
+            # sigma_w and sigma_b are the normal init's parameters: folded into "init".
+            self.param_names = [c for c in reader.fieldnames if c not in STAT_COLUMNS | set(INIT_PARAMETERS)]
             self.params = {}  # cell -> {param: text}
             self.stats = {}   # (cell, quantity) -> {layer: {stat: float}}
             for row in reader:
+                if row["layer"] == "":  # the cell's loss row (quantity "loss"): not a layer
+                    continue
                 cell = int(row["cell"])
-                self.params.setdefault(cell, {p: row[p] for p in self.param_names})
+                if cell not in self.params:
+                    self.params[cell] = {p: row[p] for p in self.param_names}
+                    if "init" in self.params[cell] and any(row.get(k) for k in INIT_PARAMETERS):
+                        self.params[cell]["init"] += "(" + ",".join(f"{k}={row.get(k, '')}" for k in INIT_PARAMETERS) + ")"
                 layers = self.stats.setdefault((cell, row["quantity"]), {})
                 layers[int(row["layer"])] = {s: number(row.get(s)) for s in FLOAT_STATS + ["n", "n_zero", "n_nonfinite"]}
         self.cells = sorted(self.params)

@@ -154,12 +154,16 @@ TEST_CASE("fixed input rows set the batch", "[spec]") {
 TEST_CASE("init names and the normal init's label", "[spec]") {
     const Spec s = parse_spec_text(R"({"network": {"depth": 2, "width": 3},
         "grid": {"init": ["torch_default", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
-                          {"kind": "normal", "sigma_w": 1e6}, {"kind": "kaiming_normal"}]}})");
+                          {"kind": "normal", "sigma_w": 1e6}, {"kind": "normal"}]}})");
     REQUIRE(s.cells.size() == 7);
     CHECK(s.cells[1].init.kind == InitKind::kaiming_normal);
     CHECK(s.cells[4].init.kind == InitKind::xavier_uniform);
     CHECK(init_label(s.cells[5].init) == "normal(sigma_w=1e+06,sigma_b=0)");
-    CHECK(s.cells[6].init.kind == InitKind::kaiming_normal);
+    CHECK(init_label(s.cells[6].init) == "normal(sigma_w=1,sigma_b=0)");
+    // The object form of a named init is that init (in a grid beside its name it
+    // would be the same cell twice, which is refused).
+    const Spec o = parse_spec_text(R"({"network": {"depth": 2, "width": 3, "init": {"kind": "kaiming_normal"}}})");
+    CHECK(o.cells[0].init.kind == InitKind::kaiming_normal);
 }
 
 TEST_CASE("the spec hash ignores layout but not content, and is stable across versions", "[spec]") {

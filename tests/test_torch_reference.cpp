@@ -1,5 +1,5 @@
 // gradsweep in rng = "torch" mode against PyTorch 1.13: every case of
-// shared/reference/torch_cases.json through the CPU backend in float32, every
+// tests/data/torch_cases.json through the CPU backend in float32, every
 // statistic PyTorch reported, to 1e-5 relative (1e-12 absolute below 1e-9).
 //
 // One escape, for ill-conditioned values: where float32 itself cannot give five
@@ -25,7 +25,7 @@ using gs::torch_test::rel_err;
 static constexpr double kIllConditioned = 1e-4;  // float32 rounding amplified by cancellation
 
 TEST_CASE("torch mode reproduces PyTorch's reference cases", "[torch][reference]") {
-    const auto doc = torch_test::read_json(std::string(GS_SHARED_DIR) + "/reference/torch_cases.json");
+    const auto doc = torch_test::read_json(torch_test::kReferenceCasesPath);
     const auto& cases = doc.at("cases");
     REQUIRE(cases.size() == 36);
     static constexpr Quantity kChecked[] = {weight_grad_mean_abs, weight_grad_rms, weight_grad_max_abs,

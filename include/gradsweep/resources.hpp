@@ -30,7 +30,11 @@ struct MemoryPlan {
     uint64_t cuda_host_compute = 0;       // host side with CUDA: rows in flight
     uint64_t per_seed_text = 0;           // per_seed.csv text, when asked for
     uint64_t bookkeeping = 0;             // unit list and flags
-    uint64_t host_peak = 0;               // for the chosen backend: compute + aggregation of one cell + the rest
+    uint64_t results = 0;                 // every cell's summaries, held until the result files are written
+    uint64_t writing = 0;                 // writing the result files: text buffers and one cell's layer-sized pieces
+    uint64_t results_csv_bytes = 0;       // on disk: results.csv (estimate)
+    uint64_t results_json_bytes = 0;      // on disk: results.json (estimate)
+    uint64_t host_peak = 0;               // for the chosen backend: compute + aggregation of one cell + results + the rest
 };
 
 MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in);

@@ -20,6 +20,8 @@ inline constexpr uint64_t kMaxCells = 100000;                 // grid combinatio
 inline constexpr uint64_t kMaxTotalLayers = 10000000;         // sum of depth over all cells
 inline constexpr uint64_t kMaxSeedCount = 1000000000000ull;   // seeds.count
 inline constexpr uint64_t kMaxTensorElements = 0xffffffffull; // one layer's weights; batch x input_dim
+inline constexpr size_t kMaxNameBytes = 256;                  // name: repeated on every row of results.csv
+inline constexpr size_t kMaxLayerSizesText = 200;             // Cell::layer_sizes_compact() before it is cut
 
 enum class RngKind : int { philox, torch };
 enum class Precision : int { float32, float64 };
@@ -34,6 +36,7 @@ struct InputSpec {
 struct Cell {
     int index = 0;
     std::vector<int> layer_sizes;  // [input_dim, hidden..., output_dim]; depth = size()-1
+    int given_width = 0;           // the spec's width (depth/width form; also when depth 1 leaves it unused), else 0
     Activation activation = Activation::relu;
     double leaky_slope = 0.01;
     bool shortcut = false;
@@ -52,6 +55,11 @@ struct Cell {
     bool residual_at(int l) const { return shortcut && layer_sizes[l] == layer_sizes[l + 1]; }
     bool activation_at(int l) const { return l + 1 < depth() || last_activation; }
     std::string layer_sizes_label() const;  // "3-3-3-1"
+    // The sizes in runs, "3x3-1" for 3-3-3-1 (results.csv, results.json's params):
+    // at most about kMaxLayerSizesText characters, so output stays linear in depth.
+    // A list longer than that in this form is cut: its first runs, "-...-", the
+    // last size, then "(N sizes, fnv HEX)" with a 64-bit FNV-1a of the whole list.
+    std::string layer_sizes_compact() const;
 };
 
 struct Spec {
@@ -71,6 +79,13 @@ struct Spec {
 
     uint64_t networks() const { return seed_count * cells.size(); }
 };
+
+// The spec as it runs: every default filled in (seeds, rng, rng_key, precision,
+// every network key that is not a grid axis, init parameters, input, loss), grid
+// axes as written except init values, which get their parameters too. It is
+// itself a valid spec with the same cells (its spec_hash differs: that is of the
+// text as written). results.json records it as "spec".
+ojson resolved_spec_json(const Spec& spec);
 
 // Parse + validate + expand. Throws SpecError on any problem.
 Spec parse_spec_text(const std::string& text);

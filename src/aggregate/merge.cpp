@@ -54,12 +54,7 @@ std::string shard_results_json_text(const Spec& spec, uint64_t block_seeds, cons
 }
 
 std::string final_results_json_text(const Spec& spec, const SweepResult& result, const ojson& extra) {
-    const std::string text = results_json_text(spec, result);
-    if (extra.empty()) return text;
-    // Re-parsing and re-dumping is exact: numbers print in shortest round-trip form.
-    ojson j = ojson::parse(text);
-    for (auto it = extra.begin(); it != extra.end(); ++it) j["provenance"][it.key()] = it.value();
-    return j.dump(1) + "\n";
+    return results_json_text(spec, result, extra);
 }
 
 ShardSet open_shards(const std::vector<std::string>& dirs) {

@@ -199,6 +199,10 @@ int cmd_plan(const CliOptions& o) {
     std::printf("  cuda backend                %s of device memory per GPU, %s of host memory while computing\n",
                 human_bytes(m.cuda_per_device).c_str(), human_bytes(m.cuda_host_compute).c_str());
     if (o.per_seed) std::printf("  per_seed.csv text           %s\n", human_bytes(m.per_seed_text).c_str());
+    std::printf("  results (summaries)         %s (every cell's, kept until the files are written)\n", human_bytes(m.results).c_str());
+    std::printf("  writing the result files    %s (written as produced)\n", human_bytes(m.writing).c_str());
+    std::printf("  result files on disk        results.csv ~%s, results.json ~%s\n", human_bytes(m.results_csv_bytes).c_str(),
+                human_bytes(m.results_json_bytes).c_str());
     std::printf("  %-27s %s; available %s (MemAvailable)%s\n", w.cuda ? "peak (cuda run, host)" : "peak (cpu run)",
                 human_bytes(m.host_peak).c_str(), avail ? human_bytes(avail).c_str() : "unknown",
                 cap ? ("; --max-memory " + human_bytes(cap)).c_str() : "");
@@ -281,22 +285,52 @@ ojson read_results_json(const std::string& dir) {
 
 // --per-seed: per_seed gets the header, then each cell's rows as aggregation
 // meets them. Without it no hook at all, so a cell's rows never need to be in
-// memory whole.
-std::function<void(const Cell&, const std::vector<double>&)> per_seed_hook(bool on, const Spec& spec, std::string& per_seed) {
+// memory whole. poll runs every few thousand seeds (signals).
+std::function<void(const Cell&, const std::vector<double>&)> per_seed_hook(bool on, const Spec& spec, std::string& per_seed,
+                                                                           std::function<void()> poll) {
     if (!on) return nullptr;
     per_seed = per_seed_csv_header();
-    return [&spec, &per_seed](const Cell& c, const std::vector<double>& rows) { append_per_seed_csv(per_seed, spec, c, rows); };
+    return [&spec, &per_seed, poll = std::move(poll)](const Cell& c, const std::vector<double>& rows) {
+        append_per_seed_csv(per_seed, spec, c, rows, 0, poll);
+    };
+}
+
+// Thrown by write_poll when a signal arrives while results are written: the
+// writer then removes its temporary files before the stop is reported.
+struct StopRequested {
+    int sig;
+};
+
+// GRADSWEEP_TEST_WRITE_DELAY_MS (tests only: tests/cli/deep_output.sh): a pause
+// after each chunk of result text, so that a test can signal a run while it is
+// certainly writing. The pause ends early when a signal arrives.
+int test_write_delay_ms() {
+    static const int ms = [] {
+        const char* v = std::getenv("GRADSWEEP_TEST_WRITE_DELAY_MS");
+        return v ? std::clamp(std::atoi(v), 0, 60000) : 0;
+    }();
+    return ms;
+}
+
+// Runs after each chunk of a result file is written: a signal stops the writing.
+void write_poll() {
+    for (int waited = 0; waited < test_write_delay_ms() && !StopSignals::caught(); waited += 10)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (int sig = StopSignals::caught()) throw StopRequested{sig};
 }
 
 // The result files of a run or merge, all or nothing: a failed write (disk full)
-// leaves earlier results untouched. per_seed.csv only with --per-seed.
+// or a signal leaves earlier results untouched and no temporary file behind.
+// Each file is written as it is produced (results.csv of a deep network need not
+// fit in memory). per_seed.csv only with --per-seed.
 void write_result_files(const std::string& dir, const Spec& spec, const SweepResult& result, bool with_per_seed,
-                        std::string&& per_seed, const ojson& extra) {
-    std::vector<std::pair<std::string, std::string>> files{{dir + "/results.csv", results_csv_text(spec, result)},
-                                                           {dir + "/theory.csv", theory_csv_text(spec, result)}};
-    if (with_per_seed) files.emplace_back(dir + "/per_seed.csv", std::move(per_seed));
-    files.emplace_back(dir + "/results.json", final_results_json_text(spec, result, extra));
-    write_files_atomic(files);
+                        const std::string& per_seed, const ojson& extra) {
+    std::vector<OutputFile> files{
+        {dir + "/results.csv", [&](TextOut& o) { write_results_csv(spec, result, o); }},
+        {dir + "/theory.csv", [&](TextOut& o) { write_theory_csv(spec, result, o); }}};
+    if (with_per_seed) files.push_back({dir + "/per_seed.csv", [&](TextOut& o) { o << per_seed; }});
+    files.push_back({dir + "/results.json", [&](TextOut& o) { write_results_json(spec, result, extra, o); }});
+    write_files_atomic(files, write_poll);
 }
 
 // gradsweep's own files (scripts/plot.py): the installed copies beside the
@@ -536,8 +570,14 @@ int cmd_run(const CliOptions& o) {
         // and the same as a merge of shards.
         std::string per_seed;
         SweepResult result;
+        auto poll = [&]() {
+            if (int sig = StopSignals::caught()) stop_now(sig);
+        };
         if (summarise_early) {
-            for (const Cell& c : spec.cells) result.cells.push_back(cp.load_cell(c.index));
+            for (const Cell& c : spec.cells) {
+                result.cells.push_back(cp.load_cell(c.index));
+                poll();
+            }
         } else result.cells = aggregate_units(
             spec, o.seed_block,
             [&](const WorkUnit& u, double* dst) {
@@ -545,16 +585,17 @@ int cmd_run(const CliOptions& o) {
                 const std::string path = dir + "/" + kUnitsDir + "/" + unit_file_name(u);
                 if (!read_unit_file(path, spec, o.seed_block, u, dst, &why)) throw std::runtime_error(path + ": " + why);
             },
-            per_seed_hook(o.per_seed, spec, per_seed),
-            [&]() {
-                if (int sig = StopSignals::caught()) stop_now(sig);
-            });
+            per_seed_hook(o.per_seed, spec, per_seed, poll), poll);
         info.end_time = utc_now_iso8601();
         info.elapsed_seconds = seconds_since(t0);
         info.networks = spec.networks();
         info.networks_per_second = info.elapsed_seconds > 0 ? fresh_networks / info.elapsed_seconds : 0;
         result.info = info;
-        write_result_files(dir, spec, result, o.per_seed, std::move(per_seed), extra);
+        try {
+            write_result_files(dir, spec, result, o.per_seed, per_seed, extra);
+        } catch (const StopRequested& stop) {
+            stop_now(stop.sig);  // the temporary files are gone; every unit stays for --resume
+        }
         cp.remove_files();  // the results are in place; the rows are no longer needed
         if (!o.quiet) {
             print_summary(spec, result);
@@ -571,6 +612,7 @@ int cmd_run(const CliOptions& o) {
 }
 
 int cmd_merge(const CliOptions& o) {
+    StopSignals signals;  // a signal stops the merge cleanly: nothing written, no temporary file (exit 130/143)
     const auto t0 = std::chrono::steady_clock::now();
     for (const std::string& d : o.inputs) {
         std::error_code ec;
@@ -588,19 +630,32 @@ int cmd_merge(const CliOptions& o) {
     check_out_dir_type(o.out_dir);
     if (dir_nonempty(o.out_dir) && !o.force)
         throw UsageError("-o " + o.out_dir + ": directory exists and is not empty (use --force to overwrite)");
+    auto stop_now = [&](int sig) {
+        std::fprintf(stderr, "gradsweep: stopped by %s; merge not written\n", signal_name(sig));
+        std::fflush(stdout);
+        std::fflush(stderr);
+        std::_Exit(128 + sig);
+    };
+    auto poll = [&]() {
+        if (int sig = StopSignals::caught()) stop_now(sig);
+    };
     std::string per_seed;
     SweepResult result;
     // Unit files are checked (identity, size, checksum) as they are loaded; any
     // problem is bad input and stops the merge before anything is written.
     result.cells = aggregate_units(
         spec, set.block_seeds, [&](const WorkUnit& u, double* dst) { load_shard_unit(set, u, dst); },
-        per_seed_hook(o.per_seed, spec, per_seed));
+        per_seed_hook(o.per_seed, spec, per_seed, poll), poll);
     result.info = merged_run_info(set);
     const ojson extra{{"seed_block", set.block_seeds}, {"work_units", set.owner.size()}, {"shards", set.count},
                       {"merge_seconds", seconds_since(t0)}};
     create_out_dir(o.out_dir);
     const std::string& dir = o.out_dir;
-    write_result_files(dir, spec, result, o.per_seed, std::move(per_seed), extra);
+    try {
+        write_result_files(dir, spec, result, o.per_seed, per_seed, extra);
+    } catch (const StopRequested& stop) {
+        stop_now(stop.sig);
+    }
     if (!o.quiet) {
         print_summary(spec, result);
         std::printf("merged %llu shards (%llu networks) into %s/\n", static_cast<unsigned long long>(set.count),

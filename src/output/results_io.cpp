@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 
 #include "gradsweep/theory.hpp"
 #include "gradsweep/version.hpp"
@@ -18,13 +19,11 @@ namespace {
 // Writes content to a temporary name beside `path` (flushed to disk when `sync`);
 // returns that name. On any failure the temporary file is removed and an
 // OutputError names the real path and the system's reason.
-std::string write_temporary(const std::string& path, const std::string_view* parts, size_t nparts, bool sync) {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw OutputError("cannot write " + path + ": " + std::strerror(errno));
-    errno = 0;
-    bool ok = true;
-    for (size_t i = 0; ok && i < nparts; ++i) ok = std::fwrite(parts[i].data(), 1, parts[i].size(), f) == parts[i].size();
+std::string temporary_name(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
+
+// Flushes (and with sync, fsyncs) and closes f, whose writes so far succeeded
+// when ok; on any failure removes tmp and throws naming path.
+void finish_temporary(FILE* f, const std::string& path, const std::string& tmp, bool ok, bool sync) {
     ok = ok && std::fflush(f) == 0;
     ok = ok && (!sync || ::fsync(fileno(f)) == 0);
     int err = errno;
@@ -37,6 +36,40 @@ std::string write_temporary(const std::string& path, const std::string_view* par
         std::remove(tmp.c_str());
         throw OutputError("cannot write " + path + ": " + std::strerror(err ? err : EIO));
     }
+}
+
+std::string write_temporary(const std::string& path, const std::string_view* parts, size_t nparts, bool sync) {
+    const std::string tmp = temporary_name(path);
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw OutputError("cannot write " + path + ": " + std::strerror(errno));
+    errno = 0;
+    bool ok = true;
+    for (size_t i = 0; ok && i < nparts; ++i) ok = std::fwrite(parts[i].data(), 1, parts[i].size(), f) == parts[i].size();
+    finish_temporary(f, path, tmp, ok, sync);
+    return tmp;
+}
+
+// The same for text produced while it is written; poll runs after each chunk.
+std::string write_temporary(const std::string& path, const std::function<void(TextOut&)>& produce,
+                            const std::function<void()>& poll, bool sync) {
+    const std::string tmp = temporary_name(path);
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw OutputError("cannot write " + path + ": " + std::strerror(errno));
+    errno = 0;
+    bool ok = true;
+    try {
+        TextOut out([&](std::string_view chunk) {
+            if (ok) ok = std::fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size();
+            if (poll) poll();
+        });
+        produce(out);
+        out.flush();
+    } catch (...) {
+        std::fclose(f);
+        std::remove(tmp.c_str());
+        throw;
+    }
+    finish_temporary(f, path, tmp, ok, sync);
     return tmp;
 }
 
@@ -75,6 +108,24 @@ void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& 
     }
 }
 
+void write_files_atomic(const std::vector<OutputFile>& files, const std::function<void()>& poll, bool sync) {
+    // As above: every file whole on disk before any is renamed into place.
+    std::vector<std::string> tmps;
+    try {
+        for (const OutputFile& f : files) tmps.push_back(write_temporary(f.path, f.produce, poll, sync));
+    } catch (...) {
+        for (const auto& t : tmps) std::remove(t.c_str());
+        throw;
+    }
+    for (size_t i = 0; i < files.size(); ++i) {
+        if (std::rename(tmps[i].c_str(), files[i].path.c_str()) != 0) {
+            const int e = errno;
+            for (size_t j = i; j < tmps.size(); ++j) std::remove(tmps[j].c_str());
+            throw OutputError("cannot rename " + tmps[i] + " to " + files[i].path + ": " + std::strerror(e));
+        }
+    }
+}
+
 void write_file_atomic(const std::string& path, const std::string& content, bool sync) {
     rename_into_place(write_temporary(path, content, sync), path);
 }
@@ -104,20 +155,6 @@ ojson provenance_json(const Spec& spec, const RunInfo& info) {
                  {"elapsed_seconds", info.elapsed_seconds},
                  {"networks", info.networks},
                  {"networks_per_second", info.networks_per_second}};
-}
-
-ojson cell_params(const Cell& c) {
-    ojson p = ojson::object();
-    p["depth"] = c.depth();
-    p["width"] = c.width() ? ojson(c.width()) : ojson(nullptr);
-    p["layer_sizes"] = c.layer_sizes_label();
-    p["activation"] = kActivationNames[static_cast<int>(c.activation)];
-    p["shortcut"] = c.shortcut;
-    p["bias"] = c.bias;
-    p["last_activation"] = c.last_activation;
-    p["residual_scale"] = c.residual_scale;
-    p["init"] = init_label(c.init);
-    return p;
 }
 
 namespace {
@@ -155,16 +192,63 @@ std::string csv_value(const ojson& v) {
 
 }  // namespace
 
-std::string results_json_text(const Spec& spec, const SweepResult& result) {
+namespace {
+
+// v as dump(1) writes it when nested `level` levels deep: the same text with
+// every line after the first indented by level more spaces (JSON strings hold
+// no raw newline, so every '\n' is a line break of the layout).
+std::string dump_at(const ojson& v, int level) {
+    const std::string text = v.dump(1);
+    std::string out;
+    out.reserve(text.size());
+    const std::string indent = "\n" + std::string(static_cast<size_t>(level), ' ');
+    for (char c : text) {
+        if (c == '\n') out += indent;
+        else out += c;
+    }
+    return out;
+}
+
+// Streams doc, as dump_at(doc, level) would write it, with the empty array that
+// doc holds under `key` (a direct member) replaced by `elements` elements, each
+// written by put(i, out) as dump_at would write it one level deeper. So a
+// document with millions of elements is written without ever being built.
+void stream_with_array(TextOut& out, const ojson& doc, int level, const std::string& key, size_t elements,
+                       const std::function<void(size_t, TextOut&)>& put) {
+    const std::string text = dump_at(doc, level);
+    const std::string inner(static_cast<size_t>(level) + 1, ' ');
+    const std::string mark = "\n" + inner + ojson(key).dump() + ": []";
+    const size_t at = text.find(mark);
+    if (at == std::string::npos) throw std::logic_error("results.json: no \"" + key + "\" placeholder");
+    const size_t open = at + mark.size() - 1;  // the ']' of "[]"
+    out << std::string_view(text).substr(0, open);
+    if (elements > 0) {
+        const std::string element_indent(static_cast<size_t>(level) + 2, ' ');
+        for (size_t i = 0; i < elements; ++i) {
+            out << (i ? ",\n" : "\n") << element_indent;
+            put(i, out);
+        }
+        out << "\n" << inner;
+    }
+    out << std::string_view(text).substr(open);
+}
+
+}  // namespace
+
+void write_results_json(const Spec& spec, const SweepResult& result, const ojson& extra, TextOut& out) {
     ojson j;
     j["format"] = "gradsweep-results/1";
-    j["spec"] = spec.raw;
+    j["spec"] = resolved_spec_json(spec);
+    j["spec_as_written"] = spec.raw;
     j["spec_hash"] = spec.hash;
     const RunInfo& info = result.info;
-    j["provenance"] = provenance_json(spec, info);
+    ojson p = provenance_json(spec, info);
+    for (auto it = extra.begin(); it != extra.end(); ++it) p[it.key()] = it.value();
+    j["provenance"] = std::move(p);
     j["seeds"] = ojson{{"first", spec.seed_first}, {"count", spec.seed_count}};
     j["cells"] = ojson::array();
-    for (const CellResult& r : result.cells) {
+    stream_with_array(out, j, 0, "cells", result.cells.size(), [&](size_t i, TextOut& o) {
+        const CellResult& r = result.cells[i];
         const Cell& c = spec.cells[r.cell];
         ojson cj;
         cj["cell"] = r.cell;
@@ -174,15 +258,6 @@ std::string results_json_text(const Spec& spec, const SweepResult& result) {
         cj["nonfinite_networks"] = r.nonfinite_networks;
         cj["loss"] = summary_json(r.loss);
         cj["layers"] = ojson::array();
-        for (int l = 0; l < c.depth(); ++l) {
-            ojson lj{{"layer", l}, {"fan_in", c.layer_sizes[l]}, {"fan_out", c.layer_sizes[l + 1]},
-                     {"residual", c.residual_at(l)}, {"activation", c.activation_at(l)}};
-            for (int q = 0; q < kNumQuantities; ++q) {
-                if (q == bias_grad_mean_abs && !c.bias) continue;
-                lj[kQuantityNames[q]] = summary_json(r.layers[l][q]);
-            }
-            cj["layers"].push_back(std::move(lj));
-        }
         // The infinite-width prediction beside the data (docs/theory.md), or why there is none.
         const CellTheory th = cell_theory(spec, c);
         if (th.applies) {
@@ -194,53 +269,92 @@ std::string results_json_text(const Spec& spec, const SweepResult& result) {
             cj["theory"] = nullptr;
             cj["theory_reason"] = th.reason;
         }
-        j["cells"].push_back(std::move(cj));
-    }
-    return j.dump(1) + "\n";
+        stream_with_array(o, cj, 2, "layers", static_cast<size_t>(c.depth()), [&](size_t l, TextOut& lo) {
+            ojson lj{{"layer", l}, {"fan_in", c.layer_sizes[l]}, {"fan_out", c.layer_sizes[l + 1]},
+                     {"residual", c.residual_at(static_cast<int>(l))}, {"activation", c.activation_at(static_cast<int>(l))}};
+            for (int q = 0; q < kNumQuantities; ++q) {
+                if (q == bias_grad_mean_abs && !c.bias) continue;
+                lj[kQuantityNames[q]] = summary_json(r.layers[l][q]);
+            }
+            lo << dump_at(lj, 4);
+        });
+    });
+    out << "\n";
 }
 
-std::string results_csv_text(const Spec& spec, const SweepResult& result) {
-    std::string out = "cell";
-    const ojson header_params = cell_params(spec.cells.front());
-    for (auto it = header_params.begin(); it != header_params.end(); ++it) out += "," + it.key();
-    out += ",layer,quantity,n,mean,std,min,q05,median,q95,max,geomean,n_nonfinite,n_zero\n";
+void write_results_csv(const Spec& spec, const SweepResult& result, TextOut& out) {
+    out << results_csv_header();
+    std::string spec_part;
+    const ojson spec_cols = spec_columns(spec);
+    for (auto it = spec_cols.begin(); it != spec_cols.end(); ++it) spec_part += "," + csv_value(it.value());
+    std::string row;
+    auto put_row = [&](const std::string& prefix, const std::string& layer, const char* quantity, const Summary& s) {
+        row = prefix;
+        row += "," + layer + "," + quantity + "," + std::to_string(s.n);
+        for (double x : {s.mean, s.std, s.min, s.q05, s.median, s.q95, s.max, s.geomean}) row += "," + format_double(x);
+        row += "," + std::to_string(s.n_nonfinite) + "," + std::to_string(s.n_zero) + "\n";
+        out << row;
+    };
     for (const CellResult& r : result.cells) {
         const Cell& c = spec.cells[r.cell];
         std::string prefix = std::to_string(r.cell);
         const ojson params = cell_params(c);
         for (auto it = params.begin(); it != params.end(); ++it) prefix += "," + csv_value(it.value());
+        prefix += spec_part;
         for (int l = 0; l < c.depth(); ++l)
             for (int q = 0; q < kNumQuantities; ++q) {
                 if (q == bias_grad_mean_abs && !c.bias) continue;
-                const Summary& s = r.layers[l][q];
-                out += prefix + "," + std::to_string(l) + "," + kQuantityNames[q] + "," + std::to_string(s.n);
-                for (double x : {s.mean, s.std, s.min, s.q05, s.median, s.q95, s.max, s.geomean}) out += "," + format_double(x);
-                out += "," + std::to_string(s.n_nonfinite) + "," + std::to_string(s.n_zero) + "\n";
+                put_row(prefix, std::to_string(l), kQuantityNames[q], r.layers[l][q]);
             }
+        put_row(prefix, "", "loss", r.loss);  // the network's loss: not a layer's
     }
-    return out;
 }
 
-std::string theory_csv_text(const Spec& spec, const SweepResult& result) {
-    std::string out = "cell,layer,quantity,value\n";
+void write_theory_csv(const Spec& spec, const SweepResult& result, TextOut& out) {
+    out << "cell,layer,quantity,value\n";
     for (const CellResult& r : result.cells) {
         const CellTheory th = cell_theory(spec, spec.cells[r.cell]);
         if (!th.applies) continue;
         const std::string cs = std::to_string(r.cell) + ",";
         for (size_t l = 0; l < th.weight_grad_rms.size(); ++l)
-            out += cs + std::to_string(l) + ",weight_grad_rms," + format_double(th.weight_grad_rms[l]) + "\n";
+            out << cs + std::to_string(l) + ",weight_grad_rms," + format_double(th.weight_grad_rms[l]) + "\n";
     }
-    return out;
+}
+
+namespace {
+
+template <class F>
+std::string whole_text(F&& produce) {
+    std::string s;
+    TextOut out([&s](std::string_view chunk) { s.append(chunk); });
+    produce(out);
+    out.flush();
+    return s;
+}
+
+}  // namespace
+
+std::string results_json_text(const Spec& spec, const SweepResult& result, const ojson& extra) {
+    return whole_text([&](TextOut& o) { write_results_json(spec, result, extra, o); });
+}
+
+std::string results_csv_text(const Spec& spec, const SweepResult& result) {
+    return whole_text([&](TextOut& o) { write_results_csv(spec, result, o); });
+}
+
+std::string theory_csv_text(const Spec& spec, const SweepResult& result) {
+    return whole_text([&](TextOut& o) { write_theory_csv(spec, result, o); });
 }
 
 std::string per_seed_csv_header() { return "cell,seed,layer,quantity,value\n"; }
 
 void append_per_seed_csv(std::string& out, const Spec& spec, const Cell& cell, const std::vector<double>& rows,
-                         uint64_t seed_offset) {
+                         uint64_t seed_offset, const std::function<void()>& poll) {
     const int D = cell.depth(), stride = row_stride(D);
     const uint64_t count = rows.size() / stride;
     const std::string cs = std::to_string(cell.index) + ",";
     for (uint64_t s = 0; s < count; ++s) {
+        if (poll && s % 4096 == 4095) poll();
         const std::string prefix = cs + std::to_string(spec.seed_first + seed_offset + s) + ",";
         for (int l = 0; l < D; ++l)
             for (int q = 0; q < kNumQuantities; ++q) {

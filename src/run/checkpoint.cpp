@@ -127,13 +127,20 @@ void write_cell_file(const std::string& path, const Spec& spec, const CellResult
     h.depth = r.layers.size();
     h.networks = r.networks;
     h.nonfinite = r.nonfinite_networks;
-    std::string buf;
-    buf.append(reinterpret_cast<const char*>(&h), sizeof h);
-    for (const auto& layer : r.layers) buf.append(reinterpret_cast<const char*>(layer.data()), sizeof(Summary) * layer.size());
-    buf.append(reinterpret_cast<const char*>(&r.loss), sizeof r.loss);
-    const uint64_t sum = mix(kFnvBasis, buf.data(), buf.size());
-    buf.append(reinterpret_cast<const char*>(&sum), 8);
-    write_file_atomic(path, buf, /*sync=*/false);
+    // Written from the summaries in place (a deep cell's are hundreds of MB; no
+    // copy). Every piece is a whole number of words, so the checksum over the
+    // pieces in turn is the checksum of the file's bytes.
+    const char* layers = reinterpret_cast<const char*>(r.layers.data());
+    const size_t layer_bytes = sizeof(r.layers[0]) * r.layers.size();
+    static_assert(sizeof(r.layers[0]) == sizeof(Summary) * kNumQuantities, "a layer's summaries are contiguous");
+    uint64_t sum = mix(kFnvBasis, &h, sizeof h);
+    sum = mix(sum, layers, layer_bytes);
+    sum = mix(sum, &r.loss, sizeof r.loss);
+    write_file_atomic_parts(path,
+                            {std::string_view(reinterpret_cast<const char*>(&h), sizeof h), std::string_view(layers, layer_bytes),
+                             std::string_view(reinterpret_cast<const char*>(&r.loss), sizeof r.loss),
+                             std::string_view(reinterpret_cast<const char*>(&sum), sizeof sum)},
+                            /*sync=*/false);
 }
 
 bool read_cell_file(const std::string& path, const Spec& spec, int cell, CellResult& out, std::string* why) {
@@ -141,34 +148,34 @@ bool read_cell_file(const std::string& path, const Spec& spec, int cell, CellRes
         if (why) *why = w;
         return false;
     };
-    std::ifstream f(path, std::ios::binary);
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
     if (!f) return fail("missing");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const std::string buf = ss.str();
+    const auto size = static_cast<uint64_t>(f.tellg());
+    f.seekg(0);
     const uint64_t depth = static_cast<uint64_t>(spec.cells[cell].depth());
-    const size_t want = sizeof(CellHeader) + (depth * kNumQuantities + 1) * sizeof(Summary) + 8;
+    const uint64_t want = sizeof(CellHeader) + (depth * kNumQuantities + 1) * sizeof(Summary) + 8;
     CellHeader h{};
-    if (buf.size() < sizeof h) return fail("truncated");
-    std::memcpy(&h, buf.data(), sizeof h);
+    if (size < sizeof h || !f.read(reinterpret_cast<char*>(&h), sizeof h)) return fail("truncated");
     if (std::memcmp(h.magic, kCellMagic, 8) != 0) return fail(magic_mismatch(h.magic, kCellMagic, "cell"));
     if (spec.hash.size() != 16 || std::memcmp(h.hash, spec.hash.data(), 16) != 0) return fail("belongs to another sweep");
     if (h.cell != static_cast<uint64_t>(cell) || h.depth != depth) return fail("holds another cell");
-    if (buf.size() != want) return fail("truncated or padded");
-    uint64_t stored;
-    std::memcpy(&stored, buf.data() + want - 8, 8);
-    if (mix(kFnvBasis, buf.data(), want - 8) != stored) return fail("checksum mismatch (corrupt file)");
-    out = CellResult{};
-    out.cell = cell;
-    out.networks = h.networks;
-    out.nonfinite_networks = h.nonfinite;
-    out.layers.resize(depth);
-    const char* p = buf.data() + sizeof h;
-    for (auto& layer : out.layers) {
-        std::memcpy(layer.data(), p, sizeof(Summary) * layer.size());
-        p += sizeof(Summary) * layer.size();
-    }
-    std::memcpy(&out.loss, p, sizeof out.loss);
+    if (size != want) return fail("truncated or padded");
+    // Read straight into the summaries (no copy of a deep cell's file).
+    CellResult r;
+    r.cell = cell;
+    r.networks = h.networks;
+    r.nonfinite_networks = h.nonfinite;
+    r.layers.resize(depth);
+    uint64_t stored = 0;
+    const size_t layer_bytes = sizeof(r.layers[0]) * r.layers.size();
+    if (!f.read(reinterpret_cast<char*>(r.layers.data()), static_cast<std::streamsize>(layer_bytes)) ||
+        !f.read(reinterpret_cast<char*>(&r.loss), sizeof r.loss) || !f.read(reinterpret_cast<char*>(&stored), sizeof stored))
+        return fail("truncated");
+    uint64_t sum = mix(kFnvBasis, &h, sizeof h);
+    sum = mix(sum, r.layers.data(), layer_bytes);
+    sum = mix(sum, &r.loss, sizeof r.loss);
+    if (sum != stored) return fail("checksum mismatch (corrupt file)");
+    out = std::move(r);
     return true;
 }
 

@@ -9,7 +9,9 @@
 #include <limits>
 #include <thread>
 
+#include "gradsweep/results_io.hpp"
 #include "gradsweep/stats.hpp"
+#include "gradsweep/sweep.hpp"
 #include "gradsweep/work_units.hpp"
 
 namespace gs {
@@ -52,6 +54,13 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     const u128 T = spec.precision == Precision::float64 ? 8 : 4;
     const uint64_t block = std::min<uint64_t>(in.block_seeds, spec.seed_count);
     u128 unit_rows = 0, cell_rows = 0, scratch = 0, cuda_dev = 0, per_seed_values = 0;
+    u128 results = 0, csv_bytes = 0, json_bytes = 0;
+    int max_depth = 0;
+    size_t spec_part = 0;  // results.csv's spec-wide columns, the same on every row
+    {
+        const ojson cols = spec_columns(spec);
+        for (auto it = cols.begin(); it != cols.end(); ++it) spec_part += it.value().dump().size() + 1;
+    }
     for (const Cell& c : spec.cells) {
         const u128 stride = static_cast<u128>(row_stride(c.depth()));
         unit_rows = std::max(unit_rows, static_cast<u128>(block) * stride * 8);
@@ -74,7 +83,25 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
         const u128 in_flight = std::min<u128>(cap, std::min<u128>(static_cast<u128>(block) * in.units_per_call, spec.seed_count));
         cuda_dev = std::max(cuda_dev, in_flight * (T * (network_scratch_elements(spec, c, false) + torch_param_elements(spec, c)) + stride * 8));
         per_seed_values += static_cast<u128>(spec.seed_count) * (static_cast<u128>(c.depth()) * (c.bias ? 5 : 4) + 1);
+        // Summaries: a CellResult per cell (kNumQuantities per layer, and the loss).
+        results += sizeof(CellResult) + (static_cast<u128>(c.depth()) * kNumQuantities + 1) * sizeof(Summary);
+        max_depth = std::max(max_depth, c.depth());
+        // results.csv: a row per layer and quantity, and the loss row, each the cell's
+        // columns (measured here) plus at most ~230 bytes of numbers; results.json:
+        // at most ~1.9 kB per layer (pretty-printed summaries), ~2 kB per cell.
+        const u128 rows = static_cast<u128>(c.depth()) * (c.bias ? 5 : 4) + 1;
+        std::string prefix;
+        const ojson params = cell_params(c);
+        for (auto it = params.begin(); it != params.end(); ++it) prefix += it.value().dump() + ",";
+        csv_bytes += rows * (prefix.size() + spec_part + 230);
+        json_bytes += static_cast<u128>(c.depth()) * 1900 + 2000 + prefix.size();
     }
+    m.results = sat(results);
+    // A TextOut chunk and the file's pieces around it, plus the largest cell's
+    // per-layer theory (values, JSON and text) while its entry is written.
+    m.writing = sat(4 * static_cast<u128>(TextOut::kChunk) + static_cast<u128>(max_depth) * 96);
+    m.results_csv_bytes = sat(static_cast<u128>(results_csv_header().size()) + csv_bytes);
+    m.results_json_bytes = sat(json_bytes + 4096);
     m.unit_rows = sat(unit_rows);
     m.cell_rows = sat(cell_rows);
     m.cpu_scratch_per_thread = sat(scratch);
@@ -88,8 +115,9 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     m.per_seed_text = in.per_seed ? sat(per_seed_values * 56) : 0;
     m.bookkeeping = sat(static_cast<u128>(in.units) * 64);
     const u128 compute = in.cuda ? m.cuda_host_compute : m.cpu_compute;
-    // Cells are summarised while the workers go on computing: both at once.
-    m.host_peak = sat(compute + cell_rows + m.per_seed_text + m.bookkeeping);
+    // Cells are summarised while the workers go on computing: both at once; the
+    // summaries stay until the result files are written.
+    m.host_peak = sat(compute + cell_rows + m.per_seed_text + m.bookkeeping + results + m.writing);
     return m;
 }
 
@@ -111,7 +139,7 @@ uint64_t mem_available_bytes() {
 
 void check_memory(const Spec& spec, const MemoryPlan& m, uint64_t max_memory, uint64_t available) {
     const Cell& big = spec.cells[m.largest_cell];
-    const std::string cell_what = "cell " + std::to_string(big.index) + " (" + big.layer_sizes_label() + ") needs " +
+    const std::string cell_what = "cell " + std::to_string(big.index) + " (" + big.layer_sizes_compact() + ") needs " +
                                   human_bytes(m.cell_rows) + " to aggregate its rows (" + std::to_string(spec.seed_count) +
                                   " seeds x " + std::to_string(row_stride(big.depth())) + " values x 8 bytes, all at once)";
     if (available && m.cell_rows > available)

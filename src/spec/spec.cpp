@@ -7,10 +7,12 @@
 #include <charconv>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <unordered_map>
 #include <sys/stat.h>
 
 #include "spec/spec_keys.hpp"
@@ -130,6 +132,8 @@ Init get_init(const ojson& v, const std::string& path) {
     return init;
 }
 
+constexpr int kDefaultOutputDim = 1;
+
 // Network keys, in kNetworkKeys order: a cell's values are looked up by index.
 enum Key : int { k_depth, k_width, k_layer_sizes, k_input_dim, k_output_dim, k_activation, k_leaky_slope, k_shortcut,
                  k_bias, k_last_activation, k_residual_scale, k_init, kNumKeys };
@@ -201,7 +205,8 @@ Cell resolve_cell(const CellValues& v, const Spec& spec) {
     auto size_source = [&](size_t i) -> std::string {
         if (has(k_layer_sizes)) return index_path(path(k_layer_sizes), i);
         if (i == 0 && has(k_input_dim) && !val(k_input_dim).is_null()) return path(k_input_dim);
-        if (i + 1 == c.layer_sizes.size()) return has(k_output_dim) ? path(k_output_dim) : "network.output_dim (default 1)";
+        if (i + 1 == c.layer_sizes.size())
+            return has(k_output_dim) ? path(k_output_dim) : "network.output_dim (default " + std::to_string(kDefaultOutputDim) + ")";
         return path(k_width);
     };
     if (has(k_layer_sizes)) {
@@ -209,9 +214,10 @@ Cell resolve_cell(const CellValues& v, const Spec& spec) {
     } else {
         const int depth = get_positive_int(val(k_depth), path(k_depth));
         const int width = get_positive_int(val(k_width), path(k_width));
+        c.given_width = width;
         int in = width;
         if (has(k_input_dim) && !val(k_input_dim).is_null()) in = get_positive_int(val(k_input_dim), path(k_input_dim));
-        const int out = has(k_output_dim) ? get_positive_int(val(k_output_dim), path(k_output_dim)) : 1;
+        const int out = has(k_output_dim) ? get_positive_int(val(k_output_dim), path(k_output_dim)) : kDefaultOutputDim;
         c.layer_sizes.reserve(static_cast<size_t>(depth) + 1);
         c.layer_sizes.push_back(in);
         for (int l = 1; l < depth; ++l) c.layer_sizes.push_back(width);
@@ -359,6 +365,46 @@ void parse_network_and_grid(const ojson& root, Spec& spec, CellValues& base, std
     }
 }
 
+uint64_t bits_of(double x) {
+    uint64_t b;
+    std::memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+// Everything that identifies a cell in the results (cell_params): doubles by
+// their bits, as they are written ("-0" is not "0"). Cells that differ only in
+// how a value is written (input_dim null or the width itself; "kaiming_normal"
+// or {"kind": "kaiming_normal"}) have the same settings; cells whose settings
+// differ in a value the network ignores (the width of depth 1, leaky_slope of
+// relu) do not.
+bool same_settings(const Cell& a, const Cell& b) {
+    return a.layer_sizes == b.layer_sizes && a.given_width == b.given_width && a.activation == b.activation &&
+           bits_of(a.leaky_slope) == bits_of(b.leaky_slope) &&
+           a.shortcut == b.shortcut && a.bias == b.bias && a.last_activation == b.last_activation &&
+           bits_of(a.residual_scale) == bits_of(b.residual_scale) && a.init.kind == b.init.kind &&
+           bits_of(a.init.sigma_w) == bits_of(b.init.sigma_w) && bits_of(a.init.sigma_b) == bits_of(b.init.sigma_b);
+}
+
+uint64_t settings_hash(const Cell& c) {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&h](uint64_t x) {
+        for (int i = 0; i < 8; ++i, x >>= 8) {
+            h ^= x & 0xff;
+            h *= 1099511628211ull;
+        }
+    };
+    for (int x : c.layer_sizes) mix(static_cast<uint64_t>(x));
+    mix(static_cast<uint64_t>(c.given_width));
+    mix(static_cast<uint64_t>(c.activation));
+    mix(bits_of(c.leaky_slope));
+    mix(static_cast<uint64_t>(c.shortcut) | static_cast<uint64_t>(c.bias) << 1 | static_cast<uint64_t>(c.last_activation) << 2);
+    mix(bits_of(c.residual_scale));
+    mix(static_cast<uint64_t>(c.init.kind));
+    mix(bits_of(c.init.sigma_w));
+    mix(bits_of(c.init.sigma_b));
+    return h;
+}
+
 }  // namespace
 
 int Cell::width() const {
@@ -366,6 +412,48 @@ int Cell::width() const {
     for (size_t i = 2; i + 1 < layer_sizes.size(); ++i)
         if (layer_sizes[i] != layer_sizes[1]) return 0;
     return layer_sizes[1];
+}
+
+namespace {
+
+// Sizes in runs: "3x5-1" is 3, 3, 3, 3, 3, 1 (a size repeated n >= 2 times is
+// written SIZExn; sizes are separated by '-').
+void append_runs(std::string& s, std::vector<int>::const_iterator begin, std::vector<int>::const_iterator end,
+                 size_t stop_at) {
+    for (auto it = begin; it != end && s.size() < stop_at;) {
+        auto run_end = it;
+        while (run_end != end && *run_end == *it) ++run_end;
+        if (!s.empty() && s.back() != '-') s += '-';
+        s += std::to_string(*it);
+        if (run_end - it > 1) {
+            s += 'x';
+            s += std::to_string(run_end - it);
+        }
+        it = run_end;
+    }
+}
+
+}  // namespace
+
+std::string Cell::layer_sizes_compact() const {
+    std::string s;
+    append_runs(s, layer_sizes.begin(), layer_sizes.end(), std::string::npos);
+    if (s.size() <= kMaxLayerSizesText) return s;
+    // A long list without long runs: its start, its last size and a fingerprint
+    // of the whole list, so that each row of results.csv stays short while two
+    // different lists still read differently (results.json has every layer).
+    std::string head;
+    append_runs(head, layer_sizes.begin(), layer_sizes.end(), kMaxLayerSizesText / 2);
+    uint64_t h = 1469598103934665603ull;
+    for (int x : layer_sizes)
+        for (int b = 0; b < 4; ++b) {
+            h ^= static_cast<uint32_t>(x) >> (8 * b) & 0xffu;
+            h *= 1099511628211ull;
+        }
+    char fp[17];
+    std::snprintf(fp, sizeof fp, "%016llx", static_cast<unsigned long long>(h));
+    return head + "-...-" + std::to_string(layer_sizes.back()) + "(" + std::to_string(layer_sizes.size()) + " sizes, fnv " +
+           fp + ")";
 }
 
 std::string Cell::layer_sizes_label() const {
@@ -399,6 +487,9 @@ Spec parse_spec_text(const std::string& text) {
     Spec spec;
     spec.raw = root;
     spec.name = root.contains("name") ? get_string(root["name"], "name") : "sweep";
+    if (spec.name.size() > kMaxNameBytes)
+        fail("name", "too long: " + std::to_string(spec.name.size()) + " bytes (at most " + std::to_string(kMaxNameBytes) +
+                         "; it is repeated on every row of results.csv)");
     if (root.contains("description")) spec.description = get_string(root["description"], "description");
     parse_seeds(root, spec);
     if (root.contains("rng")) spec.rng = static_cast<RngKind>(get_name(root["rng"], "rng", kRngNames, "rng"));
@@ -420,6 +511,7 @@ Spec parse_spec_text(const std::string& text) {
     for (const Axis& a : axes) total *= a.values->size();
     spec.cells.reserve(total);
     std::vector<size_t> idx(axes.size(), 0);
+    std::unordered_multimap<uint64_t, int> seen;  // settings_hash -> cell
     for (uint64_t n = 0; n < total; ++n) {
         CellValues values = base;
         ojson labels = ojson::object();
@@ -434,6 +526,20 @@ Spec parse_spec_text(const std::string& text) {
             fail("grid", "the cells have more than " + std::to_string(kMaxTotalLayers) + " layers in total; split the sweep into several specs");
         c.index = static_cast<int>(n);
         c.axes = std::move(labels);
+        // Two cells with the same settings would be indistinguishable in the results.
+        const uint64_t h = settings_hash(c);
+        const auto [first, last] = seen.equal_range(h);
+        for (auto it = first; it != last; ++it) {
+            const Cell& other = spec.cells[static_cast<size_t>(it->second)];
+            if (!same_settings(other, c)) continue;
+            auto shown = [](const ojson& v) {
+                std::string t = v.dump(-1, ' ', true, ojson::error_handler_t::replace);
+                return t.size() > 80 ? t.substr(0, 77) + "..." : t;
+            };
+            fail("grid", "cells " + std::to_string(other.index) + " " + shown(other.axes) + " and " + std::to_string(c.index) + " " +
+                             shown(c.axes) + " are the same network; keep one of the values");
+        }
+        seen.emplace(h, c.index);
         spec.cells.push_back(std::move(c));
         for (size_t a = axes.size(); a-- > 0;) {
             if (++idx[a] < axes[a].values->size()) break;
@@ -444,6 +550,76 @@ Spec parse_spec_text(const std::string& text) {
     std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fnv1a64(root.dump())));
     spec.hash = buf;
     return spec;
+}
+
+namespace {
+
+// An init value with every parameter it takes: a name, or the normal init's
+// object with sigma_w and sigma_b.
+ojson resolved_init(const Init& init) {
+    if (init.kind != InitKind::normal) return kInitNames[static_cast<int>(init.kind)];
+    return ojson{{"kind", "normal"}, {"sigma_w", init.sigma_w}, {"sigma_b", init.sigma_b}};
+}
+
+}  // namespace
+
+ojson resolved_spec_json(const Spec& spec) {
+    static const ojson empty = ojson::object();
+    const ojson& raw = spec.raw;
+    const ojson& grid = raw.contains("grid") ? raw["grid"] : empty;
+    const ojson& network = raw.contains("network") ? raw["network"] : empty;
+    ojson r = ojson::object();
+    r["name"] = spec.name;
+    if (raw.contains("description")) r["description"] = spec.description;
+    r["seeds"] = ojson{{"count", spec.seed_count}, {"first", spec.seed_first}};
+    r["rng"] = rng_name(spec.rng);
+    r["rng_key"] = spec.rng_key;
+    r["precision"] = precision_name(spec.precision);
+    ojson g = ojson::object();
+    for (auto it = grid.begin(); it != grid.end(); ++it) {
+        if (it.key() != "init") {
+            g[it.key()] = it.value();
+            continue;
+        }
+        ojson inits = ojson::array();
+        for (const ojson& v : it.value()) inits.push_back(resolved_init(get_init(v, "grid.init")));
+        g["init"] = std::move(inits);
+    }
+    r["grid"] = std::move(g);
+    // Every network key that is not an axis: as written, or its default (a
+    // default-constructed Cell holds them). depth/width/input_dim/output_dim and
+    // layer_sizes exclude each other; the form given decides which appear.
+    const Cell d;
+    const bool by_sizes = network.contains("layer_sizes") || grid.contains("layer_sizes");
+    ojson n = ojson::object();
+    for (int k = 0; k < kNumKeys; ++k) {
+        const std::string& key = kNetworkKeys[k];
+        if (grid.contains(key)) continue;
+        if (k == k_init) {
+            n[key] = resolved_init(network.contains(key) ? get_init(network[key], "network.init") : d.init);
+            continue;
+        }
+        if (network.contains(key)) {
+            n[key] = network[key];
+            continue;
+        }
+        switch (k) {
+            case k_input_dim: if (!by_sizes) n[key] = nullptr; break;  // null: the width
+            case k_output_dim: if (!by_sizes) n[key] = kDefaultOutputDim; break;
+            case k_activation: n[key] = kActivationNames[static_cast<int>(d.activation)]; break;
+            case k_leaky_slope: n[key] = d.leaky_slope; break;
+            case k_shortcut: n[key] = d.shortcut; break;
+            case k_bias: n[key] = d.bias; break;
+            case k_last_activation: n[key] = d.last_activation; break;
+            case k_residual_scale: n[key] = d.residual_scale; break;
+            default: break;  // depth, width, layer_sizes: required, never defaulted
+        }
+    }
+    r["network"] = std::move(n);
+    if (spec.input.random) r["input"] = ojson{{"distribution", "normal"}, {"batch", spec.input.batch}};
+    else r["input"] = ojson{{"values", raw["input"]["values"]}};
+    r["loss"] = ojson{{"kind", "mse"}, {"target", spec.target}};
+    return r;
 }
 
 Spec load_spec_file(const std::string& path) {

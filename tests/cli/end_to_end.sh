@@ -22,11 +22,13 @@ grep -q "cells 8, seeds 50, networks 400" "$work/plan.txt" || fail "plan output:
 "$bin" run "$work/spec.json" -o "$work/out" --threads 2 --per-seed > "$work/stdout.txt" 2> "$work/stderr.txt" || fail "run exit"
 for f in results.json results.csv per_seed.csv; do [[ -s "$work/out/$f" ]] || fail "missing $f"; done
 ls "$work/out" | grep -q tmp && fail "temporary file left behind"
-head -1 "$work/out/results.csv" | grep -qx 'cell,depth,width,layer_sizes,activation,shortcut,bias,last_activation,residual_scale,init,layer,quantity,n,mean,std,min,q05,median,q95,max,geomean,n_nonfinite,n_zero' \
+head -1 "$work/out/results.csv" | grep -qx 'cell,depth,width,layer_sizes,activation,leaky_slope,shortcut,bias,last_activation,residual_scale,init,sigma_w,sigma_b,name,spec_hash,precision,rng,rng_key,seeds_first,seeds_count,input,input_batch,loss_target,layer,quantity,n,mean,std,min,q05,median,q95,max,geomean,n_nonfinite,n_zero' \
   || fail "csv header: $(head -1 "$work/out/results.csv")"
-# 8 cells; depth 2 and 4 -> (2+4)*2*2 layer blocks of 5 quantities each = 120 rows (+ header).
+# 8 cells; depth 2 and 4 -> (2+4)*2*2 layer blocks of 5 quantities each = 120 rows,
+# plus one loss row per cell (+ header).
 rows=$(($(wc -l < "$work/out/results.csv") - 1))
-[[ $rows == 120 ]] || fail "csv has $rows rows"
+[[ $rows == 128 ]] || fail "csv has $rows rows"
+[[ $(grep -c ',,loss,50,' "$work/out/results.csv") == 8 ]] || fail "no loss row per cell: $(grep loss "$work/out/results.csv" | head -3)"
 # per_seed: 400 networks x (layers*5 + loss)
 ps=$(($(wc -l < "$work/out/per_seed.csv") - 1))
 [[ $ps == $((100 * (2 * 5 + 1) + 100 * (4 * 5 + 1) + 100 * (2 * 5 + 1) + 100 * (4 * 5 + 1))) ]] || fail "per_seed rows $ps"

@@ -13,6 +13,7 @@
 #include "gpu_test_util.hpp"
 #include "gradsweep/backend.hpp"
 #include "gradsweep/cuda_extras.hpp"
+#include "../torch/reference_cases.hpp"
 
 using namespace gs;
 using namespace gs::gputest;
@@ -250,14 +251,6 @@ TEST_CASE("emulated kernel, torch mode parameters", "[emu][torch]") {
     cell.layer_sizes = {3, 5, 5, 1};
     cell.activation = Activation::relu;
     cell.shortcut = true;
-    Spec spec = make_spec(Precision::float32, 2, true, 0, 4, 3);
-    spec.rng = RngKind::torch;
-    try {
-        (void)torch_params(cell, spec.input, 0);
-    } catch (const std::exception& e) {
-        WARN("torch_params not available yet (" << e.what() << "): torch-mode emulation skipped");
-        return;
-    }
     auto cpu = make_cpu_backend(1);
     for (Precision p : {Precision::float32, Precision::float64}) {
         for (bool random_input : {true, false}) {
@@ -272,22 +265,12 @@ TEST_CASE("emulated kernel, torch mode parameters", "[emu][torch]") {
 }
 
 TEST_CASE("emulated kernel, torch mode: seed-notebook specs and the PyTorch reference cases", "[emu][torch]") {
-    {
-        Cell probe;
-        probe.layer_sizes = {3, 1};
-        try {
-            (void)torch_params(probe, InputSpec{}, 0);
-        } catch (const std::exception& e) {
-            WARN("torch_params not available yet (" << e.what() << "): skipped");
-            return;
-        }
-    }
     auto cpu = make_cpu_backend(1);
     namespace fs = std::filesystem;
     const fs::path dir = fs::path(GS_SOURCE_DIR) / "sweeps" / "seeds";
     int cells = 0;
-    if (fs::exists(dir))
-        for (const auto& entry : fs::directory_iterator(dir)) {
+    REQUIRE(fs::is_directory(dir));  // committed: a missing directory is a failure, not a skip
+    for (const auto& entry : fs::directory_iterator(dir)) {
             if (entry.path().extension() != ".json") continue;
             const Spec spec = load_spec_file(entry.path().string());
             for (const Cell& cell : spec.cells) {
@@ -304,14 +287,11 @@ TEST_CASE("emulated kernel, torch mode: seed-notebook specs and the PyTorch refe
                 ++cells;
             }
         }
+    REQUIRE(cells > 0);
     WARN(cells << " seed-notebook cells emulated");
 
-    std::ifstream f(std::string(GS_SHARED_DIR) + "/reference/torch_cases.json");
-    if (!f) {
-        WARN("no torch_cases.json: reference cases skipped");
-        return;
-    }
-    const nlohmann::json doc = nlohmann::json::parse(f);
+    const nlohmann::json doc = torch_test::read_json(torch_test::kReferenceCasesPath);  // throws (fails) when missing
+    REQUIRE(doc["cases"].size() == 36);
     double worst = 0;
     for (const auto& cs : doc["cases"]) {
         nlohmann::json js;

@@ -14,6 +14,7 @@
 #include "gpu_under_test.hpp"
 #include "gradsweep/backend.hpp"
 #include "gradsweep/torch_params.hpp"
+#include "../torch/reference_cases.hpp"
 
 using namespace gs;
 using namespace gs::gputest;
@@ -254,22 +255,8 @@ GS_GPU_CASE("CUDA torch mode = CPU torch mode on the seed notebooks' specs", "[g
 }
 
 GS_GPU_CASE("CUDA torch mode reproduces the PyTorch reference cases", "[gpu][torch]") {
-    std::ifstream f(std::string(GS_SHARED_DIR) + "/reference/torch_cases.json");
-    if (!f) {
-        WARN("no torch_cases.json: skipped");
-        return;
-    }
-    {
-        Cell probe;
-        probe.layer_sizes = {3, 1};
-        try {
-            (void)torch_params(probe, InputSpec{}, 0);
-        } catch (const std::exception& e) {
-            WARN("torch_params not available (" << e.what() << "): skipped");
-            return;
-        }
-    }
-    const nlohmann::json doc = nlohmann::json::parse(f);
+    const nlohmann::json doc = torch_test::read_json(torch_test::kReferenceCasesPath);  // throws (fails) when missing
+    REQUIRE(doc["cases"].size() == 36);
     auto gpu = gpu_backend();
     for (const auto& cs : doc["cases"]) {
         nlohmann::json s;

@@ -14,6 +14,11 @@
 
 namespace gs::torch_test {
 
+// The committed PyTorch reference cases (regenerate with
+// scripts/torch_reference.py --cases tests/data/torch_cases.json --out ...).
+// A missing or unreadable file is a test failure: read_json throws.
+inline const std::string kReferenceCasesPath = std::string(GS_SOURCE_DIR) + "/tests/data/torch_cases.json";
+
 inline nlohmann::json read_json(const std::string& path) {
     std::ifstream f(path);
     if (!f) throw std::runtime_error("cannot open " + path);
