@@ -15,11 +15,44 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
+#include "gradsweep/cuda_extras.hpp"
 #include "net_layout.cuh"
 
 namespace gs::kern {
+
+inline constexpr int kThreadsPerBlockSoa = 128;  // P = 1: networks per block
+
+// Grid size of a launch of `nets` networks: 128 networks per block for P = 1, a
+// block per network otherwise.
+inline uint64_t launch_blocks(uint64_t nets, int P) {
+    return P == 1 ? (nets + kThreadsPerBlockSoa - 1) / kThreadsPerBlockSoa : nets;
+}
+
+inline CudaLaunchRecord launch_record(uint64_t nets, uint64_t scratch_per_net, int P) {
+    CudaLaunchRecord r;
+    r.nets = nets;
+    r.blocks = launch_blocks(nets, P);
+    r.threads_per_net = P;
+    r.scratch_elements = nets * scratch_per_net;
+    return r;
+}
+
+// The test hooks' schedule override (CudaTestHooks::threads_per_net): 1, or a
+// power of two the kernel's reductions and launch bounds allow.
+inline void force_threads_per_net(NetLayout& L, int P) {
+    if (P == 0) return;
+    if (P != 1 && (P < 2 || P > 256 || (P & (P - 1)) != 0))
+        throw std::invalid_argument("cuda backend: threads per network must be 1 or a power of two 2..256, got " +
+                                    std::to_string(P));
+    L.threads_per_net = P;
+}
+
+// The memory budget with the test hooks' cap (0: no cap).
+inline uint64_t capped_budget(uint64_t budget, uint64_t cap) { return cap ? std::min(budget, cap) : budget; }
 
 // Most networks per launch: enough to fill any GPU, few enough that one launch
 // stays well under a second for the small networks that reach the cap.

@@ -23,7 +23,6 @@ namespace kern {
 namespace {
 
 constexpr int kMaxThreadsPerNet = 256;
-constexpr int kThreadsPerBlockSoa = 128;  // P = 1: networks per block
 
 // P = 1: thread = network, many per block. P > 1: block (of P threads) = network.
 template <class T>
@@ -53,8 +52,9 @@ uint64_t memory_budget() {
 template <class T>
 struct CudaDev {
     DeviceBuffer &layers, &fixed, &scratch, &params, &rows;
+    const CudaTestHooks& hooks;
 
-    uint64_t budget() { return memory_budget(); }
+    uint64_t budget() { return capped_budget(memory_budget(), hooks.memory_budget_bytes); }
     void release() {
         scratch.release();
         params.release();
@@ -78,14 +78,31 @@ struct CudaDev {
     }
     void launch(const NetArgs<T>& a, int P) {
         const size_t smem = 3 * static_cast<size_t>(P) * sizeof(double);
-        if (P == 1) {
-            const uint64_t blocks = (a.nets + kThreadsPerBlockSoa - 1) / kThreadsPerBlockSoa;
-            network_kernel<T><<<static_cast<unsigned>(blocks), kThreadsPerBlockSoa, smem>>>(a, 1);
-        } else {
-            network_kernel<T><<<static_cast<unsigned>(a.nets), P, smem>>>(a, P);
+        const unsigned blocks = static_cast<unsigned>(launch_blocks(a.nets, P));
+        // Events only when a test or benchmark asks for the launch record.
+        struct Events {
+            cudaEvent_t start = nullptr, stop = nullptr;
+            ~Events() {
+                if (start) cudaEventDestroy(start);
+                if (stop) cudaEventDestroy(stop);
+            }
+        } ev;
+        if (hooks.launches) {
+            cuda_check(cudaEventCreate(&ev.start), "cudaEventCreate");
+            cuda_check(cudaEventCreate(&ev.stop), "cudaEventCreate");
+            cuda_check(cudaEventRecord(ev.start), "cudaEventRecord");
         }
+        network_kernel<T><<<blocks, P == 1 ? kThreadsPerBlockSoa : P, smem>>>(a, P);
         cuda_check(cudaGetLastError(), "network kernel launch");
+        if (hooks.launches) cuda_check(cudaEventRecord(ev.stop), "cudaEventRecord");
         cuda_check(cudaDeviceSynchronize(), "network kernel");
+        if (hooks.launches) {
+            CudaLaunchRecord r = launch_record(a.nets, a.scratch_per_net, P);
+            float ms = 0;
+            cuda_check(cudaEventElapsedTime(&ms, ev.start, ev.stop), "cudaEventElapsedTime");
+            r.kernel_ms = ms;
+            hooks.launches->push_back(r);
+        }
     }
     void download_rows(double* dst, const double* src, uint64_t n) {
         cuda_check(cudaMemcpy(dst, src, n * sizeof(double), cudaMemcpyDeviceToHost), "copy rows");
@@ -94,7 +111,7 @@ struct CudaDev {
 
 class CudaBackend final : public Backend {
 public:
-    explicit CudaBackend(int device) : device_(device) {
+    CudaBackend(int device, const CudaTestHooks& hooks) : device_(device), hooks_(hooks) {
         cuda_check(cudaSetDevice(device_), "cudaSetDevice");
         cudaDeviceProp prop{};
         cuda_check(cudaGetDeviceProperties(&prop, device_), "cudaGetDeviceProperties");
@@ -124,17 +141,19 @@ private:
     void run_any(const Spec& spec, const Cell& cell, uint64_t seed_offset, uint64_t count, double* host_out, double* d_rows) {
         if (count == 0) return;
         cuda_check(cudaSetDevice(device_), "cudaSetDevice");
-        const NetLayout L = make_layout(spec, cell);
+        NetLayout L = make_layout(spec, cell);
+        force_threads_per_net(L, hooks_.threads_per_net);
         if (spec.precision == Precision::float32) {
-            CudaDev<float> dev{layers_, fixed_, scratch_, params_, rows_};
+            CudaDev<float> dev{layers_, fixed_, scratch_, params_, rows_, hooks_};
             run_chunks<float>(dev, spec, cell, L, seed_offset, count, host_out, d_rows);
         } else {
-            CudaDev<double> dev{layers_, fixed_, scratch_, params_, rows_};
+            CudaDev<double> dev{layers_, fixed_, scratch_, params_, rows_, hooks_};
             run_chunks<double>(dev, spec, cell, L, seed_offset, count, host_out, d_rows);
         }
     }
 
     int device_;
+    CudaTestHooks hooks_;
     std::string name_;
     DeviceBuffer layers_, fixed_, scratch_, params_, rows_;
 };
@@ -173,16 +192,22 @@ bool cuda_available(std::string* device_name, int device) {
     return true;
 }
 
-std::unique_ptr<Backend> make_cuda_backend(int device) {
+std::unique_ptr<Backend> make_cuda_backend(int device) { return make_cuda_backend(device, CudaTestHooks{}); }
+
+std::unique_ptr<Backend> make_cuda_backend(int device, const CudaTestHooks& hooks) {
+    if (hooks.threads_per_net) {
+        kern::NetLayout probe;
+        kern::force_threads_per_net(probe, hooks.threads_per_net);  // reject a bad P before touching the device
+    }
     std::string why;
     if (!cuda_available(&why, device)) throw std::runtime_error("cuda backend: " + why);
-    return std::make_unique<kern::CudaBackend>(device);
+    return std::make_unique<kern::CudaBackend>(device, hooks);
 }
 
 bool cuda_run_summarized(const Spec& spec, const Cell& cell, uint64_t seed_offset, uint64_t count, int device,
                          std::vector<Summary>& out) {
     if (!cuda_available(nullptr, device)) return false;
-    kern::CudaBackend backend(device);
+    kern::CudaBackend backend(device, CudaTestHooks{});
     const int stride = row_stride(cell.depth());
     if (count == 0) {
         kern::summarize_rows_on_device(nullptr, 0, stride, out);

@@ -3,8 +3,10 @@
 // `out` alone, so callers fall back to the CPU path.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "gradsweep/backend.hpp"
 #include "gradsweep/spec.hpp"
 #include "gradsweep/stats.hpp"
 
@@ -22,5 +24,25 @@ bool cuda_run_summarized(const Spec& spec, const Cell& cell, uint64_t seed_offse
 // The device summariser alone, on host rows: `rows` is count x stride doubles
 // (row-major, as Backend::run writes them); out gets one summary per column.
 bool cuda_summarize_rows(const double* rows, uint64_t count, int stride, int device, std::vector<Summary>& out);
+
+// Test and benchmark hooks of the CUDA backend: the production path (the CLI) never
+// sets them. They let a device run what the host emulation already runs: another
+// schedule than the cell's own, a memory budget small enough that the chunk loop
+// turns, and a record of every launch (kernel-only time from CUDA events).
+struct CudaLaunchRecord {
+    uint64_t nets = 0;              // networks in this launch
+    uint64_t blocks = 0;            // grid size (x)
+    int threads_per_net = 0;        // P: 1 = thread per network, else block (of P threads) per network
+    uint64_t scratch_elements = 0;  // largest scratch index + 1 the launch may touch (nets x per-network scratch)
+    double kernel_ms = 0;           // CUDA event time of the kernel alone (0 under emulation)
+};
+struct CudaTestHooks {
+    int threads_per_net = 0;           // 0: the cell's own P; else 1 or a power of two 2..256 (others throw)
+    uint64_t memory_budget_bytes = 0;  // 0: free device memory less the margin; else the smaller of the two
+    std::vector<CudaLaunchRecord>* launches = nullptr;  // appended to by every launch when set
+};
+// make_cuda_backend with hooks; throws std::invalid_argument for a forced P out of
+// range, std::runtime_error as make_cuda_backend does.
+std::unique_ptr<Backend> make_cuda_backend(int device, const CudaTestHooks& hooks);
 
 }  // namespace gs

@@ -13,6 +13,9 @@ bool cuda_available(std::string* device_name, int) {
     return false;
 }
 std::unique_ptr<Backend> make_cuda_backend(int) { throw std::runtime_error("gradsweep was built without CUDA"); }
+std::unique_ptr<Backend> make_cuda_backend(int, const CudaTestHooks&) {
+    throw std::runtime_error("gradsweep was built without CUDA");
+}
 bool cuda_run_summarized(const Spec&, const Cell&, uint64_t, uint64_t, int, std::vector<Summary>&) { return false; }
 bool cuda_summarize_rows(const double*, uint64_t, int, int, std::vector<Summary>&) { return false; }
 }  // namespace gs

@@ -51,6 +51,7 @@ struct EmuDev {
     std::vector<T> fixed, scratch, params;
     std::vector<double> rows;
     std::vector<uint64_t> launches;  // networks per launch, in order
+    std::vector<CudaLaunchRecord> records;  // what CudaTestHooks::launches gets on a device (kernel_ms 0)
 
     static T poison() { return std::numeric_limits<T>::quiet_NaN(); }
 
@@ -83,6 +84,7 @@ struct EmuDev {
     void upload_params(T* dst, const std::vector<T>& src) { std::memcpy(dst, src.data(), src.size() * sizeof(T)); }
     void launch(const kern::NetArgs<T>& a, int P) {
         launches.push_back(a.nets);
+        records.push_back(kern::launch_record(a.nets, a.scratch_per_net, P));
         // Scratch of the previous launch is stale: poison it so nothing can rely on it.
         std::fill(scratch.begin(), scratch.end(), poison());
         std::vector<double> red(3 * static_cast<size_t>(P), std::numeric_limits<double>::quiet_NaN());
@@ -104,6 +106,21 @@ std::vector<double> emulate_run(const Spec& spec, const Cell& cell, uint64_t off
     std::vector<double> out(count * row_stride(cell.depth()), std::numeric_limits<double>::quiet_NaN());
     kern::run_chunks<T>(dev, spec, cell, L, off, count, out.data(), nullptr);
     if (launches) *launches = dev.launches;
+    return out;
+}
+
+// emulate_run with the CUDA backend's test hooks, as make_cuda_backend(device, hooks)
+// would run it: forced P, the budget capped (from the emulation's 1 GiB), launches recorded.
+template <class T>
+std::vector<double> emulate_run_hooked(const Spec& spec, const Cell& cell, uint64_t off, uint64_t count,
+                                       const CudaTestHooks& hooks) {
+    kern::NetLayout L = kern::make_layout(spec, cell);
+    kern::force_threads_per_net(L, hooks.threads_per_net);
+    EmuDev<T> dev;
+    dev.budget_bytes = kern::capped_budget(uint64_t{1} << 30, hooks.memory_budget_bytes);
+    std::vector<double> out(count * row_stride(cell.depth()), std::numeric_limits<double>::quiet_NaN());
+    kern::run_chunks<T>(dev, spec, cell, L, off, count, out.data(), nullptr);
+    if (hooks.launches) hooks.launches->insert(hooks.launches->end(), dev.records.begin(), dev.records.end());
     return out;
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gradsweep/backend.hpp"
+#include "gradsweep/cuda_extras.hpp"
 #include "gradsweep/spec.hpp"
 #include "gradsweep/stats.hpp"
 
@@ -16,6 +17,9 @@ namespace gs::gputest {
 extern const bool kEmulated;
 std::unique_ptr<Backend> gpu_backend();
 std::unique_ptr<Backend> gpu_backend_on(int device);  // throws for a device that does not exist
+// With the test hooks (forced P, capped memory budget, launch record); hooks.launches must outlive the backend.
+std::unique_ptr<Backend> gpu_backend_with(const CudaTestHooks& hooks);
+uint64_t gpu_free_bytes();  // free device memory now (emulation: its 1 GiB budget)
 bool gpu_summarize_rows(const double* rows, uint64_t count, int stride, std::vector<Summary>& out);
 bool gpu_run_summarized(const Spec& spec, const Cell& cell, uint64_t off, uint64_t count, std::vector<Summary>& out);
 

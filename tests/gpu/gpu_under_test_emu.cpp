@@ -9,13 +9,18 @@ namespace gs::gputest {
 namespace {
 class EmulatedCudaBackend final : public Backend {
 public:
+    explicit EmulatedCudaBackend(const CudaTestHooks& hooks = {}) : hooks_(hooks) {}
     std::string name() const override { return "cuda"; }
     std::string device_name() const override { return "host emulation"; }
     void run(const Spec& spec, const Cell& cell, uint64_t off, uint64_t count, double* out) override {
         if (count == 0) return;
-        const auto rows = emu::emulate_run_precision(spec, cell, off, count);
+        const auto rows = spec.precision == Precision::float32 ? emu::emulate_run_hooked<float>(spec, cell, off, count, hooks_)
+                                                               : emu::emulate_run_hooked<double>(spec, cell, off, count, hooks_);
         std::copy(rows.begin(), rows.end(), out);
     }
+
+private:
+    CudaTestHooks hooks_;
 };
 
 std::vector<Summary> summarize_columns(const double* rows, uint64_t count, int stride) {
@@ -31,10 +36,18 @@ std::vector<Summary> summarize_columns(const double* rows, uint64_t count, int s
 
 const bool kEmulated = true;
 std::unique_ptr<Backend> gpu_backend() { return std::make_unique<EmulatedCudaBackend>(); }
+std::unique_ptr<Backend> gpu_backend_with(const CudaTestHooks& hooks) {
+    if (hooks.threads_per_net) {
+        kern::NetLayout probe;
+        kern::force_threads_per_net(probe, hooks.threads_per_net);  // same argument check as the device
+    }
+    return std::make_unique<EmulatedCudaBackend>(hooks);
+}
 std::unique_ptr<Backend> gpu_backend_on(int device) {
     if (device != 0) throw std::runtime_error("emulation: no device " + std::to_string(device));
     return gpu_backend();
 }
+uint64_t gpu_free_bytes() { return uint64_t{1} << 30; }
 bool gpu_summarize_rows(const double* rows, uint64_t count, int stride, std::vector<Summary>& out) {
     out = summarize_columns(rows, count, stride);
     return true;
