@@ -18,6 +18,11 @@ struct RefNet {
     const Cell* cell;
     std::vector<std::vector<double>> W, b;  // W[l] row-major [out][in]
     std::vector<double> x;                  // [batch][in]
+    // Pins the pre-activation of one unit (layer pin_layer, index batch_row * width
+    // + unit pin_unit) to pin_z in the forward pass, and so in the backward pass:
+    // the row as it would be had rounding put that z elsewhere (tests/gpu/kink_reference.hpp).
+    int pin_layer = -1, pin_unit = -1;
+    double pin_z = 0;
 
     RefNet(const Spec& s, const Cell& c, uint64_t seed) : spec(&s), cell(&c) {
         const auto& n = c.layer_sizes;
@@ -58,6 +63,7 @@ struct RefNet {
                 for (int i = 0; i < n[l + 1]; ++i) {
                     double z = b[l][i];
                     for (int j = 0; j < n[l]; ++j) z += W[l][i * n[l] + j] * as[l][bb * n[l] + j];
+                    if (l == pin_layer && bb * n[l + 1] + i == pin_unit) z = pin_z;
                     zs[l][bb * n[l + 1] + i] = z;
                     const double y = cell->activation_at(l) ? act(z) : z;
                     as[l + 1][bb * n[l + 1] + i] = cell->residual_at(l) ? as[l][bb * n[l] + i] + cell->residual_scale * y : y;

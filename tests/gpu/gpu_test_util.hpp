@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -15,6 +16,15 @@
 #include "gradsweep/stats.hpp"
 
 namespace gs::gputest {
+
+// The source tree the tests read their data from (tests/data, sweeps/seeds): the
+// one this binary was built from, or GS_SOURCE_DIR from the environment when the
+// binary runs from another checkout (a prebuilt binary carried to a GPU machine,
+// scripts/gpu_accept.sh).
+inline std::string source_dir() {
+    const char* env = std::getenv("GS_SOURCE_DIR");
+    return env && *env ? std::string(env) : std::string(GS_SOURCE_DIR);
+}
 
 inline Spec make_spec(Precision precision, int batch, bool random_input, uint64_t seed_first, uint64_t seed_count,
                       int input_dim, uint32_t rng_key = 7, double target = 0.25) {
