@@ -70,7 +70,9 @@ inline KinkAllowance kink_allowance(const test::RefNet& ref, double bound = kKin
                 double s = std::fabs(ref.b[l][i]);
                 for (int j = 0; j < n[l]; ++j) s += std::fabs(ref.W[l][i * n[l] + j] * as[l][bb * n[l] + j]);
                 const double z = zs[l][bb * n[l + 1] + i];
-                if (!(std::fabs(z) <= bound * s)) continue;  // NaN: not a kink question
+                // s == 0: every term is an exact 0 (dead units upstream, zero init), so
+                // is z in any precision; NaN: not a kink question.
+                if (!(s > 0 && std::fabs(z) <= bound * s)) continue;
                 if (base.empty()) base = ref.stats_row();
                 test::RefNet pinned = ref;
                 pinned.pin_layer = l;
