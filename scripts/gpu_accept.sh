@@ -14,6 +14,7 @@
 #   GS_ACCEPT_DEADLINE     seconds for the whole run (default 470)
 #   GS_ACCEPT_FORCE_BUILD  1: build on this machine even if the carried binaries run
 #   GS_ACCEPT_NO_BUILD     1: never build here (tests of this script)
+#   GS_ACCEPT_USE_DEBS     1: build against the carried .deb files even if the system has the deps
 #   GS_ACCEPT_E2E_SEEDS    seeds per cell of the end-to-end sweeps (default 1000; 50 without a device)
 #
 # Steps (each under its own `timeout`, cut to what the deadline leaves):
@@ -210,6 +211,9 @@ t0=$(now)
   echo "== python3"; "$py" --version
   echo "== git"; git -C "$root" rev-parse HEAD; git -C "$root" status --short | head -20
   echo "== carry"; ls -la "$carry" "$carry/bin" 2>&1; cat "$carry/manifest.txt" 2>&1
+  for b in gradsweep gradsweep_gpu_tests bench_cuda_kernels; do
+    echo "== ldd $b"; ldd "$carry/bin/$b" 2>&1
+  done
 } >"$out/logs/probe.log" 2>&1
 smi=$(timeout 20 nvidia-smi --query-gpu=name,driver_version,mig.mode.current --format=csv,noheader 2>/dev/null | head -1)
 if [ -n "$smi" ]; then
@@ -222,8 +226,9 @@ else
   mode="no device"
 fi
 [ $require_gpu -eq 1 ] && mode=gpu
-commit=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo "")
 carried_commit=$(sed -n 's/^commit: //p' "$carry/manifest.txt" 2>/dev/null | head -1)
+# The device tool's copy of the tree may have no .git: then the carried manifest's.
+commit=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo "${carried_commit%% *}")
 if [ -n "$smi" ]; then
   step_record probe passed 0 $(( $(now) - t0 )) "\"nvidia_smi\": $(jstr "$smi")"
 elif [ $require_gpu -eq 1 ]; then
@@ -249,12 +254,7 @@ bin_ok() {  # DIR: do the three binaries start here?
 }
 bindir=""
 build_mode=none
-{
-  echo "== carried binaries in $carry/bin"
-  for b in gradsweep gradsweep_gpu_tests bench_cuda_kernels; do
-    echo "-- ldd $b"; ldd "$carry/bin/$b" 2>&1
-  done
-} >"$out/logs/binaries.log" 2>&1
+echo "== carried binaries in $carry/bin (ldd in logs/probe.log)" >"$out/logs/binaries.log"
 if [ "${GS_ACCEPT_FORCE_BUILD:-0}" != 1 ] && bin_ok "$carry/bin"; then
   bindir=$carry/bin
   build_mode=prebuilt
@@ -263,12 +263,13 @@ elif [ "${GS_ACCEPT_NO_BUILD:-0}" = 1 ]; then
   echo "carried binaries do not run, and GS_ACCEPT_NO_BUILD=1" >>"$out/logs/binaries.log"
 else
   echo "== building here (carried binaries missing or not runnable, or GS_ACCEPT_FORCE_BUILD=1)" >>"$out/logs/binaries.log"
-  budget=$(step_budget 300 300)
+  budget=$(step_budget 200 250)
   cat >"$work/build.sh" <<'BUILD'
 set -eux
 root=$1 carry=$2 work=$3
 prefix=()
-if [ ! -f /usr/include/nlohmann/json.hpp ] || ! ls -d /usr/lib/cmake/Catch2 /usr/share/cmake/Catch2 /usr/local/lib/cmake/Catch2 >/dev/null 2>&1; then
+if [ "${GS_ACCEPT_USE_DEBS:-0}" = 1 ] || [ ! -f /usr/include/nlohmann/json.hpp ] ||
+   ! ls -d /usr/lib/cmake/Catch2 /usr/share/cmake/Catch2 /usr/local/lib/cmake/Catch2 >/dev/null 2>&1; then
   # Nothing can be fetched on the GPU machine: unpack the carried Debian
   # packages into a private prefix (never into /).
   ls "$carry"/debs/*.deb
@@ -286,6 +287,7 @@ BUILD
   # timeout ends the whole process group (cmake, make, nvcc), not only bash.
   timeout -k 10 "$budget" bash "$work/build.sh" "$root" "$carry" "$work" >>"$out/logs/binaries.log" 2>&1
   echo "build exit $?" >>"$out/logs/binaries.log"
+  for b in "$work"/bin/*; do echo "== ldd $b"; ldd "$b"; done >>"$out/logs/binaries.log" 2>&1
   if bin_ok "$work/bin"; then
     bindir=$work/bin
     build_mode="built here"
