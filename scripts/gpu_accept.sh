@@ -26,35 +26,12 @@
 #   e2e         gradsweep run on the GPU and on the CPU, same specs, every statistic compared
 #               (gpu_accept_compare.py; tolerances in docs/cuda_backend.md)
 #   bench       bench_cuda_kernels --accept, with the clocks before and after
-# A trap writes results.json whatever happens (deadline, a kill, a failed step).
+# The steps run in a worker process; the supervisor that started it writes
+# results.json whatever happens (deadline, a signal, a failed step).
 # Exit: 0 when every step passed (without a device: when every GPU step said
 # "no device" cleanly and the rest passed), 1 otherwise.
 set -u
 set -o pipefail
-
-t_start=$(date +%s)
-out=gpu-accept bundle="" require_gpu=0
-while [ $# -gt 0 ]; do
-  case $1 in
-    --require-gpu) require_gpu=1 ;;
-    --bundle) bundle=${2:?--bundle needs a folder}; shift ;;
-    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
-    -*) echo "gpu_accept.sh: unknown option $1" >&2; exit 2 ;;
-    *) out=$1 ;;
-  esac
-  shift
-done
-root=$(pwd)
-carry=${GS_ACCEPT_CARRY:-gpu-carry}
-case $carry in /*) ;; *) carry=$root/$carry ;; esac
-deadline_s=${GS_ACCEPT_DEADLINE:-470}
-t_end=$((t_start + deadline_s))
-here=$(cd "$(dirname "$0")" && pwd)
-
-rm -rf "$out"
-mkdir -p "$out/logs" "$out/steps" || { echo "gpu_accept.sh: cannot create $out" >&2; exit 2; }
-out=$(cd "$out" && pwd)
-work=$(mktemp -d "${TMPDIR:-/tmp}/gs-accept.XXXXXX")
 
 # ---------------------------------------------------------------- JSON helpers
 jstr() {  # a JSON string literal
@@ -74,7 +51,9 @@ json_valid() { [ -s "$1" ] && "$py" -c 'import json,sys; json.load(open(sys.argv
 json_file_or_null() { if json_valid "$1"; then cat "$1"; else printf 'null'; fi; }
 
 now() { date +%s; }
-step_order=()
+# Every step, in the order results.json lists them: one that never ran (deadline,
+# a signal, no binaries) is reported "not finished".
+step_order=(probe binaries gpu_tests sanitizer_memcheck sanitizer_racecheck sanitizer_initcheck sanitizer_synccheck e2e bench)
 # step_record NAME STATUS RC SECONDS [EXTRA_JSON_MEMBERS]
 step_record() {
   local name=$1 status=$2 rc=$3 secs=$4 extra=${5-}
@@ -85,10 +64,9 @@ step_record() {
   } >"$out/steps/$name.json"
   printf '%-22s %-12s exit %-4s %5ss\n' "$name" "$status" "$rc" "$secs" | tee -a "$out/summary.txt"
 }
-note_step() { step_order+=("$1"); }
 
 # Seconds a step may take: its cap, cut so that the later steps keep their minimum
-# and the trap keeps 10 s to write results.
+# and the supervisor keeps 10 s to write results.
 step_budget() {
   local cap=$1 keep_for_later=$2
   local left=$((t_end - $(now) - keep_for_later - 10))
@@ -97,19 +75,27 @@ step_budget() {
   echo $cap
 }
 
-# ---------------------------------------------------------------- finalisation (trap)
-bg_pids=()
-finalized=0
+# Ends a process and every process under it, by id: stopped first so that it
+# starts nothing new while its children are ended.
+kill_tree() {
+  local p=$1 c
+  kill -STOP "$p" 2>/dev/null
+  for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do kill_tree "$c"; done
+  kill -TERM "$p" 2>/dev/null
+  kill -CONT "$p" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- results.json
+# Written by the supervisor from what the worker left in $out: step records,
+# meta (device, build mode, commit), compare_*.json, bench.json or its ROW lines.
+meta() { sed -n "s/^$1\t//p" "$out/meta" 2>/dev/null | tail -1; }
 finalize() {
-  [ $finalized -eq 1 ] && return
-  finalized=1
-  for p in "${bg_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   local secs=$(( $(now) - t_start ))
   local overall=passed s st
   for s in "${step_order[@]}"; do
-    if [ ! -f "$out/steps/$s.json" ]; then
-      step_record "$s" "not finished" "" "" >/dev/null
-    fi
+    # Never started, or stopped while being written.
+    json_valid "$out/steps/$s.json" || step_record "$s" "not finished" "" "" >/dev/null
+
     st=$(sed -n 's/^{"status": "\([^"]*\)".*/\1/p' "$out/steps/$s.json")
     case $st in
       passed) ;;
@@ -117,8 +103,10 @@ finalize() {
       *) overall=failed ;;
     esac
   done
-  [ ${#step_order[@]} -eq 0 ] && overall=failed
   [ $require_gpu -eq 1 ] && [ "$overall" = "no device" ] && overall=failed
+  local commit carried_commit mode device driver mig build_mode
+  commit=$(meta commit) carried_commit=$(meta carried_commit) mode=$(meta mode) device=$(meta device)
+  driver=$(meta driver) mig=$(meta mig) build_mode=$(meta build_mode)
   {
     printf '{\n "format": "gradsweep-gpu-accept/1",\n'
     printf ' "status": %s,\n' "$(jstr "$overall")"
@@ -129,7 +117,7 @@ finalize() {
     printf ' "device": %s,\n' "$(jstr "${device-}")"
     printf ' "driver": %s,\n' "$(jstr "${driver-}")"
     printf ' "mig": %s,\n' "$(jstr "${mig-}")"
-    printf ' "build_mode": %s,\n' "$(jstr "${build_mode-none}")"
+    printf ' "build_mode": %s,\n' "$(jstr "${build_mode:-none}")"
     printf ' "started": %s,\n' "$(jstr "$(date -u -d "@$t_start" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null)")"
     printf ' "deadline_s": %s,\n' "$deadline_s"
     printf ' "seconds": %s,\n' "$secs"
@@ -175,26 +163,67 @@ finalize() {
       "$(basename "$out")" 2>/dev/null
   fi
   rm -rf "$work"
-  [ -n "${watchdog-}" ] && kill "$watchdog" 2>/dev/null
-  [ "$overall" = failed ] && exit 1
-  exit 0
+  [ "$overall" = failed ] && return 1
+  return 0
 }
-trap finalize EXIT
-trap 'echo "gpu_accept.sh: stopped by a signal" >>"$out/summary.txt"; exit 1' INT TERM
-# The hard deadline, whatever a step does: a TERM runs the trap. The watchdog
-# ends its own sleep when ended, and holds no output open.
-(
-  trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-  sleep $((deadline_s + 3)) &
-  sp=$!
-  wait "$sp" && kill -TERM $$ 2>/dev/null
-) </dev/null >/dev/null 2>&1 &
-watchdog=$!
 
-echo "gpu_accept.sh: output $out, deadline ${deadline_s}s" | tee "$out/summary.txt"
+# ---------------------------------------------------------------- supervisor
+# The steps run in a worker (this script again, GS_ACCEPT_ROLE=worker). The
+# supervisor only waits: at the deadline or on a signal it ends the worker and
+# everything the worker started (by process id), then writes results.json. (A
+# trap inside the worker could fire while bash parses a command substitution,
+# which bash does not survive cleanly; waiting is safe.)
+if [ "${GS_ACCEPT_ROLE:-}" != worker ]; then
+  t_start=$(date +%s)
+  out=gpu-accept bundle="" require_gpu=0
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --require-gpu) require_gpu=1 ;;
+      --bundle) bundle=${2:?--bundle needs a folder}; shift ;;
+      -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+      -*) echo "gpu_accept.sh: unknown option $1" >&2; exit 2 ;;
+      *) out=$1 ;;
+    esac
+    shift
+  done
+  root=$(pwd)
+  carry=${GS_ACCEPT_CARRY:-gpu-carry}
+  case $carry in /*) ;; *) carry=$root/$carry ;; esac
+  deadline_s=${GS_ACCEPT_DEADLINE:-470}
+  t_end=$((t_start + deadline_s))
+  rm -rf "$out"
+  mkdir -p "$out/logs" "$out/steps" || { echo "gpu_accept.sh: cannot create $out" >&2; exit 2; }
+  out=$(cd "$out" && pwd)
+  work=$(mktemp -d "${TMPDIR:-/tmp}/gs-accept.XXXXXX")
+  echo "gpu_accept.sh: output $out, deadline ${deadline_s}s" | tee "$out/summary.txt"
+  GS_ACCEPT_ROLE=worker GS_ACCEPT_OUT=$out GS_ACCEPT_WORK=$work GS_ACCEPT_ROOT=$root GS_ACCEPT_CARRY=$carry \
+    GS_ACCEPT_T_START=$t_start GS_ACCEPT_T_END=$t_end GS_ACCEPT_REQUIRE_GPU=$require_gpu bash "$0" </dev/null &
+  worker=$!
+  sleep $((deadline_s + 15)) </dev/null >/dev/null 2>&1 &
+  sleeper=$!
+  stopped=""
+  trap 'stopped="a signal"' INT TERM
+  wait -n "$worker" "$sleeper"
+  if kill -0 "$worker" 2>/dev/null; then
+    [ -z "$stopped" ] && stopped="the deadline"
+    echo "gpu_accept.sh: stopped by $stopped" | tee -a "$out/summary.txt"
+    kill_tree "$worker"
+  fi
+  wait "$worker" 2>/dev/null
+  kill "$sleeper" 2>/dev/null
+  wait "$sleeper" 2>/dev/null
+  trap '' INT TERM
+  finalize
+  exit $?
+fi
+
+# ---------------------------------------------------------------- worker
+out=$GS_ACCEPT_OUT work=$GS_ACCEPT_WORK root=$GS_ACCEPT_ROOT carry=$GS_ACCEPT_CARRY
+t_start=$GS_ACCEPT_T_START t_end=$GS_ACCEPT_T_END require_gpu=$GS_ACCEPT_REQUIRE_GPU
+here=$(cd "$(dirname "$0")" && pwd)
+meta_set() { printf '%s\t%s\n' "$1" "$2" >>"$out/meta"; }
 
 # ---------------------------------------------------------------- probe
-note_step probe
 t0=$(now)
 {
   echo "== uname"; uname -a
@@ -229,6 +258,12 @@ fi
 carried_commit=$(sed -n 's/^commit: //p' "$carry/manifest.txt" 2>/dev/null | head -1)
 # The device tool's copy of the tree may have no .git: then the carried manifest's.
 commit=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo "${carried_commit%% *}")
+meta_set commit "$commit"
+meta_set carried_commit "$carried_commit"
+meta_set mode "$mode"
+meta_set device "$device"
+meta_set driver "$driver"
+meta_set mig "$mig"
 if [ -n "$smi" ]; then
   step_record probe passed 0 $(( $(now) - t0 )) "\"nvidia_smi\": $(jstr "$smi")"
 elif [ $require_gpu -eq 1 ]; then
@@ -241,7 +276,6 @@ fi
 no_device_status() { [ "$mode" = gpu ] && echo failed || echo "no device"; }
 
 # ---------------------------------------------------------------- binaries
-note_step binaries
 t0=$(now)
 bin_ok() {  # DIR: do the three binaries start here?
   local d=$1 rc
@@ -293,6 +327,7 @@ BUILD
     build_mode="built here"
   fi
 fi
+meta_set build_mode "$build_mode"
 if [ -n "$bindir" ]; then
   step_record binaries passed 0 $(( $(now) - t0 )) "\"build_mode\": $(jstr "$build_mode"), \"dir\": $(jstr "$bindir")"
 else
@@ -311,7 +346,6 @@ compare_py=$scripts_dir/gpu_accept_compare.py
 
 if [ -z "$bindir" ]; then
   for s in gpu_tests sanitizer_memcheck sanitizer_racecheck sanitizer_initcheck sanitizer_synccheck e2e bench; do
-    note_step $s
     echo "no binaries" >"$out/logs/$s.log"
     step_record $s failed "" 0 "\"reason\": \"no binaries\""
   done
@@ -322,17 +356,14 @@ fi
 tools=(memcheck racecheck initcheck synccheck)
 declare -A san_pid san_t0 san_budget
 for tool in "${tools[@]}"; do
-  note_step "sanitizer_$tool"
   san_budget[$tool]=$(step_budget 200 180)
   san_t0[$tool]=$(now)
   timeout -k 5 "${san_budget[$tool]}" bash "$sanitize_sh" "$bindir/gradsweep" "$bindir/gradsweep_gpu_tests" \
     "$out/sanitize/$tool" "$tool" >"$out/logs/sanitizer_$tool.log" 2>&1 &
   san_pid[$tool]=$!
-  bg_pids+=("${san_pid[$tool]}")
 done
 
 # ---------------------------------------------------------------- GPU tests
-note_step gpu_tests
 t0=$(now)
 budget=$(step_budget 230 150)
 timeout -k 10 "$budget" "$bindir/gradsweep_gpu_tests" -d yes >"$out/logs/gpu_tests.log" 2>&1
@@ -378,7 +409,6 @@ for tool in "${tools[@]}"; do
 done
 
 # ---------------------------------------------------------------- end to end: GPU vs CPU
-note_step e2e
 t0=$(now)
 mkdir -p "$out/e2e"
 seeds=${GS_ACCEPT_E2E_SEEDS:-}
@@ -448,7 +478,6 @@ case $rc in
 esac
 
 # ---------------------------------------------------------------- bench (alone, last)
-note_step bench
 t0=$(now)
 clocks() { timeout 10 nvidia-smi --query-gpu=clocks.sm,clocks.mem,clocks.max.sm,temperature.gpu,power.draw,clocks_throttle_reasons.active --format=csv 2>&1; }
 clocks >"$out/clocks_before.csv"

@@ -4,7 +4,7 @@
 # step on this machine. Without a device every GPU step must say "no device"
 # cleanly, the rest pass, results.json be complete and the bundle be there; with
 # --require-gpu (the GPU machine) the same run must fail; with no runnable
-# binaries the trap must still write results.json. Skipped (77) in a CPU-only
+# binaries, or stopped by a signal, results.json must still be written. Skipped (77) in a CPU-only
 # build, or where a CUDA device is present (the real run belongs there).
 set -uo pipefail
 bin=$1 src=$2 work=$3
@@ -74,7 +74,7 @@ rc=$?
 [ $rc -eq 1 ] || fail "--require-gpu without a device: exit $rc, want 1: $(cat "$work/req.out")"
 check_results "$work/out2/results.json" overall=failed probe=failed gpu_tests=failed bench=failed
 
-# 3. Nothing runnable and no build allowed: the trap still writes results.json.
+# 3. Nothing runnable and no build allowed: results.json is still written.
 mkdir -p "$work/empty"
 (cd "$src" && GS_ACCEPT_CARRY="$work/empty" GS_ACCEPT_NO_BUILD=1 bash "$work/carry/scripts/gpu_accept.sh" "$work/out3") \
   >"$work/nobin.out" 2>&1
@@ -82,7 +82,22 @@ rc=$?
 [ $rc -eq 1 ] || fail "no binaries: exit $rc, want 1: $(cat "$work/nobin.out")"
 check_results "$work/out3/results.json" overall=failed binaries=failed gpu_tests=failed e2e=failed
 
-# 4. The comparer: within tolerance passes, one statistic off fails.
+# 4. A TERM mid-run (the device tool's limit, a deadline): the supervisor writes a
+# results.json that lists every step and says failed.
+(cd "$src" && GS_ACCEPT_CARRY="$work/carry" GS_ACCEPT_E2E_SEEDS=3 exec bash "$work/carry/scripts/gpu_accept.sh" "$work/out4") \
+  >"$work/term.out" 2>&1 &
+pid=$!
+# (the summary line is printed once the step's record is complete)
+for _ in $(seq 600); do grep -q '^binaries ' "$work/out4/summary.txt" 2>/dev/null && break; sleep 0.2; done
+kill -TERM $pid
+wait $pid
+rc=$?
+[ $rc -eq 1 ] || fail "TERM: exit $rc, want 1: $(cat "$work/term.out")"
+check_results "$work/out4/results.json" overall=failed binaries=passed
+"$py" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(len(d["steps"]) != 9)' "$work/out4/results.json" ||
+  fail "TERM: results.json does not list all 9 steps"
+
+# 5. The comparer: within tolerance passes, one statistic off fails.
 out=$work/out/e2e/out_cpu_float64/results.json
 "$py" - "$out" "$work/perturbed.json" <<'PY'
 import json, sys
