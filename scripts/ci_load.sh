@@ -10,10 +10,11 @@
 #   GS_LOAD_EXCLUDE  ctest label regex to leave out (default "slow": the [slow]
 #                    Catch tests are statistics over fixed seeds, with no timing
 #                    in them, and take minutes under load)
+#   GS_LOAD_BUILD    the build directory (default build/)
 #   extra arguments go to ctest (e.g. -R 'cli\.')
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build="$root/build"
+build=${GS_LOAD_BUILD:-$root/build}
 t0=$(date +%s)
 repeat=${GS_LOAD_REPEAT:-1}
 limit=${GS_LOAD_SECONDS:-1500}
@@ -21,6 +22,7 @@ exclude=${GS_LOAD_EXCLUDE-slow}
 [[ $repeat =~ ^[1-9][0-9]*$ && $limit =~ ^[1-9][0-9]*$ ]] || { echo "ci_load: GS_LOAD_REPEAT and GS_LOAD_SECONDS must be positive integers" >&2; exit 2; }
 
 if [[ ! -f $build/CTestTestfile.cmake || ! -x $build/gradsweep ]]; then
+    [[ $build == "$root/build" ]] || { echo "ci_load: no build in $build" >&2; exit 2; }
     echo "ci_load: no build in $build; building it"
     "$root/scripts/build.sh"
 fi
