@@ -4,6 +4,8 @@
 # invariant (see fuzz/fuzz_spec.cpp), hang (-timeout) or memory blow-up
 # (-rss_limit_mb). Builds in its own directory, build-fuzz/.
 #   GS_FUZZ_SECONDS  fuzzing time (default 50, at most 60)
+#   GS_FUZZ_SEED     libFuzzer's -seed (default: a fresh one, printed; a failure
+#                    prints it too, beside the reproducer files)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build-fuzz"
@@ -11,6 +13,8 @@ secs=${GS_FUZZ_SECONDS:-50}
 # Checked before (( )): bash evaluates a variable's text as an expression there.
 [[ $secs =~ ^[0-9]+$ ]] || { echo "ci_fuzz: GS_FUZZ_SECONDS must be a number of seconds, got \"$secs\"" >&2; exit 2; }
 (( 10#$secs > 60 )) && secs=60
+seed=${GS_FUZZ_SEED:-$((RANDOM * 32768 + RANDOM + 1))}  # libFuzzer: -seed=0 would mean "pick one"
+[[ $seed =~ ^[0-9]+$ ]] || { echo "ci_fuzz: GS_FUZZ_SEED must be a number, got '$seed'" >&2; exit 1; }
 t0=$(date +%s)
 
 have_libfuzzer() {
@@ -44,9 +48,9 @@ mkdir -p "$build/corpus" "$build/artifacts"   # corpus/ keeps what earlier runs 
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-echo "ci_fuzz: fuzzing for ${secs}s"
+echo "ci_fuzz: fuzzing for ${secs}s, seed $seed"
 set +e
-"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+"$bin" -seed="$seed" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
     -dict="$root/fuzz/spec.dict" -artifact_prefix="$build/artifacts/" -print_final_stats=1 \
     "$build/corpus" "$build/seeds" > "$build/fuzz.log" 2>&1
 rc=$?
@@ -55,7 +59,7 @@ grep -E '^(Done|stat::(number_of_executed_units|average_exec_per_sec|new_units_a
 if (( rc != 0 )) || [[ -n $(ls -A "$build/artifacts") ]]; then
     tail -40 "$build/fuzz.log" >&2
     echo "ci_fuzz: FAILED (exit $rc); reproducer(s): $(ls "$build/artifacts")" >&2
-    echo "ci_fuzz: rerun one with: $bin $build/artifacts/<file>" >&2
+    echo "ci_fuzz: rerun one with: $bin $build/artifacts/<file>; the search again with GS_FUZZ_SEED=$seed (and the same corpus)" >&2
     exit 1
 fi
 echo "ci_fuzz: passed in $(( $(date +%s) - t0 ))s (corpus: $(ls "$build/corpus" | wc -l) inputs)"

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gradsweep/stats.hpp"
+#include "test_seed.hpp"
 
 using namespace gs;
 
@@ -149,7 +150,9 @@ void check_select(const std::vector<double>& v) {
 }  // namespace
 
 TEST_CASE("radix select finds the same order statistics as a sort", "[stats][select]") {
-    std::mt19937_64 rng(12345);
+    const uint64_t seed = gs::test::test_seed(12345);
+    SEED_INFO(seed);
+    std::mt19937_64 rng(seed);
     for (size_t n : {size_t{1}, size_t{2}, size_t{3}, size_t{4}, size_t{5}, size_t{10}, size_t{100}, size_t{2047}, size_t{2048},
                      size_t{5000}, size_t{70001}, size_t{300000}})
         for (int kind = 0; kind < 8; ++kind) {
@@ -175,7 +178,9 @@ TEST_CASE("radix select finds the same order statistics as a sort", "[stats][sel
 }
 
 TEST_CASE("summaries with radix select equal the nth_element ones bit for bit", "[stats][select]") {
-    std::mt19937_64 rng(777);
+    const uint64_t seed = gs::test::test_seed(777);
+    SEED_INFO(seed);
+    std::mt19937_64 rng(seed);
     for (size_t n : {size_t{1}, size_t{2}, size_t{3}, size_t{17}, size_t{8191}, size_t{8192}, size_t{20000}, size_t{250001}})
         for (int kind = 0; kind < 8; ++kind) {
             INFO("n " << n << " kind " << kind);

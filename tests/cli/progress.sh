@@ -18,9 +18,24 @@ JSON
 opts=(--threads 1 --seed-block 200 --backend cpu)
 
 # Plain lines, one interval (0.5 s) apart at most: never more lines than the
-# elapsed time allows (+2: the first, the final totals), and at least the final one.
+# elapsed time allows (+2: the first, the final totals), and at least the final
+# one. The run is held at 100 units (tests/cli/lib/gate.bash) until it has
+# printed a line there: on a fast machine it could otherwise finish within the
+# first interval and rightly print nothing. Held, it goes on printing lines, and
+# it is held exactly there: 3 cells summarised and 10 unit files.
+UNITS_PER_CELL=30
+source "$src/tests/cli/lib/gate.bash"
+gate_at gate 100
 start=$(date +%s%N)
-GRADSWEEP_PROGRESS_SECONDS=0.5 "$bin" run spec.json -o plain "${opts[@]}" > plain.out 2> plain.err || fail "plain run"
+GRADSWEEP_TEST_GATE=gate GRADSWEEP_PROGRESS_SECONDS=0.5 "$bin" run spec.json -o plain "${opts[@]}" > plain.out 2> plain.err &
+pid=$!
+if wait_line plain.err '^gradsweep: 3/8 cells, 100/240 units, 20000/48000 networks, ' "$pid"; then
+    held=$(units_on_disk plain)
+    [[ $held == 100 ]] || fail "a run held at 100 units has $held on disk"
+    kill -0 "$pid" 2> /dev/null || fail "a run held at 100 units ended"
+fi
+gate_at gate 241
+wait "$pid" || fail "plain run"
 ms=$((($(date +%s%N) - start) / 1000000))
 n=$(grep -c '^gradsweep: [0-9]*/8 cells, ' plain.err)
 max=$((ms / 500 + 2))

@@ -17,97 +17,89 @@ cat > "$work/spec.json" <<'JSON'
 JSON
 opts=(--threads 1 --seed-block 200 -q)
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-start=$(now_ms)
 "$bin" run "$work/spec.json" -o "$work/ref" "${opts[@]}" --per-seed || fail "reference run"
-ref_ms=$(($(now_ms) - start))
-echo "resume_kill: reference run took ${ref_ms} ms"
 
-# Kills are timed by the run's own progress, not by the clock (a loaded CI box
-# can be ten times slower than the reference run was): each attempt waits until
-# a random number of further units (3..27) is on disk, then a random 0..30 ms
-# more, so the kill lands anywhere in a unit's computation or its file write.
+# Kills are placed by the run's own progress, never by the clock: each killed
+# run is started behind a gate (tests/cli/lib/gate.bash) a few units past the
+# point where it is killed, so it cannot finish first however fast the machine
+# is, and the kill waits for the units however slow (loaded) it is. Where
+# exactly it lands is random: after a random number of further units (3..27) is
+# on disk, a random 0..30 ms more, so anywhere in a unit's computation, in its
+# file write, in summarising a cell, or at the gate.
+UNITS_PER_CELL=30
+source "$src/tests/cli/lib/gate.bash"
+gate="$work/gate"
 random_ms() { printf '0.%03d' $((RANDOM % 31)); }
-units_done() {  # finished units: unit files, plus 30 per summarised cell
-    local u c
-    u=$(ls "$1/units" 2> /dev/null | grep -c '\.bin$' || true)
-    c=$(ls "$1/cells" 2> /dev/null | grep -c '\.bin$' || true)
-    echo $((u + 30 * c))
-}
-kill_after_progress() {  # PID DIR: kill -9 PID once DIR has gained 3..27 units
-    local pid=$1 dir=$2 target
-    target=$(($(units_done "$dir") + 3 + RANDOM % 25))
-    while kill -0 "$pid" 2> /dev/null && (($(units_done "$dir") < target)); do sleep 0.01; done
+# killed_run DIR MORE HEADROOM ARGS...: a gated run on DIR, killed -9 once MORE
+# units more than now are on disk; it may write at most HEADROOM units beyond
+# that. Fails unless the kill landed (exit 137).
+killed_run() {
+    local dir=$1 more=$2 headroom=$3 target pid rc; shift 3
+    target=$(($(units_on_disk "$dir") + more))
+    gate_at "$gate" $((target + headroom))
+    GRADSWEEP_TEST_GATE=$gate "$bin" run "$work/spec.json" -o "$dir" "$@" --resume &
+    pid=$!
+    wait_units "$dir" "$target" "$pid"
     sleep "$(random_ms)"
     kill -9 "$pid" 2> /dev/null || true
+    set +e; wait "$pid" 2> /dev/null; rc=$?; set -e
+    [[ $rc == 137 ]] || fail "$dir: a run held $headroom units past the kill exited $rc, not 137 (killed)"
 }
-random_delay() { printf '0.%03d' $((RANDOM % 300)); }
 
 out="$work/out"
-kills=0 finished=0
-for attempt in $(seq 1 14); do
-    "$bin" run "$work/spec.json" -o "$out" "${opts[@]}" --resume &
-    pid=$!
-    if (($(units_done "$out") < 200)); then
-        kill_after_progress "$pid" "$out"
-    fi
-    set +e; wait "$pid" 2> /dev/null; rc=$?; set -e
-    case $rc in
-        137) kills=$((kills + 1)) ;;
-        0) finished=1 ;;  # it finished before the kill (or was let finish)
-        *) fail "attempt $attempt: run exited with $rc" ;;
-    esac
-    # Invariants of the directory as a kill leaves it.
-    if [[ -e $out/results.csv || -e $out/results.json ]]; then
-        # Results only ever appear complete.
-        cmp -s "$out/results.csv" "$work/ref/results.csv" || fail "attempt $attempt: results.csv present but not the final one"
-        $check same "$out/results.json" "$work/ref/results.json" || fail "attempt $attempt: results.json present but not the final one"
-    fi
-    n=$($check units "$out" 200) || fail "attempt $attempt: a damaged unit or cell file"
-    echo "resume_kill: attempt $attempt: killed=$((1 - finished)), $n of 240 units on disk"
-    ((finished)) && break
+kills=0
+while (($(units_on_disk "$out") < 200)); do
+    ((kills < 40)) || fail "no progress: $(units_on_disk "$out") units after $kills kills"
+    killed_run "$out" $((3 + RANDOM % 25)) 4 "${opts[@]}"
+    kills=$((kills + 1))
+    # Invariants of the directory as a kill leaves it: no results (they appear
+    # only complete, at the end), every unit and cell file complete.
+    [[ ! -e $out/results.csv && ! -e $out/results.json ]] || fail "kill $kills: results written by an unfinished run"
+    n=$($check units "$out" 200) || fail "kill $kills: a damaged unit or cell file"
+    echo "resume_kill: kill $kills: $n of 240 units on disk"
 done
-((kills >= 3)) || fail "only $kills kills landed before the run finished"
+((kills >= 3)) || fail "only $kills kills"
 
-if ((!finished)); then
-    "$bin" run "$work/spec.json" -o "$out" "${opts[@]}" --resume || fail "final resume exit $?"
-fi
+"$bin" run "$work/spec.json" -o "$out" "${opts[@]}" --resume || fail "final resume exit $?"
 cmp "$out/results.csv" "$work/ref/results.csv" || fail "results.csv differs from the uninterrupted run"
 $check same "$out/results.json" "$work/ref/results.json" || fail "results.json differs"
 $check no-temporaries "$out" || fail "temporary files left after completion"
 [[ ! -e $out/units && ! -e $out/checkpoint.json ]] || fail "checkpoint left after completion"
 
-# With --per-seed every row is kept to the end and read back then: kill that too.
+# With --per-seed every row is kept to the end and read back then: kill twice
+# while units are written, then once every unit is on disk, released into
+# reading them back and writing the results (that kill may come after the
+# results are complete: then they must be the final ones).
 ps="$work/ps"
-for attempt in 1 2 3; do
-    "$bin" run "$work/spec.json" -o "$ps" "${opts[@]}" --per-seed --resume &
-    pid=$!
-    sleep "$(random_delay)"; sleep "$(random_delay)"
-    kill -9 "$pid" 2> /dev/null || true
-    wait "$pid" 2> /dev/null || true
-    [[ ! -e $ps/per_seed.csv ]] || cmp -s "$ps/per_seed.csv" "$work/ref/per_seed.csv" || fail "per-seed attempt $attempt: partial per_seed.csv"
-    $check units "$ps" 200 > /dev/null || fail "per-seed attempt $attempt: damaged unit file"
+for attempt in 1 2; do
+    killed_run "$ps" $((20 + RANDOM % 60)) 4 "${opts[@]}" --per-seed
+    [[ ! -e $ps/per_seed.csv ]] || fail "per-seed kill $attempt: per_seed.csv written by an unfinished run"
+    $check units "$ps" 200 > /dev/null || fail "per-seed kill $attempt: damaged unit file"
 done
-"$bin" run "$work/spec.json" -o "$ps" "${opts[@]}" --per-seed --resume || fail "per-seed final resume"
+gate_at "$gate" 240
+GRADSWEEP_TEST_GATE=$gate "$bin" run "$work/spec.json" -o "$ps" "${opts[@]}" --per-seed --resume &
+pid=$!
+wait_units "$ps" 240 "$pid"
+gate_at "$gate" 241
+sleep "$(random_ms)"
+kill -9 "$pid" 2> /dev/null || true
+set +e; wait "$pid" 2> /dev/null; rc=$?; set -e
+[[ $rc == 137 || $rc == 0 ]] || fail "per-seed late kill: exit $rc"
+[[ ! -e $ps/per_seed.csv ]] || cmp -s "$ps/per_seed.csv" "$work/ref/per_seed.csv" || fail "per-seed late kill: partial per_seed.csv"
+$check no-temporaries "$ps" > /dev/null || [[ $rc == 137 ]] || fail "per-seed late kill: temporaries after a finished run"
+[[ $rc == 0 ]] || "$bin" run "$work/spec.json" -o "$ps" "${opts[@]}" --per-seed --resume || fail "per-seed final resume"
+echo "resume_kill: per-seed late kill: exit $rc"
 cmp "$ps/per_seed.csv" "$work/ref/per_seed.csv" || fail "per_seed.csv differs after kills"
 cmp "$ps/results.csv" "$work/ref/results.csv" || fail "results.csv (--per-seed) differs after kills"
 
 # A shard killed twice and resumed, merged with its sibling: the same results again.
-for k in 0 1; do
-    "$bin" run "$work/spec.json" -o "$work/shard$k" --shard $k/2 --threads 1 --seed-block 200 -q --resume &
-    pid=$!
-    if ((k == 1)); then
-        for _ in 1 2; do
-            sleep "$(random_delay)"
-            kill -9 "$pid" 2> /dev/null || true
-            wait "$pid" 2> /dev/null || true
-            $check units "$work/shard$k" > /dev/null || fail "shard: damaged unit file after kill"
-            "$bin" run "$work/spec.json" -o "$work/shard$k" --shard $k/2 --threads 1 --seed-block 200 -q --resume &
-            pid=$!
-        done
-    fi
-    wait "$pid" || fail "shard $k exit $?"
+UNITS_PER_CELL=0  # shards keep unit files; they never summarise cells
+"$bin" run "$work/spec.json" -o "$work/shard0" --shard 0/2 "${opts[@]}" || fail "shard 0 exit $?"
+for _ in 1 2; do
+    killed_run "$work/shard1" $((10 + RANDOM % 40)) 4 --shard 1/2 "${opts[@]}"
+    $check units "$work/shard1" > /dev/null || fail "shard: damaged unit file after kill"
 done
+"$bin" run "$work/spec.json" -o "$work/shard1" --shard 1/2 "${opts[@]}" --resume || fail "shard 1 exit $?"
 "$bin" merge "$work/shard0" "$work/shard1" -o "$work/merged" -q --per-seed || fail "merge exit $?"
 cmp "$work/merged/results.csv" "$work/ref/results.csv" || fail "merged results.csv differs"
 cmp "$work/merged/per_seed.csv" "$work/ref/per_seed.csv" || fail "merged per_seed.csv differs"

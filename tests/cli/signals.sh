@@ -20,31 +20,20 @@ opts=(--threads 1 --seed-block 200)
 [[ ! -s $work/ref.err ]] || fail "--quiet printed on stderr: $(cat "$work/ref.err")"
 passed=$((passed + 1))
 
-# Units done: unit files, plus 30 for each summarised cell (30 blocks per cell).
-units_on_disk() {
-    local u c
-    u=$(ls "$1/units" 2> /dev/null | grep -c '\.bin$' || true)
-    c=$(ls "$1/cells" 2> /dev/null | grep -c '\.bin$' || true)
-    echo $((u + 30 * c))
-}
-
-# wait_units DIR N PID: until DIR holds at least N unit files (at most 30 s).
-wait_units() {
-    local i
-    for ((i = 0; i < 300; i++)); do
-        (($(units_on_disk "$1") >= $2)) && return 0
-        kill -0 "$3" 2> /dev/null || fail "run ended before $2 units were done"
-        sleep 0.1
-    done
-    fail "no progress: $(units_on_disk "$1") units after 30 s"
-}
+# Each run to be stopped is held behind a gate (tests/cli/lib/gate.bash) a few
+# units past the point where it gets its signal: it cannot finish first, however
+# fast the machine, and the signal waits for that point, however slow.
+UNITS_PER_CELL=30
+source "$src/tests/cli/lib/gate.bash"
+gate="$work/gate"
 
 # stop_with SIGNAL CODE MIN_UNITS: run (resuming), send SIGNAL once MIN_UNITS
 # units exist, expect exit CODE and a clean directory.
 out="$work/out"
 stop_with() {
     local sig=$1 code=$2 min=$3
-    GRADSWEEP_PROGRESS_SECONDS=0.3 "$bin" run "$work/spec.json" -o "$out" "${opts[@]}" --resume 2> "$work/$sig.err" &
+    gate_at "$gate" $((min + 5))
+    GRADSWEEP_TEST_GATE=$gate GRADSWEEP_PROGRESS_SECONDS=0.3 "$bin" run "$work/spec.json" -o "$out" "${opts[@]}" --resume 2> "$work/$sig.err" &
     local pid=$!
     wait_units "$out" "$min" "$pid"
     kill -s "$sig" "$pid"
@@ -63,11 +52,15 @@ stop_with INT 130 20
 stop_with TERM 143 60
 
 # Plain progress lines (stderr is a file): the bar's text, one per line, the
-# last one with the totals.
-GRADSWEEP_PROGRESS_SECONDS=0.2 "$bin" run "$work/spec.json" -o "$work/plain" "${opts[@]}" 2> "$work/plain.err" > /dev/null \
-    || fail "plain run"
-grep -qE '^gradsweep: [0-9]+/8 cells, [0-9]+/240 units, [0-9]+/48000 networks, [0-9.]+[kM]? networks/s, ETA ' "$work/plain.err" \
-    || fail "no plain progress line: $(head -3 "$work/plain.err")"
+# last one with the totals. The run is held at 100 units until it has printed a
+# line (a fast machine would otherwise finish before the first interval).
+line_re='^gradsweep: [0-9]+/8 cells, [0-9]+/240 units, [0-9]+/48000 networks, [0-9.]+[kM]? networks/s, ETA '
+gate_at "$gate" 100
+GRADSWEEP_TEST_GATE=$gate GRADSWEEP_PROGRESS_SECONDS=0.2 "$bin" run "$work/spec.json" -o "$work/plain" "${opts[@]}" 2> "$work/plain.err" > /dev/null &
+pid=$!
+wait_line "$work/plain.err" "$line_re" "$pid"
+gate_at "$gate" 241
+wait "$pid" || fail "plain run"
 grep -q '^gradsweep: 8/8 cells, 240/240 units, 48000/48000 networks' "$work/plain.err" || fail "no final progress line"
 grep -q $'\r' "$work/plain.err" && fail "carriage returns in a log file"
 cmp "$work/plain/results.csv" "$work/ref/results.csv" || fail "plain run results differ"
@@ -75,26 +68,26 @@ passed=$((passed + 1))
 
 # A signal once every unit is done, while results are put together (with
 # --per-seed, all rows are read back at the end): still clean, and resumable.
+# The run is held before the results until the signal has come.
 late="$work/late"
-"$bin" run "$work/spec.json" -o "$late" "${opts[@]}" --per-seed -q &
+gate_at "$gate" 240
+GRADSWEEP_TEST_GATE=$gate "$bin" run "$work/spec.json" -o "$late" "${opts[@]}" --per-seed -q &
 pid=$!
 wait_units "$late" 240 "$pid"
-kill -s INT "$pid" 2> /dev/null || true
+kill -s INT "$pid"
+gate_at "$gate" 241
 set +e; wait "$pid"; rc=$?; set -e
-case $rc in
-    130) [[ ! -e $late/results.csv ]] || fail "late INT: results written by a stopped run"
-         $check no-temporaries "$late" || fail "late INT: temporary files left"
-         "$bin" run "$work/spec.json" -o "$late" "${opts[@]}" --per-seed -q --resume || fail "late INT: resume" ;;
-    0) ;;  # it had finished already
-    *) fail "late INT: exit $rc" ;;
-esac
+[[ $rc == 130 ]] || fail "late INT: exit $rc, want 130"
+[[ ! -e $late/results.csv && ! -e $late/per_seed.csv ]] || fail "late INT: results written by a stopped run"
+$check no-temporaries "$late" || fail "late INT: temporary files left"
+[[ $($check units "$late" 200) == 240 ]] || fail "late INT: units lost"
+"$bin" run "$work/spec.json" -o "$late" "${opts[@]}" --per-seed -q --resume || fail "late INT: resume"
 cmp "$late/results.csv" "$work/ref/results.csv" || fail "late INT: results differ"
 echo "signals: INT after the last unit -> exit $rc"
 passed=$((passed + 1))
 
 # --resume finishes: the uninterrupted run's results, to the bit.
-"$bin" run "$work/spec.json" -o "$out" "${opts[@]}" --resume -q || true
-[[ -e $out/results.csv ]] || "$bin" run "$work/spec.json" -o "$out" "${opts[@]}" --resume -q || fail "final resume"
+"$bin" run "$work/spec.json" -o "$out" "${opts[@]}" --resume -q || fail "final resume"
 cmp "$out/results.csv" "$work/ref/results.csv" || fail "results.csv differs after interruptions"
 $check same "$out/results.json" "$work/ref/results.json" || fail "results.json differs after interruptions"
 $check no-temporaries "$out" || fail "temporary files left"

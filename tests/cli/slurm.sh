@@ -2,7 +2,7 @@
 # A real single-node Slurm, end to end: starts munged, slurmctld and slurmd on
 # localhost with a private configuration under the scratch directory, submits a
 # sweep with scripts/slurm/submit.sh (job array of shards + merge job with
-# --dependency=afterok), waits (bounded) for the merge, and checks the merged
+# --dependency=afterok), waits for the merge, and checks the merged
 # results equal an unsharded run to the bit. Stops exactly the daemons it
 # started, by pid. Skips (77) without root or without Slurm and munge installed
 # (scripts/ci_slurm.sh installs them).
@@ -46,6 +46,14 @@ cleanup() {
 trap cleanup EXIT
 trap "exit 143" TERM INT
 
+# The waits below have no deadline, however loaded the machine: each ends when
+# the state is reached, or fails when a daemon it needs has died. A hang is
+# caught by the caller's bound (ctest's timeout; scripts/ci_slurm.sh's).
+alive() {  # NAME: fail unless the daemon NAME we started still runs
+    kill -0 "${daemon_pid[$1]}" 2> /dev/null || fail "$1 (pid ${daemon_pid[$1]}) exited"
+}
+declare -A daemon_pid
+
 # Two free TCP ports, so a Slurm already on this machine is never disturbed.
 port_free() { ! (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
 pick_port() {
@@ -61,8 +69,8 @@ host=$(hostname -s)
 
 munged -F --force --socket="$run/munge.sock" --key-file="$run/munge.key" --pid-file="$run/munged.pid" \
     --log-file="$run/log/munged.log" --seed-file="$run/munged.seed" > "$run/log/munged.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do [[ -S $run/munge.sock ]] && break; sleep 0.1; done
+pids+=($!) daemon_pid[munged]=$!
+until [[ -S $run/munge.sock ]]; do alive munged; sleep 0.1; done
 munge -S "$run/munge.sock" -n | unmunge -S "$run/munge.sock" > /dev/null 2>&1 || fail "munged does not work"
 
 cat > "$run/slurm.conf" <<EOF
@@ -97,12 +105,11 @@ PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 EOF
 export SLURM_CONF=$run/slurm.conf
 slurmctld -D -c -f "$SLURM_CONF" > "$run/log/slurmctld.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do scontrol ping 2> /dev/null | grep -q UP && break; sleep 0.1; done
+pids+=($!) daemon_pid[slurmctld]=$!
+until scontrol ping 2> /dev/null | grep -q UP; do alive slurmctld; sleep 0.1; done
 slurmd -D -f "$SLURM_CONF" > "$run/log/slurmd.out" 2>&1 &
-pids+=($!)
-for _ in $(seq 150); do sinfo -h -o %T 2> /dev/null | grep -q idle && break; sleep 0.2; done
-sinfo -h -o %T | grep -q idle || fail "node did not come up: $(sinfo 2>&1)"
+pids+=($!) daemon_pid[slurmd]=$!
+until sinfo -h -o %T 2> /dev/null | grep -q idle; do alive slurmctld; alive slurmd; sleep 0.2; done
 echo "slurm: controller and node up (port $port)"
 
 cat > "$work/spec.json" <<'JSON'
@@ -112,21 +119,29 @@ cat > "$work/spec.json" <<'JSON'
 JSON
 "$bin" run "$work/spec.json" -o "$work/ref" -q --per-seed --seed-block 256 || fail "unsharded run"
 
+# Submitted held (--hold reaches both sbatch calls), so the dependency is seen
+# before it can be satisfied and dropped, however fast the shards would run.
 out=$work/out
 submitted=$("$src/scripts/slurm/submit.sh" "$work/spec.json" "$out" --shards 3 --gradsweep "$bin" --seed-block 256 \
-    --time=10) || fail "submit.sh: $submitted"
+    --time=10 --hold) || fail "submit.sh: $submitted"
 echo "slurm: $submitted"
 source "$out/jobs.env"
 array_id=$ARRAY_JOB_ID merge_id=$MERGE_JOB_ID
 scontrol show job "$merge_id" | grep -q "Dependency=afterok:$array_id" || fail "merge job has no afterok dependency on $array_id"
+scontrol release "$array_id" "$merge_id" || fail "cannot release the held jobs"
 
-# Bounded wait for the merge job.
-state=""
-for _ in $(seq 300); do
-    state=$(scontrol show job "$merge_id" 2> /dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
-    case $state in COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) break ;; esac
-    sleep 0.5
-done
+# job_state ID: its JobState ("" while scontrol cannot say, e.g. a busy controller).
+job_state() { scontrol show job "$1" 2> /dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2 || true; }
+# wait_job ID: until the job has ended; its final state in $state.
+wait_job() {
+    for ((;;)); do
+        state=$(job_state "$1")
+        case $state in "" | PENDING | CONFIGURING | RUNNING | COMPLETING | SUSPENDED | REQUEUED | RESIZING) ;; *) return ;; esac
+        alive slurmctld; alive slurmd
+        sleep 0.5
+    done
+}
+wait_job "$merge_id"
 [[ $state == COMPLETED ]] || fail "merge job ended as '$state'"
 for k in 0 1 2; do
     task_state=$(scontrol show job "${array_id}_$k" 2> /dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
@@ -156,11 +171,7 @@ submitted=$("$src/scripts/slurm/submit.sh" "$work/spec.json" "$out2" --shards 3 
     --time=10) || fail "submit.sh (failing shard): $submitted"
 source "$out2/jobs.env"
 array_id=$ARRAY_JOB_ID merge_id=$MERGE_JOB_ID
-for _ in $(seq 300); do
-    state=$(scontrol show job "$merge_id" 2> /dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2)
-    [[ $state != PENDING && $state != RUNNING ]] && break
-    sleep 0.5
-done
+wait_job "$merge_id"
 [[ $state == CANCELLED ]] || fail "merge after a failed shard: '$state' (want CANCELLED)"
 [[ ! -e $out2/merged ]] || fail "merge ran although a shard failed"
 grep -q "exists and is not a directory" "$out2/logs/shard-1.out" || fail "shard 1 did not fail as arranged"

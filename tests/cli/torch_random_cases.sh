@@ -5,8 +5,10 @@
 # (1e-12 absolute below 1e-9), with the ill-conditioning escape of
 # tests/test_torch_reference.cpp (PyTorch float32 and gradsweep float32 both
 # within 1e-4 of gradsweep float64). Needs /usr/bin/python3 with torch; without
-# it, exits 77, which ctest reports as skipped. GS_TORCH_CASES_SEED and
-# GS_TORCH_CASES (default 16) repeat or enlarge a draw.
+# it, exits 77, which ctest reports as skipped. The cases come from a fixed
+# seed, so the suite checks the same ones every run; GS_TEST_SEED (or
+# GS_TORCH_CASES_SEED) draws others, "random" a fresh seed, and GS_TORCH_CASES
+# (default 16) enlarges a draw. A failure prints the seed that repeats it.
 set -euo pipefail
 bin=$1 src=$2 work=$3
 py=${GS_PYTHON:-/usr/bin/python3}  # GS_PYTHON: another interpreter with torch
@@ -16,9 +18,12 @@ if ! "$py" -c "import torch" 2>/dev/null; then
     exit 77
 fi
 rm -rf "$work"; mkdir -p "$work"
-seed=${GS_TORCH_CASES_SEED:-$(( $(date +%s) % 1000000 ))}
+seed=${GS_TORCH_CASES_SEED:-${GS_TEST_SEED:-20240611}}
+[[ $seed == random ]] && seed=$((RANDOM * 32768 + RANDOM))
+[[ $seed =~ ^[0-9]+$ ]] || { echo "FAIL: GS_TEST_SEED/GS_TORCH_CASES_SEED: want a number or random, got '$seed'" >&2; exit 1; }
 n=${GS_TORCH_CASES:-16}
-echo "random cases: --random $n --seed $seed (set GS_TORCH_CASES_SEED=$seed to repeat)"
+echo "random cases: --random $n --seed $seed"
+trap 'echo "torch_random_cases: FAILED with seed $seed; GS_TEST_SEED=$seed GS_TORCH_CASES=$n repeats these cases" >&2' ERR
 "$py" "$src/scripts/torch_reference.py" --random "$n" --seed "$seed" --out "$work/cases.json"
 
 "$py" - "$bin" "$work" <<'PY'
