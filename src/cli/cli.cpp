@@ -697,10 +697,7 @@ int cmd_merge(const CliOptions& o) {
         std::printf("merged %llu shards (%llu networks) into %s/\n", static_cast<unsigned long long>(set.count),
                     static_cast<unsigned long long>(spec.networks()), dir.c_str());
     }
-    if (o.plot) {
-        StopSignals signals;  // SIGINT/SIGTERM while plotting: stop the plot, exit 130/143
-        return run_plot(dir, o.quiet);
-    }
+    if (o.plot) return run_plot(dir, o.quiet);
     return 0;
 }
 
