@@ -11,8 +11,8 @@ namespace gs::cpu {
 template <Activation A, class T>
 inline __attribute__((always_inline)) void act_value_and_slope(T x, T slope, T& y, T& dy) {
     if constexpr (A == Activation::relu) {
-        y = x > T(0) ? x : T(0);
-        dy = x > T(0) ? T(1) : T(0);
+        y = x < T(0) ? T(0) : x;
+        dy = x <= T(0) ? T(0) : T(1);
     } else if constexpr (A == Activation::gelu) {
         const T e = vm::erf(x * ActConst<T>::inv_sqrt2);
         y = T(0.5) * x * (T(1) + e);
