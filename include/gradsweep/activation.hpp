@@ -33,7 +33,7 @@ GS_HD T act_forward(T x, T slope) {
     using std::exp;
     using std::tanh;
     if constexpr (A == Activation::relu) {
-        return x < T(0) ? T(0) : x;  // torch.relu: NaN stays NaN
+        return x <= T(0) ? T(0) : x;  // torch.relu: NaN stays NaN
     } else if constexpr (A == Activation::gelu) {
         return T(0.5) * x * (T(1) + erf(x * ActConst<T>::inv_sqrt2));
     } else if constexpr (A == Activation::gelu_tanh) {
