@@ -50,6 +50,12 @@ GS_HD T act_der_rt(Activation a, T x, T slope) {
     return act_derivative<Activation::leaky_relu, T>(x, T(0), slope);
 }
 
+// dLoss/dz from f'(z) and the upstream gradient: activation.hpp's act_backward.
+template <class T>
+GS_HD T act_bwd_rt(Activation a, T dy, T up) {
+    return a == Activation::relu ? act_backward<Activation::relu, T>(dy, up) : act_backward<Activation::identity, T>(dy, up);
+}
+
 // NaN-propagating max (same rule as the CPU backend), so a non-finite gradient is
 // never hidden by a reduction, whatever order the reduction runs in.
 template <class T>

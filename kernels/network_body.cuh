@@ -171,22 +171,45 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
         double unused_sum = 0, unused_max = 0;
         group_reduce3(red, t, P, sync, act_ss, unused_sum, unused_max);
         if (t == 0) row[l * kNumQuantities + activation_rms] = std::sqrt(act_ss / (static_cast<double>(B) * n_out));
+        if constexpr (sizeof(T) == 8) {
+            // float64 squares that left double's range (stats.hpp): the rms again over
+            // scaled values, as the CPU backend does. act_ss is the group's, so the
+            // whole group takes this branch or none.
+            if (squares_out_of_range(act_ss)) {
+                double s1 = 0, s2 = 0, mx = 0;
+                for (int i = t; i < n_out; i += P)
+                    for (int b = 0; b < B; ++b)
+                        mx = nan_max(mx, std::fabs(static_cast<double>(S(L.off_a_out + static_cast<uint64_t>(b) * n_out + i))));
+                group_reduce3(red, t, P, sync, s1, s2, mx);
+                if (mx > 0 && mx <= 1.7976931348623157e308) {
+                    const double c = rescale_factor(mx);
+                    for (int i = t; i < n_out; i += P)
+                        for (int b = 0; b < B; ++b) {
+                            const double x = std::fabs(static_cast<double>(S(L.off_a_out + static_cast<uint64_t>(b) * n_out + i))) * c;
+                            s2 += x * x;
+                        }
+                    group_reduce3(red, t, P, sync, s1, s2, mx);
+                    if (t == 0) row[l * kNumQuantities + activation_rms] = std::sqrt(s2 / (static_cast<double>(B) * n_out)) / c;
+                }
+            }
+        }
     }
 
     // Loss and dLoss/da_D.
     {
         const LayerDesc& L = a.layers[D - 1];
         const uint64_t n = static_cast<uint64_t>(B) * static_cast<uint64_t>(L.n_out);
-        const T gscale = T(2) / static_cast<T>(static_cast<double>(B) * L.n_out);
+        const T numel = static_cast<T>(static_cast<double>(B) * L.n_out);
+        const T gscale = T(2) / numel;
         double loss = 0;
         for (uint64_t e = t; e < n; e += P) {
             const T diff = S(L.off_a_out + e) - a.target;
-            loss += static_cast<double>(diff) * static_cast<double>(diff);
+            loss += static_cast<double>(diff * diff);  // squares in T, as PyTorch's mse_loss (the CPU backend's comment)
             S(a.off_g0 + e) = gscale * diff;
         }
         double unused_sum = 0, unused_max = 0;
         group_reduce3(red, t, P, sync, loss, unused_sum, unused_max);
-        if (t == 0) row[D * kNumQuantities] = loss / static_cast<double>(n);
+        if (t == 0) row[D * kNumQuantities] = static_cast<double>(static_cast<T>(loss) / numel);
     }
 
     // Backward. g (offset gc) holds dLoss/da_{l+1} on entry to layer l.
@@ -204,7 +227,7 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
                 const uint64_t k = static_cast<uint64_t>(b) * n_out + i;
                 const T g = S(gc + k);
                 const T up = L.res ? rs * g : g;
-                const T d = L.act ? act_der_rt<T>(act, S(L.off_z + k), slope) * up : up;
+                const T d = L.act ? act_bwd_rt<T>(act, act_der_rt<T>(act, S(L.off_z + k), slope), up) : up;
                 S(a.off_delta + k) = d;
                 gb += d;
             }
@@ -215,6 +238,24 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
             group_reduce3(red, t, P, sync, babs, unused_sum, unused_max);
         }
         if (t == 0) orow[bias_grad_mean_abs] = a.has_bias ? babs / n_out : 0.0;
+        if constexpr (sizeof(T) == 8) {
+            if (a.has_bias && babs > 1.7976931348623157e308) {  // the sum of finite |g| may overflow (stats.hpp)
+                double s1 = 0, s2 = 0, mx = 0;
+                auto gb_at = [&](int i) {
+                    T gb = T(0);
+                    for (int b = 0; b < B; ++b) gb += S(a.off_delta + static_cast<uint64_t>(b) * n_out + i);
+                    return std::fabs(static_cast<double>(gb));
+                };
+                for (int i = t; i < n_out; i += P) mx = nan_max(mx, gb_at(i));
+                group_reduce3(red, t, P, sync, s1, s2, mx);
+                if (mx <= 1.7976931348623157e308) {
+                    const double c = rescale_factor(mx);
+                    for (int i = t; i < n_out; i += P) s1 += gb_at(i) * c;
+                    group_reduce3(red, t, P, sync, s1, s2, mx);
+                    if (t == 0) orow[bias_grad_mean_abs] = s1 / n_out / c;
+                }
+            }
+        }
 
         // Column sweep: input gradient (not needed below layer 0) and weight-gradient statistics.
         const bool need_gp = l > 0;
@@ -275,11 +316,35 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
             }
         }
         group_reduce3(red, t, P, sync, wabs, wsq, wmax);
+        const double numel = static_cast<double>(n_in) * static_cast<double>(n_out);
         if (t == 0) {
-            const double numel = static_cast<double>(n_in) * static_cast<double>(n_out);
             orow[weight_grad_mean_abs] = wabs / numel;
             orow[weight_grad_rms] = std::sqrt(wsq / numel);
             orow[weight_grad_max_abs] = wmax;
+        }
+        if constexpr (sizeof(T) == 8) {
+            // Every G_ij finite (wmax is max|G_ij|) but a sum left double's range
+            // (stats.hpp): the sums again over scaled G_ij, as the CPU backend does.
+            const bool abs_over = wabs > 1.7976931348623157e308;
+            const bool sq_out = wmax > 0 && squares_out_of_range(wsq);
+            if (wmax <= 1.7976931348623157e308 && (abs_over || sq_out)) {
+                const double c = rescale_factor(wmax);
+                double s1 = 0, s2 = 0, unused_max = 0;
+                for (int j = t; j < n_in; j += P)
+                    for (int i = 0; i < n_out; ++i) {
+                        T G = T(0);
+                        for (int b = 0; b < B; ++b)
+                            G += S(a.off_delta + static_cast<uint64_t>(b) * n_out + i) * S(L.off_a_in + static_cast<uint64_t>(b) * n_in + j);
+                        const double x = std::fabs(static_cast<double>(G)) * c;
+                        s1 += x;
+                        s2 += x * x;
+                    }
+                group_reduce3(red, t, P, sync, s1, s2, unused_max);
+                if (t == 0) {
+                    if (abs_over) orow[weight_grad_mean_abs] = s1 / numel / c;
+                    if (sq_out) orow[weight_grad_rms] = std::sqrt(s2 / numel) / c;
+                }
+            }
         }
         const uint64_t tmp = gc;
         gc = gp;

@@ -2,7 +2,7 @@
 // block on the device; P std::threads in the host emulation test). Same semantics
 // as gs::summarize (src/aggregate/stats.cpp): statistics over the finite values only,
 // quantiles by linear interpolation between order statistics (numpy's default),
-// sample std (ddof = 1), geomean over positive finite values (NaN when none),
+// sample std (ddof = 1; NaN for one value), geomean over positive finite values (NaN when none),
 // n_nonfinite and n_zero counted. Sums run in a fixed tree order (deterministic),
 // not the CPU's left-to-right order, so they can differ in the last bits.
 //
@@ -76,7 +76,7 @@ GS_HD void summary_body(const double* v, uint64_t n_total, int t, int P, double*
     }
     s.n_zero = static_cast<uint64_t>(acc[2]);
     s.mean = mean;
-    s.std = n > 1 ? std::sqrt(dev[0] / static_cast<double>(n - 1)) : 0.0;
+    s.std = n > 1 ? std::sqrt(dev[0] / static_cast<double>(n - 1)) : std::numeric_limits<double>::quiet_NaN();
     s.min = v[0];
     s.max = v[n - 1];
     s.q05 = quantile_sorted_hd(v, n, 0.05);

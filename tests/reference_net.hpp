@@ -49,6 +49,10 @@ struct RefNet {
         });
     }
 
+    double backward_at(double dy, double up) const {
+        return dispatch_activation(cell->activation, [&]<Activation A>() { return act_backward<A, double>(dy, up); });
+    }
+
     // Forward pass; keeps z (pre-activations) and a (layer outputs) per layer.
     double forward(std::vector<std::vector<double>>& zs, std::vector<std::vector<double>>& as) const {
         const auto& n = cell->layer_sizes;
@@ -97,7 +101,7 @@ struct RefNet {
             for (int bb = 0; bb < B; ++bb)
                 for (int i = 0; i < n[l + 1]; ++i) {
                     const double up = g[bb * n[l + 1] + i] * (cell->residual_at(l) ? cell->residual_scale : 1.0);
-                    const double d = cell->activation_at(l) ? dact(zs[l][bb * n[l + 1] + i]) * up : up;
+                    const double d = cell->activation_at(l) ? backward_at(dact(zs[l][bb * n[l + 1] + i]), up) : up;
                     gb[l][i] += d;
                     for (int j = 0; j < n[l]; ++j) {
                         gW[l][i * n[l] + j] += d * as[l][bb * n[l] + j];

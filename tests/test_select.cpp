@@ -65,7 +65,7 @@ Summary summarize_reference(std::vector<double> values) {
     double ss = 0;
     for (size_t i = 0; i < size; ++i)
         if (std::isfinite(v[i])) ss += (v[i] - s.mean) * (v[i] - s.mean);
-    s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : 0.0;
+    s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : kNaN;
     s.geomean = n_pos ? std::exp(log_sum / static_cast<double>(n_pos)) : kNaN;
     auto interpolate = [](double a, double b, double pos) { return a + (b - a) * (pos - std::floor(pos)); };
     std::partition(v, v + size, [](double x) { return std::isfinite(x); });

@@ -22,7 +22,7 @@ TEST_CASE("summary of hand-computable values", "[stats]") {
     CHECK(s.n_zero == 0);
 }
 
-TEST_CASE("even count median interpolates; single value has std 0", "[stats]") {
+TEST_CASE("even count median interpolates; single value has std NaN", "[stats]") {
     std::vector<double> v = {10, 0, 30, 20};
     const Summary s = summarize(v);
     CHECK(s.median == 15);
@@ -30,9 +30,19 @@ TEST_CASE("even count median interpolates; single value has std 0", "[stats]") {
     CHECK(s.geomean == Approx(std::cbrt(6000.0)));  // zeros are left out of the geomean
     std::vector<double> one = {2.5};
     const Summary t = summarize(one);
-    CHECK(t.std == 0);
+    CHECK(std::isnan(t.std));  // ddof 1 over one value: numpy.std(ddof=1) and pandas' std give NaN
+    CHECK(t.mean == 2.5);
     CHECK(t.q05 == 2.5);
     CHECK(t.q95 == 2.5);
+    // One finite value among non-finite ones is one value too, on both selection paths.
+    for (size_t size : {size_t{5}, size_t{20000}}) {
+        std::vector<double> mostly_bad(size, std::numeric_limits<double>::infinity());
+        mostly_bad[size / 2] = 7;
+        const Summary m = summarize(mostly_bad);
+        CHECK(m.n == 1);
+        CHECK(m.median == 7);
+        CHECK(std::isnan(m.std));
+    }
 }
 
 TEST_CASE("non-finite values are counted and kept out of every other statistic", "[stats]") {

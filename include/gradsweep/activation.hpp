@@ -21,6 +21,11 @@ struct ActConst {
     static constexpr T gelu_tanh_c = T(0.044715);
 };
 
+// Non-finite values are data: every activation and derivative below gives what
+// PyTorch 1.13 gives on NaN, +-inf, +-0 and subnormals (tests/test_activation_torch.cpp
+// checks each against tests/data/torch_activation_cases.json), so an exploding
+// network stays non-finite instead of coming back as zeros.
+
 // y = f(x). `slope` is only read by leaky_relu.
 template <Activation A, class T>
 GS_HD T act_forward(T x, T slope) {
@@ -28,7 +33,7 @@ GS_HD T act_forward(T x, T slope) {
     using std::exp;
     using std::tanh;
     if constexpr (A == Activation::relu) {
-        return x > T(0) ? x : T(0);
+        return x <= T(0) ? T(0) : x;  // torch.relu: NaN stays NaN
     } else if constexpr (A == Activation::gelu) {
         return T(0.5) * x * (T(1) + erf(x * ActConst<T>::inv_sqrt2));
     } else if constexpr (A == Activation::gelu_tanh) {
@@ -54,7 +59,7 @@ GS_HD T act_derivative(T x, T y, T slope) {
     using std::exp;
     using std::tanh;
     if constexpr (A == Activation::relu) {
-        return x > T(0) ? T(1) : T(0);
+        return x <= T(0) ? T(0) : T(1);  // 1 at NaN: PyTorch passes the gradient where relu(x) is NaN
     } else if constexpr (A == Activation::gelu) {
         const T cdf = T(0.5) * (T(1) + erf(x * ActConst<T>::inv_sqrt2));
         const T pdf = ActConst<T>::inv_sqrt2pi * exp(T(-0.5) * x * x);
@@ -76,6 +81,19 @@ GS_HD T act_derivative(T x, T y, T slope) {
         return T(1);
     } else {
         return x > T(0) ? T(1) : slope;
+    }
+}
+
+// dLoss/dx from f'(x) (act_derivative) and the upstream dLoss/dy, as PyTorch's
+// backward computes it: the product, except for relu, whose backward is a select
+// (threshold_backward): where f'(x) = 0 it passes exactly 0, even for an upstream
+// inf or NaN, where the product would be NaN.
+template <Activation A, class T>
+GS_HD T act_backward(T dy, T up) {
+    if constexpr (A == Activation::relu) {
+        return dy != T(0) ? up : T(0);
+    } else {
+        return dy * up;
     }
 }
 

@@ -1,9 +1,12 @@
 // Per-network, per-layer quantities and their aggregation over seeds.
 #pragma once
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#include "gradsweep/hd.hpp"
 
 namespace gs {
 
@@ -21,6 +24,24 @@ inline constexpr const char* kQuantityNames[] = {"weight_grad_mean_abs", "weight
 // Layout of one network's result row: [layer][quantity] then the loss.
 inline int row_stride(int depth) { return depth * kNumQuantities + 1; }
 inline int loss_index(int depth) { return depth * kNumQuantities; }
+
+// Per-network sums in double of float64 values can leave double's range while every
+// value and the statistic itself are representable: squares overflow above
+// ~1.3e154 and underflow below ~1.5e-154 (sum|g| overflows only near 1e308 / n).
+// Backends then redo that one statistic over the values scaled by
+// rescale_factor(max|x|), out of the ordinary path, so ordinary results keep
+// their bits. A sum of squares below kSquaresLow (2^-1022 * 2^54) may hold
+// squares that were subnormal (inexact) or flushed to 0. float32 values never
+// get there: their squares lie in [2e-90, 1.2e77].
+inline constexpr double kSquaresLow = 0x1p-968;
+GS_HD bool squares_out_of_range(double ss) { return !(ss >= kSquaresLow && ss <= 1.7976931348623157e308); }
+// A power of two c with max_abs * c in [1, 2) (for max_abs > 0 finite), itself a
+// normal number, so that x * c and the division by c are exact.
+GS_HD double rescale_factor(double max_abs) {
+    int e = ilogb(max_abs);
+    e = e < -1000 ? -1000 : (e > 1000 ? 1000 : e);
+    return ldexp(1.0, -e);
+}
 
 struct Summary {
     uint64_t n = 0;            // finite values summarised

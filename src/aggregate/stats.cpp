@@ -272,7 +272,7 @@ constexpr size_t kRadixFrom = 8192;
     double ss = 0;
     for (size_t i = 0; i < size; ++i)
         if (std::isfinite(values[i])) ss += (values[i] * c - mc) * (values[i] * c - mc);
-    s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) / c : 0.0;
+    s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) / c : std::numeric_limits<double>::quiet_NaN();
 }
 
 // The running sums over the finite values, in the order given: the floating-point
@@ -307,8 +307,9 @@ void finish_moments(const double* values, size_t size, const Sums& sums, Summary
     double ss = 0;
     for (size_t i = 0; i < size; ++i)
         if (std::isfinite(values[i])) ss += (values[i] - s.mean) * (values[i] - s.mean);
-    s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : 0.0;  // sample std (ddof = 1)
-    if (!std::isfinite(s.mean) || !std::isfinite(s.std)) rescaled_moments(values, size, n, s);
+    // Sample std (ddof = 1): undefined for one value, NaN as numpy's std(ddof=1) and pandas give.
+    s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : nan;
+    if (!std::isfinite(s.mean) || (n > 1 && !std::isfinite(s.std))) rescaled_moments(values, size, n, s);
     s.geomean = n_pos ? std::exp(log_sum / static_cast<double>(n_pos)) : nan;
 }
 

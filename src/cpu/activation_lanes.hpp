@@ -11,8 +11,9 @@ namespace gs::cpu {
 template <Activation A, class T>
 GS_INLINE void act_value_and_slope(T x, T slope, T& y, T& dy) {
     if constexpr (A == Activation::relu) {
-        y = x > T(0) ? x : T(0);
-        dy = x > T(0) ? T(1) : T(0);
+        const bool off = x <= T(0);  // false for NaN: relu(NaN) = NaN and passes the gradient, as in PyTorch
+        y = off ? T(0) : x;
+        dy = off ? T(0) : T(1);
     } else if constexpr (A == Activation::gelu) {
         const T e = vm::erf(x * ActConst<T>::inv_sqrt2);
         y = T(0.5) * x * (T(1) + e);

@@ -260,6 +260,28 @@ void pregenerate_all(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s) 
 template <class T>
 GS_INLINE T nan_max(T m, T x) { return (x > m || x != x) ? x : m; }
 
+// The mean of |x| and the rms of n values at(i) (all of them finite when max|x|
+// is), summed after scaling by rescale_factor(max|x|): for float64 statistics whose
+// plain double sums left the range (stats.hpp, kSquaresLow). Out of line: the rescue
+// path only, so the ordinary loops compile and round exactly as they always have.
+struct RescaledMoments {
+    double mean_abs, rms;
+};
+template <class At>
+[[gnu::noinline]] RescaledMoments rescaled_moments(size_t n, At at) {
+    double mx = 0;
+    for (size_t i = 0; i < n; ++i) mx = nan_max(mx, std::fabs(at(i)));
+    if (!(mx > 0) || !std::isfinite(mx)) return {mx, mx};  // all zero, or an inf/NaN the plain sums had too
+    const double c = rescale_factor(mx);
+    double s1 = 0, s2 = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const double x = std::fabs(at(i)) * c;
+        s1 += x;
+        s2 += x * x;
+    }
+    return {s1 / static_cast<double>(n) / c, std::sqrt(s2 / static_cast<double>(n)) / c};
+}
+
 // ---------------------------------------------------------------------------- forward matvec
 
 // z[i][k] = bias[i][k] + sum_j W[i][j][k] a[j][k], lanes = networks. Blocks of IB
@@ -575,25 +597,41 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
         }
         for (int k = 0; k < L; ++k)
             stage[(l * kNumQuantities + activation_rms) * L + k] = std::sqrt(act_ss[k] / (static_cast<double>(B) * n_out));
+        if constexpr (std::is_same_v<T, double>) {
+            for (int k = 0; k < L; ++k)
+                if (squares_out_of_range(act_ss[k])) {
+                    const T* aout = a_at(l + 1);
+                    stage[(l * kNumQuantities + activation_rms) * L + k] =
+                        rescaled_moments(static_cast<size_t>(B) * n_out, [&](size_t e) {
+                            return static_cast<double>(aout[((e / n_out) * np_out + e % n_out) * L + k]);
+                        }).rms;
+                }
+        }
     }
 
-    // Loss and its gradient; g is [b][unit][lane] with the padded unit stride.
+    // Loss and its gradient; g is [b][unit][lane] with the padded unit stride. The
+    // loss is PyTorch's mse_loss in T: squares in T (a float32 difference beyond
+    // 1.8e19 squares to inf, as in PyTorch), their sum rounded to T and divided in
+    // T, as torch.mean does; the sum itself runs in double, so it is at least as
+    // exact as PyTorch's float sum and overflows exactly when the total does.
+    // For float64 this is the plain double computation.
     {
         const int nD = p.n[D], npD = s.np[D];
         double loss[L];
         std::fill(loss, loss + L, 0.0);
-        const T gscale = T(2) / static_cast<T>(static_cast<double>(B) * nD);
+        const T numel = static_cast<T>(static_cast<double>(B) * nD);
+        const T gscale = T(2) / numel;
         const T target = static_cast<T>(p.target);
         for (int b = 0; b < B; ++b) {
             const T* y = a_at(D) + static_cast<size_t>(b) * npD * L;
             T* g = s.g.data() + static_cast<size_t>(b) * npD * L;
             for (int q = 0; q < nD * L; ++q) {
                 const T diff = y[q] - target;
-                loss[q % L] += static_cast<double>(diff) * static_cast<double>(diff);
+                loss[q % L] += static_cast<double>(diff * diff);
                 g[q] = gscale * diff;
             }
         }
-        for (int k = 0; k < L; ++k) stage[loss_index(D) * L + k] = loss[k] / (static_cast<double>(B) * nD);
+        for (int k = 0; k < L; ++k) stage[loss_index(D) * L + k] = static_cast<double>(static_cast<T>(loss[k]) / numel);
     }
 
     // Backward: s.g holds dLoss/da_{l+1} on entry to layer l.
@@ -607,7 +645,7 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
             const size_t o = static_cast<size_t>(b) * np_out * L;
             for (int q = 0; q < n_out * L; ++q) {
                 const T up = res ? rs * g[o + q] : g[o + q];
-                delta[o + q] = act ? da[o + q] * up : up;
+                delta[o + q] = act ? act_backward<A, T>(da[o + q], up) : up;
             }
         }
         double* qrow = stage + static_cast<size_t>(l) * kNumQuantities * L;  // [quantity][lane]
@@ -627,6 +665,15 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
                     }
             }
             for (int k = 0; k < L; ++k) qrow[bias_grad_mean_abs * L + k] = p.bias ? babs[k] / n_out : 0.0;
+            if constexpr (std::is_same_v<T, double>) {
+                for (int k = 0; k < L; ++k)
+                    if (p.bias && babs[k] > std::numeric_limits<double>::max())
+                        qrow[bias_grad_mean_abs * L + k] = rescaled_moments(static_cast<size_t>(n_out), [&](size_t i) {
+                            T gb = T(0);
+                            for (int b = 0; b < B; ++b) gb += delta[(static_cast<size_t>(b) * np_out + i) * L + k];
+                            return static_cast<double>(gb);
+                        }).mean_abs;
+            }
         }
         // Input gradient (not needed below the first layer): the residual path, then W^T delta.
         if (l > 0) {
@@ -703,6 +750,24 @@ void run_lanes_act(const CellPlan& p, const uint64_t* seeds, int nvalid, double*
             qrow[weight_grad_mean_abs * L + k] = wabs[k] / numel;
             qrow[weight_grad_rms * L + k] = std::sqrt(wsq[k] / numel);
             qrow[weight_grad_max_abs * L + k] = wmax[k];
+        }
+        if constexpr (std::is_same_v<T, double>) {
+            for (int k = 0; k < L; ++k) {
+                // Every G_ij finite (wmax is max|G_ij|), but a sum left the range.
+                const bool abs_over = wabs[k] > std::numeric_limits<double>::max();
+                const bool sq_out = wmax[k] > 0 && squares_out_of_range(wsq[k]);
+                if (!std::isfinite(wmax[k]) || !(abs_over || sq_out)) continue;
+                // G_ij exactly as weight_grad_elementwise forms it (for B = 1, the rank-one path's delta_i a_j).
+                const RescaledMoments m = rescaled_moments(static_cast<size_t>(n_in) * n_out, [&](size_t e) {
+                    const size_t i = e / n_in, j = e % n_in;
+                    T gij = T(0);
+                    for (int b = 0; b < B; ++b)
+                        gij += delta[(static_cast<size_t>(b) * np_out + i) * L + k] * ain[(static_cast<size_t>(b) * np_in + j) * L + k];
+                    return static_cast<double>(gij);
+                });
+                if (abs_over) qrow[weight_grad_mean_abs * L + k] = m.mean_abs;
+                if (sq_out) qrow[weight_grad_rms * L + k] = m.rms;
+            }
         }
         if (l > 0) std::swap(s.g, s.gprev);
     }

@@ -23,7 +23,10 @@ namespace {
 // The digit is the version of the engine's per-network values (kValuesVersion):
 // unit and cell files made by a build whose numbers differ are refused by
 // merge and redone by --resume, never mixed with this build's.
-constexpr char kValuesVersion = '2';  // 2: weight_grad_rms squares summed in double (2026-11-27)
+// 2: weight_grad_rms squares summed in double (2026-11-27). 3: NaN through relu,
+// the float32 loss as PyTorch's float32 mse_loss, float64 sums of squares
+// rescaled when they leave double's range, std of one value NaN (2026-12-01).
+constexpr char kValuesVersion = '3';
 constexpr char kMagic[8] = {'G', 'S', 'U', 'N', 'I', 'T', kValuesVersion, '\n'};
 
 // Why a file with another magic cannot be used: another version's, or not ours at all.

@@ -71,6 +71,24 @@ double get_finite(const ojson& v, const std::string& path) {
     return x;
 }
 
+// A float32 run computes with every number of the spec as a float: one beyond
+// float's range would be inf before the first layer, and every network
+// non-finite. Values that merely round (or underflow to 0) are what PyTorch's
+// float32 tensors hold too.
+bool beyond_precision(const Spec& spec, double x) {
+    return spec.precision == Precision::float32 && std::isinf(static_cast<float>(x));
+}
+[[noreturn]] void fail_beyond_precision(const std::string& path, const std::string& what) {
+    fail(path, what + " is beyond float32's range (magnitude at most 3.4028235e+38); use \"precision\": \"float64\"");
+}
+
+// A finite number that the run's precision can hold.
+double get_value(const ojson& v, const std::string& path, const Spec& spec) {
+    const double x = get_finite(v, path);
+    if (beyond_precision(spec, x)) fail_beyond_precision(path, show(v));
+    return x;
+}
+
 std::string get_string(const ojson& v, const std::string& path) {
     if (!v.is_string()) fail(path, "expected a string" + got(v));
     return v.get<std::string>();
@@ -232,12 +250,19 @@ Cell resolve_cell(const CellValues& v, const Spec& spec) {
                      std::to_string(kMaxTensorElements) + " per layer)");
     }
     if (has(k_activation)) c.activation = static_cast<Activation>(get_name(val(k_activation), path(k_activation), kActivationNames, "activation"));
-    if (has(k_leaky_slope)) c.leaky_slope = get_finite(val(k_leaky_slope), path(k_leaky_slope));
+    if (has(k_leaky_slope)) c.leaky_slope = get_value(val(k_leaky_slope), path(k_leaky_slope), spec);
     if (has(k_shortcut)) c.shortcut = get_bool(val(k_shortcut), path(k_shortcut));
     if (has(k_bias)) c.bias = get_bool(val(k_bias), path(k_bias));
     if (has(k_last_activation)) c.last_activation = get_bool(val(k_last_activation), path(k_last_activation));
-    if (has(k_residual_scale)) c.residual_scale = get_finite(val(k_residual_scale), path(k_residual_scale));
+    if (has(k_residual_scale)) c.residual_scale = get_value(val(k_residual_scale), path(k_residual_scale), spec);
     if (has(k_init)) c.init = get_init(val(k_init), path(k_init));
+    if (c.init.kind == InitKind::normal) {  // the other inits' scales are at most sqrt(6)
+        if (beyond_precision(spec, c.init.sigma_b)) fail_beyond_precision(path(k_init) + ".sigma_b", show(val(k_init).at("sigma_b")));
+        for (size_t l = 0; l + 1 < c.layer_sizes.size(); ++l)
+            if (beyond_precision(spec, weight_dist(c.init, c.layer_sizes[l], c.layer_sizes[l + 1]).scale))
+                fail_beyond_precision(path(k_init) + ".sigma_w", show(val(k_init).at("sigma_w")) + " / sqrt(fan_in " +
+                                                                     std::to_string(c.layer_sizes[l]) + ")");
+    }
     if (spec.rng == RngKind::torch && c.init.kind != InitKind::torch_default)
         fail(has(k_init) ? path(k_init) : "rng", "rng \"torch\" reproduces nn.Linear's default init only; use init \"torch_default\"");
     if (spec.input.random) {
@@ -262,8 +287,9 @@ void parse_seeds(const ojson& root, Spec& spec) {
     if (s.contains("count")) spec.seed_count = get_uint(s["count"], "seeds.count", 1, kMaxSeedCount, "an integer >= 1");
     if (s.contains("first"))
         spec.seed_first = get_uint(s["first"], "seeds.first", 0, std::numeric_limits<uint64_t>::max(), "an integer >= 0");
-    if (spec.seed_first > std::numeric_limits<uint64_t>::max() - spec.seed_count)
-        fail("seeds.first", "first + count overflows 64 bits (the last seed must be at most 18446744073709551615)");
+    // Seeds are first, ..., first + count - 1, all 64-bit: first + count may reach 2^64 (seed 2^64 - 1 is usable).
+    if (spec.seed_count - 1 > std::numeric_limits<uint64_t>::max() - spec.seed_first)
+        fail("seeds.first", "first + count must be at most 2^64 (the last seed, first + count - 1, at most 18446744073709551615)");
 }
 
 void parse_input(const ojson& root, Spec& spec) {
@@ -285,7 +311,7 @@ void parse_input(const ojson& root, Spec& spec) {
             if (rows[r].empty()) fail(rp, "expected a non-empty list of numbers");
             std::vector<double> row;
             row.reserve(rows[r].size());
-            for (size_t j = 0; j < rows[r].size(); ++j) row.push_back(get_finite(rows[r][j], index_path(rp, j)));
+            for (size_t j = 0; j < rows[r].size(); ++j) row.push_back(get_value(rows[r][j], index_path(rp, j), spec));
             spec.input.values.push_back(std::move(row));
         }
         spec.input.batch = static_cast<int>(rows.size());
@@ -305,7 +331,7 @@ void parse_loss(const ojson& root, Spec& spec) {
         const std::string k = get_string(l["kind"], "loss.kind");
         if (k != "mse") fail("loss.kind", "unknown loss " + quote(k) + " (only \"mse\")");
     }
-    if (l.contains("target")) spec.target = get_finite(l["target"], "loss.target");
+    if (l.contains("target")) spec.target = get_value(l["target"], "loss.target", spec);
 }
 
 struct Axis {

@@ -224,6 +224,74 @@ TEST_CASE("emulated kernel: result does not depend on threads per network", "[em
     }
 }
 
+// Issue 13, items 2, 4 and 8 in the kernel body: NaN stays NaN through every
+// activation (relu(NaN) was 0), float64 sums of squares that leave double's range
+// are redone over scaled values, and the float32 loss is PyTorch's float32 one.
+TEST_CASE("emulated kernel at the edges of the number range", "[emu][nonfinite]") {
+    auto cpu = make_cpu_backend(1);
+    for (int a = 0; a < kNumActivations; ++a) {
+        Cell cell;
+        cell.layer_sizes.assign(51, 3);
+        cell.layer_sizes.back() = 1;
+        cell.activation = static_cast<Activation>(a);
+        cell.init = Init{InitKind::normal, 1000.0, 0.0};
+        const Spec spec = make_spec(Precision::float32, 1, false, 0, 64, 3, 7, 2.0);
+        const int D = cell.depth(), stride = row_stride(D);
+        for (int P : {1, 32}) {
+            const auto got = emu::emulate_run<float>(spec, cell, 0, 64, P);
+            int nan_nets = 0;
+            for (int s = 0; s < 64; ++s) {
+                const double* row = got.data() + static_cast<size_t>(s) * stride;
+                int first = -1;
+                for (int l = 0; l < D && first < 0; ++l)
+                    if (std::isnan(row[l * kNumQuantities + activation_rms])) first = l;
+                if (first < 0) continue;
+                ++nan_nets;
+                INFO(kActivationNames[a] << " P=" << P << " seed " << s << " NaN from layer " << first);
+                for (int l = first; l < D; ++l) CHECK(std::isnan(row[l * kNumQuantities + activation_rms]));
+                CHECK(std::isnan(row[D * kNumQuantities]));
+            }
+            if (cell.activation == Activation::relu) CHECK(nan_nets > 0);
+        }
+    }
+    // float64: gradients near 1e230 (sigma_w 1e10, depth 12), activations near 1e179
+    // (3e7, depth 24), squares below 1e-308 (1e-10): finite and equal to the CPU
+    // backend's, by one thread and by a block of threads.
+    for (const auto& [sigma, depth] : {std::pair{1e10, 12}, std::pair{3e7, 24}, std::pair{1e-10, 24}}) {
+        Cell cell;
+        cell.layer_sizes.assign(depth + 1, 5);
+        cell.layer_sizes.front() = 3;
+        cell.activation = Activation::identity;
+        cell.bias = true;
+        cell.init = Init{InitKind::normal, sigma, 0.0};
+        for (int batch : {1, 3}) {
+            const Spec spec = make_spec(Precision::float64, batch, true, 5, 8, 3);
+            const auto want = run_poisoned(*cpu, spec, cell, 0, 8);
+            int finite_rms = 0;
+            for (int P : {1, 32}) {
+                const auto got = emu::emulate_run<double>(spec, cell, 0, 8, P);
+                const auto c = compare_rows(got, want, 1e-9, 1e-300, row_stride(depth));
+                INFO("sigma " << sigma << " batch " << batch << " P=" << P << ": " << c.first);
+                CHECK(c.ok());
+                for (size_t k = 0; k < got.size(); ++k) {
+                    const int slot = static_cast<int>(k % row_stride(depth));
+                    if (slot < depth * kNumQuantities && slot % kNumQuantities == weight_grad_rms && std::isfinite(got[k + 1]))
+                        CHECK(std::isfinite(got[k]));  // max|g| finite: rms finite
+                    finite_rms += slot < depth * kNumQuantities && slot % kNumQuantities == weight_grad_rms && std::isfinite(got[k]);
+                }
+            }
+            CHECK(finite_rms > 0);
+        }
+    }
+    // The float32 loss: zero weights make the output 0, so the loss is target^2 in float32.
+    Cell zero;
+    zero.layer_sizes = {2, 2, 1};
+    zero.init = Init{InitKind::normal, 0.0, 0.0};
+    CHECK(std::isinf(emu::emulate_run<float>(make_spec(Precision::float32, 1, false, 0, 1, 2, 7, 3e19), zero, 0, 1)[2 * kNumQuantities]));
+    CHECK(emu::emulate_run<float>(make_spec(Precision::float32, 1, false, 0, 1, 2, 7, 0.1), zero, 0, 1)[2 * kNumQuantities] ==
+          static_cast<double>(0.1f * 0.1f));
+}
+
 TEST_CASE("emulated chunking: any chunk size gives the same rows", "[emu][chunks]") {
     Cell cell;
     cell.layer_sizes = {3, 7, 7, 2};
