@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "../kernels/net_math.cuh"
-#include "../src/cpu_activation.hpp"
+#include "cpu/activation_lanes.hpp"
 #include "gradsweep/activation.hpp"
 
 using namespace gs;
