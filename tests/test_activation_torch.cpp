@@ -3,7 +3,7 @@
 // scripts/torch_activation_cases.py) on NaN, +-inf, +-0, subnormals, the edges
 // of the normal range and values where exp/erf/tanh saturate or x*x overflows:
 // - the scalar formulas of activation.hpp (the float64 reference network),
-// - the CPU backend's per-lane code (cpu_activation.hpp: float exp/erf/tanh are
+// - the CPU backend's per-lane code (src/cpu/activation_lanes.hpp: float exp/erf/tanh are
 //   its own polynomials), run over 16 float or 8 double lanes as the backend does,
 // - the CUDA kernels' run-time dispatch (kernels/net_math.cuh), compiled here for
 //   the host.
@@ -89,7 +89,7 @@ struct Path {
     const char* name;
     int id;
 };
-constexpr Path kPaths[] = {{"activation.hpp (scalar)", 0}, {"cpu_activation.hpp (SIMD lanes)", 1}, {"net_math.cuh (CUDA kernels)", 2}};
+constexpr Path kPaths[] = {{"activation.hpp (scalar)", 0}, {"activation_lanes.hpp (SIMD lanes)", 1}, {"net_math.cuh (CUDA kernels)", 2}};
 
 // Forward and backward of activation A on every input for every upstream gradient,
 // by one path; returns the number of disagreements (each one reported).
