@@ -193,6 +193,7 @@ MemoryPlan memory_plan(const Spec& spec, const CliOptions& o, const Workers& w, 
     in.units_per_call = w.units_per_call;
     in.cuda = w.cuda;
     in.per_seed = o.per_seed;
+    in.aggregates = in.outputs = o.shard.empty();  // a shard keeps its rows for the merge
     return estimate_memory(spec, in);
 }
 
@@ -233,37 +234,66 @@ int cmd_plan(const CliOptions& o) {
     std::printf("  cuda backend                %s of device memory per GPU, %s of host memory while computing\n",
                 human_bytes(m.cuda_per_device).c_str(), human_bytes(m.cuda_host_compute).c_str());
     if (o.per_seed) std::printf("  per_seed.csv text           %s\n", human_bytes(m.per_seed_text).c_str());
+    std::printf("  summarising                 %s (histograms and gathered keys)\n", human_bytes(m.summarising).c_str());
     std::printf("  results (summaries)         %s (every cell's, kept until the files are written)\n", human_bytes(m.results).c_str());
     std::printf("  writing the result files    %s (written as produced)\n", human_bytes(m.writing).c_str());
     std::printf("  result files on disk        results.csv ~%s, results.json ~%s\n", human_bytes(m.results_csv_bytes).c_str(),
                 human_bytes(m.results_json_bytes).c_str());
-    std::printf("  %-27s %s; available %s (MemAvailable)%s\n", w.cuda ? "peak (cuda run, host)" : "peak (cpu run)",
-                human_bytes(m.host_peak).c_str(), avail ? human_bytes(avail).c_str() : "unknown",
+    std::printf("  %-27s %s (%llu bytes, an upper bound on the peak RSS); available %s (MemAvailable)%s\n",
+                w.cuda ? "peak (cuda run, host)" : "peak (cpu run)", human_bytes(m.host_peak).c_str(),
+                static_cast<unsigned long long>(m.host_peak), avail ? human_bytes(avail).c_str() : "unknown",
                 cap ? ("; --max-memory " + human_bytes(cap)).c_str() : "");
     std::fflush(stdout);
     check_memory(spec, m, cap, avail);  // throws: exit 2 with the reason
 
-    // Calibrate: time a few networks of each cell, extrapolate linearly in seeds.
-    // Past a time budget the remaining cells are priced by their cost per network.
+    // Time, the sum of three parts, each timed here and extrapolated:
+    // - the backend: per cell, a sample of seeds (growing until it takes 20 ms, at
+    //   most one work unit, after a warm-up call), times the seeds in the run; past
+    //   a time budget the remaining cells are priced by their cost per network at
+    //   the rate measured so far;
+    // - aggregation: every value through summarize (timed on one stand-in column)
+    //   and through a unit file, written and read back;
+    // - the result files: the writers timed on stand-in results of a sample of
+    //   cells, scaled by the size of all cells' text, plus writing it to disk.
     std::vector<uint64_t> seeds_in_run(spec.cells.size(), 0);
     for (const WorkUnit& u : units) seeds_in_run[u.cell] += u.count;
     const double budget = 3.0;
-    double spent = 0, cost_measured = 0, time_measured = 0, est = 0;
+    double spent = 0, cost_measured = 0, time_measured = 0, backend_s = 0;
     size_t calibrated = 0;
     const size_t max_table = 100;
     std::printf("%-5s %-30s %12s %14s\n", "cell", "layer_sizes", "rows (MB)", "est. seconds");
     std::vector<double> rows;
+    // CPU work is timed in CPU seconds (per backend thread): what the run takes
+    // with its cores to itself, whatever else the machine is doing now. A GPU's
+    // work is not CPU time: wall time there.
+    const double threads = w.cuda ? 1.0 : static_cast<double>(std::max(1, backend->threads()));
+    auto timed_run = [&](const Cell& c, uint64_t n) {
+        rows.assign(n * row_stride(c.depth()), 0.0);
+        const double c0 = process_cpu_seconds();
+        const auto t0 = std::chrono::steady_clock::now();
+        backend->run(spec, c, 0, n, rows.data());
+        if (!w.cuda) return (process_cpu_seconds() - c0) / threads;
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    (void)timed_run(spec.cells.front(), 1);  // warm-up: threads started, pages touched
+    uint64_t values_in_run = 0;
     for (const Cell& c : spec.cells) {
+        values_in_run += seeds_in_run[c.index] * static_cast<uint64_t>(row_stride(c.depth()));
         const double per_net_cost = static_cast<double>(unit_cost(spec, WorkUnit{c.index, 0, 0, 1}));
         double per_net = 0;
-        if (spent < budget || calibrated == 0) {
-            const uint64_t sample = std::clamp<uint64_t>(static_cast<uint64_t>(2e8 / std::max(per_net_cost, 1.0)), 1,
-                                                         std::min<uint64_t>(spec.seed_count, 32));
-            rows.assign(sample * row_stride(c.depth()), 0.0);
-            const auto t0 = std::chrono::steady_clock::now();
-            backend->run(spec, c, 0, sample, rows.data());
-            const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (seeds_in_run[c.index] > 0 && (spent < budget || calibrated == 0)) {
+            // At least 4 lane groups of 16 networks per thread, so the sample keeps
+            // every lane and thread busy as the run does; at most one work unit.
+            const uint64_t limit = std::min<uint64_t>(spec.seed_count, o.seed_block);
+            const uint64_t least = std::min<uint64_t>(limit, 64 * static_cast<uint64_t>(threads));
+            uint64_t sample = std::clamp<uint64_t>(static_cast<uint64_t>(2e6 / std::max(per_net_cost, 1.0)), least, limit);
+            double dt = timed_run(c, sample);
             spent += dt;
+            while (dt < 0.02 && sample < limit && spent + 8 * dt < budget) {
+                sample = std::min(limit, sample * 8);
+                dt = timed_run(c, sample);
+                spent += dt;
+            }
             per_net = dt / static_cast<double>(sample);
             cost_measured += per_net_cost * static_cast<double>(sample);
             time_measured += dt;
@@ -272,7 +302,7 @@ int cmd_plan(const CliOptions& o) {
             per_net = cost_measured > 0 ? time_measured / cost_measured * per_net_cost : 0;
         }
         const double cell_s = per_net * static_cast<double>(seeds_in_run[c.index]);
-        est += cell_s;
+        backend_s += cell_s;
         if (static_cast<size_t>(c.index) < max_table) {
             std::string ls = c.layer_sizes_label();
             if (ls.size() > 30) ls = ls.substr(0, 27) + "...";
@@ -281,10 +311,33 @@ int cmd_plan(const CliOptions& o) {
         }
     }
     if (spec.cells.size() > max_table) std::printf("... (%zu more cells)\n", spec.cells.size() - max_table);
+    // Unit files go through the page cache: ~1 ns per byte each way, and the rows
+    // are turned into columns on the way back.
+    constexpr double kUnitFileSecondsPerValue = 3 * 8 * 1e-9;
+    constexpr double kDiskSecondsPerByte = 2e-9;  // result files, written and fsync'ed
+    double aggregate_s = 0, output_s = 0;
+    if (!o.shard.empty()) {
+        aggregate_s = static_cast<double>(values_in_run) * kUnitFileSecondsPerValue;
+    } else {
+        aggregate_s = static_cast<double>(values_in_run) * (kUnitFileSecondsPerValue + summarise_seconds_per_value(spec.seed_count));
+        std::vector<int> all(spec.cells.size()), sample;
+        uint64_t sample_layers = 0;
+        for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+        const size_t step = std::max<size_t>(1, all.size() / 64);
+        for (size_t i = 0; i < all.size() && sample_layers < 4000; i += step) {
+            sample.push_back(all[i]);
+            sample_layers += static_cast<uint64_t>(spec.cells[all[i]].depth());
+        }
+        const OutputTiming ot = time_output(spec, sample, o.per_seed);
+        const double total_bytes = output_bound_bytes(spec, all);
+        output_s = (ot.bound_bytes > 0 ? ot.seconds * total_bytes / ot.bound_bytes : 0) + total_bytes * kDiskSecondsPerByte;
+        if (o.per_seed) output_s += static_cast<double>(values_in_run) * (ot.per_seed_seconds_per_value + 56 * kDiskSecondsPerByte);
+    }
     const double workers = static_cast<double>(w.factories.size());
-    std::printf("estimated time %.3g s%s (calibrated on %zu of %zu cells); peak memory for one cell's rows %.1f MB\n",
-                est / workers, o.shard.empty() ? "" : (" for shard " + shard.label()).c_str(), calibrated, spec.cells.size(),
-                static_cast<double>(m.cell_rows) / 1e6);
+    std::printf("estimated time %.3g s%s, with its cores to itself (backend %.3g s, aggregation %.3g s, result files %.3g s; "
+                "calibrated on %zu of %zu cells); peak memory for one cell's rows %.1f MB\n",
+                backend_s / workers + aggregate_s + output_s, o.shard.empty() ? "" : (" for shard " + shard.label()).c_str(),
+                backend_s / workers, aggregate_s, output_s, calibrated, spec.cells.size(), static_cast<double>(m.cell_rows) / 1e6);
     return 0;
 }
 
