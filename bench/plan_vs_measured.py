@@ -68,14 +68,15 @@ def parse_plan(text):
 
 
 def measure(cmd, prefix):
-    """(peak RSS bytes, wall seconds) of cmd from /usr/bin/time -v."""
+    """(peak RSS bytes, wall seconds, CPU seconds) of cmd from /usr/bin/time -v."""
     r = subprocess.run(prefix + ["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)}: exit {r.returncode}\n{r.stderr[-2000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1)) * 1024
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([0-9.]+)", r.stderr)
     seconds = int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))
-    return rss, seconds
+    cpu = sum(float(re.search(rf"{k} time \(seconds\): ([0-9.]+)", r.stderr).group(1)) for k in ("User", "System"))
+    return rss, seconds, cpu
 
 
 def mib(b):
@@ -110,19 +111,19 @@ def main():
         est_mem, est_time = parse_plan(plan.stdout)
         out = os.path.join(work, f"out{i}")
         shutil.rmtree(out, ignore_errors=True)
-        rss, seconds = measure([a.gradsweep, "run", path, "-o", out, "--quiet"] + common + extra, prefix)
+        rss, seconds, cpu = measure([a.gradsweep, "run", path, "-o", out, "--quiet"] + common + extra, prefix)
         shutil.rmtree(out, ignore_errors=True)
         m_ratio, t_ratio = est_mem / rss, est_time / seconds
         ok = 1 <= m_ratio <= 2 and 0.5 <= t_ratio <= 2
         bad += not ok
-        rows.append((name, est_mem, rss, m_ratio, est_time, seconds, t_ratio, ok))
+        rows.append((name, est_mem, rss, m_ratio, est_time, seconds, t_ratio, cpu, load))
         print(f"# {name}: memory {mib(est_mem)} planned, {mib(rss)} measured ({m_ratio:.2f}x); "
-              f"time {est_time:.3g} s planned, {seconds:.3g} s measured ({t_ratio:.2f}x); load average {load:.1f}"
+              f"time {est_time:.3g} s planned, {seconds:.3g} s measured ({t_ratio:.2f}x, {cpu:.3g} CPU-s); load average {load:.1f}"
               f"{'' if ok else '  OUT OF BOUNDS'}", file=sys.stderr, flush=True)
-    print("| sweep | plan: peak memory | measured peak RSS | ratio | plan: time | measured time | ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, em, rss, mr, et, s, tr, ok in rows:
-        print(f"| {name} | {mib(em)} | {mib(rss)} | {mr:.2f} | {et:.3g} s | {s:.3g} s | {tr:.2f} |")
+    print("| sweep | plan: peak memory | measured peak RSS | ratio | plan: time | measured time (CPU) | ratio | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, em, rss, mr, et, s, tr, cpu, load in rows:
+        print(f"| {name} | {mib(em)} | {mib(rss)} | {mr:.2f} | {et:.3g} s | {s:.3g} s ({cpu:.3g} s) | {tr:.2f} | {load:.1f} |")
     if not a.work:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if bad else 0

@@ -56,6 +56,8 @@ OutputTiming time_output(const Spec& spec, const std::vector<int>& cells, bool p
 double output_bound_bytes(const Spec& spec, const std::vector<int>& cells);
 // summarize()'s time per value on one column of a cell of `seeds` seeds.
 double summarise_seconds_per_value(uint64_t seeds);
+// CPU seconds per byte of fresh memory touched (its page faults).
+double fresh_memory_seconds_per_byte();
 // CPU seconds this process has used, all threads together: timings that do not
 // depend on what else the machine runs.
 double process_cpu_seconds();

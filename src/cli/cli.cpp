@@ -311,15 +311,19 @@ int cmd_plan(const CliOptions& o) {
         }
     }
     if (spec.cells.size() > max_table) std::printf("... (%zu more cells)\n", spec.cells.size() - max_table);
-    // Unit files go through the page cache: ~1 ns per byte each way, and the rows
-    // are turned into columns on the way back.
-    constexpr double kUnitFileSecondsPerValue = 3 * 8 * 1e-9;
-    constexpr double kDiskSecondsPerByte = 2e-9;  // result files, written and fsync'ed
+    // A value goes into a unit file and out of it through the page cache, and into
+    // its cell's column: ~60 ns each (measured: bench/plan_vs_measured.py). Memory
+    // fresh from the kernel costs its page faults (timed here), result files the
+    // writing and fsync.
+    constexpr double kUnitFileSecondsPerValue = 60e-9;
+    constexpr double kDiskSecondsPerByte = 2e-9;
+    const double fresh = fresh_memory_seconds_per_byte();
     double aggregate_s = 0, output_s = 0;
     if (!o.shard.empty()) {
-        aggregate_s = static_cast<double>(values_in_run) * kUnitFileSecondsPerValue;
+        aggregate_s = static_cast<double>(values_in_run) * kUnitFileSecondsPerValue / 3;  // written only
     } else {
-        aggregate_s = static_cast<double>(values_in_run) * (kUnitFileSecondsPerValue + summarise_seconds_per_value(spec.seed_count));
+        aggregate_s = static_cast<double>(values_in_run) * (kUnitFileSecondsPerValue + summarise_seconds_per_value(spec.seed_count)) +
+                      static_cast<double>(m.cell_rows) * fresh;
         std::vector<int> all(spec.cells.size()), sample;
         uint64_t sample_layers = 0;
         for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
@@ -330,7 +334,8 @@ int cmd_plan(const CliOptions& o) {
         }
         const OutputTiming ot = time_output(spec, sample, o.per_seed);
         const double total_bytes = output_bound_bytes(spec, all);
-        output_s = (ot.bound_bytes > 0 ? ot.seconds * total_bytes / ot.bound_bytes : 0) + total_bytes * kDiskSecondsPerByte;
+        output_s = (ot.bound_bytes > 0 ? ot.seconds * total_bytes / ot.bound_bytes : 0) + total_bytes * kDiskSecondsPerByte +
+                   static_cast<double>(m.output) * fresh;
         if (o.per_seed) output_s += static_cast<double>(values_in_run) * (ot.per_seed_seconds_per_value + 56 * kDiskSecondsPerByte);
     }
     const double workers = static_cast<double>(w.factories.size());

@@ -1,5 +1,7 @@
 #include "gradsweep/resources.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cctype>
 #include <stdexcept>
@@ -165,6 +167,22 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     m.host_peak = sat(kBaseBytes + compute + (in.aggregates ? cell_rows : 0) + m.summarising + m.per_seed_text + m.bookkeeping +
                       results + m.writing);
     return m;
+}
+
+double fresh_memory_seconds_per_byte() {
+    // 16 MiB from the kernel, every page touched once: the page faults a run pays
+    // for each byte of its buffers, result text and JSON tree.
+    const size_t bytes = size_t{16} << 20;
+    double best = 1e30;
+    for (int rep = 0; rep < 3; ++rep) {
+        void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return 0;
+        const double t0 = process_cpu_seconds();
+        for (size_t i = 0; i < bytes; i += 4096) static_cast<volatile char*>(p)[i] = 1;
+        best = std::min(best, process_cpu_seconds() - t0);
+        ::munmap(p, bytes);
+    }
+    return best / static_cast<double>(bytes);
 }
 
 double process_cpu_seconds() {
