@@ -16,6 +16,7 @@ struct CliOptions {
     std::string command, spec_path, out_dir;
     std::string backend = "auto";
     int device = 0;
+    bool device_given = false;         // --device N was given: that CUDA device or an error, never the CPU
     int threads = 0;
     bool per_seed = false, quiet = false, force = false, plot = false;
     // Scale-out (docs/scale_out.md).

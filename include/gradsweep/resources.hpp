@@ -1,9 +1,12 @@
 // Memory planning: how much a sweep needs, per backend, before anything starts.
-// Estimates, not measurements; they count the large buffers (rows, per-thread
-// scratch, per-network device scratch) and ignore small ones.
+// host_peak is meant as an upper bound on the process's peak RSS within 2x of it
+// (README, "Planning a sweep"; tests/cli/plan_memory.sh): the process itself, the
+// backend's per-thread scratch and rows in flight, aggregation, every cell's
+// summaries and the buffers the result files are written through, all at once.
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "gradsweep/spec.hpp"
 #include "gradsweep/work_units.hpp"  // kSeedBlock
@@ -18,6 +21,8 @@ struct MemoryInputs {
     uint64_t units_per_call = 1;  // units a worker runs in one backend call
     bool cuda = false;            // which backend the peak is for
     bool per_seed = false;        // per_seed.csv is built in memory
+    bool aggregates = true;       // cells are summarised here (not in a shard run)
+    bool outputs = true;          // results.csv/json are built here (not in a shard run)
 };
 
 struct MemoryPlan {
@@ -29,15 +34,33 @@ struct MemoryPlan {
     uint64_t cuda_per_device = 0;         // device memory per GPU: per-network scratch x networks in flight + rows
     uint64_t cuda_host_compute = 0;       // host side with CUDA: rows in flight
     uint64_t per_seed_text = 0;           // per_seed.csv text, when asked for
-    uint64_t bookkeeping = 0;             // unit list and flags
+    uint64_t bookkeeping = 0;             // unit list and flags, the expanded grid
+    uint64_t summarising = 0;             // summarize's scratch (histograms, gathered keys)
     uint64_t results = 0;                 // every cell's summaries, held until the result files are written
     uint64_t writing = 0;                 // writing the result files: text buffers and one cell's layer-sized pieces
     uint64_t results_csv_bytes = 0;       // on disk: results.csv (estimate)
     uint64_t results_json_bytes = 0;      // on disk: results.json (estimate)
-    uint64_t host_peak = 0;               // for the chosen backend: compute + aggregation of one cell + results + the rest
+    uint64_t host_peak = 0;               // for the chosen backend: the process, compute, aggregation, results, writing, the rest
 };
 
 MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in);
+
+// For `gradsweep plan`'s time estimate: the writers timed (CPU time) on stand-in results of
+// `cells` (their text as long as real results'), with output_bound_bytes of the
+// same cells to scale by; and per_seed.csv's time per value when asked for.
+struct OutputTiming {
+    double seconds = 0, bound_bytes = 0, per_seed_seconds_per_value = 0;
+};
+OutputTiming time_output(const Spec& spec, const std::vector<int>& cells, bool per_seed);
+// The upper bound on results.csv + theory.csv + results.json text for these cells.
+double output_bound_bytes(const Spec& spec, const std::vector<int>& cells);
+// summarize()'s time per value on one column of a cell of `seeds` seeds.
+double summarise_seconds_per_value(uint64_t seeds);
+// CPU seconds per byte of fresh memory touched (its page faults).
+double fresh_memory_seconds_per_byte();
+// CPU seconds this process has used, all threads together: timings that do not
+// depend on what else the machine runs.
+double process_cpu_seconds();
 
 // MemAvailable from /proc/meminfo in bytes; 0 when unknown.
 uint64_t mem_available_bytes();

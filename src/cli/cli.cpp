@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -47,15 +49,40 @@ const char* kUsage =
     "                      [--max-memory SIZE] [--seed-block N] [--per-seed]\n"
     "       gradsweep --version\n";
 
-int to_int(const std::string& flag, const std::string& v) {
-    try {
-        size_t pos = 0;
-        const int x = std::stoi(v, &pos);
-        if (pos != v.size()) throw std::invalid_argument(v);
-        return x;
-    } catch (const std::exception&) {
-        throw UsageError(flag + " expects an integer, got \"" + v + "\"");
+// Text from the command line or the file system (a file name may hold a newline)
+// made safe for the one-line error: control characters are written as escapes.
+std::string one_line_text(const std::string& s) {
+    std::string out;
+    for (unsigned char c : s) {
+        if (c == '\n') out += "\\n";
+        else if (c == '\r') out += "\\r";
+        else if (c == '\t') out += "\\t";
+        else if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else out += static_cast<char>(c);
     }
+    return out;
+}
+
+// An option's integer value in [lo, hi]: a non-number, a number out of range and
+// one too large for any integer type each get their own message with the bound.
+int64_t int_option(const std::string& flag, const std::string& v, int64_t lo, int64_t hi) {
+    const bool digits = !v.empty() && std::all_of(v.begin() + (v[0] == '-' ? 1 : 0), v.end(),
+                                                   [](char c) { return c >= '0' && c <= '9'; }) && v != "-";
+    if (!digits) throw UsageError(flag + " expects an integer, got \"" + one_line_text(v) + "\"");
+    int64_t x = 0;
+    const auto r = std::from_chars(v.data(), v.data() + v.size(), x);
+    const bool overflow = r.ec == std::errc::result_out_of_range;
+    if ((overflow && v[0] != '-') || (!overflow && x > hi))
+        throw UsageError(flag + " is too large: " + v + " (at most " + std::to_string(hi) + ")");
+    if (overflow || x < lo) throw UsageError(flag + " must be at least " + std::to_string(lo) + ", got " + v);
+    return x;
+}
+
+int to_int(const std::string& flag, const std::string& v) {
+    return static_cast<int>(int_option(flag, v, 0, std::numeric_limits<int>::max()));
 }
 
 // The workers one process runs: one per device, or one or more CPU backend
@@ -95,6 +122,13 @@ Workers choose_workers(const CliOptions& o) {
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     std::string device;
     bool use_cuda = o.backend == "cuda";
+    // --device names a CUDA device: a run without it on the CPU would look like a
+    // run on that device, so its absence is an error, not a fallback.
+    if (o.device_given && o.backend == "cpu")
+        throw UsageError("--device " + std::to_string(o.device) + " selects a CUDA device; it does not go with --backend cpu");
+    if (o.device_given && !cuda_available(&device, o.device))
+        throw UsageError("--device " + std::to_string(o.device) + ": " + device +
+                         " (without --device, --backend auto runs on the CPU)");
     if (o.backend == "auto") {
         if (!o.devices.empty()) {
             const int probe = o.devices == "all" ? 0 : parse_device_list(o.devices).front();
@@ -159,6 +193,7 @@ MemoryPlan memory_plan(const Spec& spec, const CliOptions& o, const Workers& w, 
     in.units_per_call = w.units_per_call;
     in.cuda = w.cuda;
     in.per_seed = o.per_seed;
+    in.aggregates = in.outputs = o.shard.empty();  // a shard keeps its rows for the merge
     return estimate_memory(spec, in);
 }
 
@@ -199,37 +234,66 @@ int cmd_plan(const CliOptions& o) {
     std::printf("  cuda backend                %s of device memory per GPU, %s of host memory while computing\n",
                 human_bytes(m.cuda_per_device).c_str(), human_bytes(m.cuda_host_compute).c_str());
     if (o.per_seed) std::printf("  per_seed.csv text           %s\n", human_bytes(m.per_seed_text).c_str());
+    std::printf("  summarising                 %s (histograms and gathered keys)\n", human_bytes(m.summarising).c_str());
     std::printf("  results (summaries)         %s (every cell's, kept until the files are written)\n", human_bytes(m.results).c_str());
     std::printf("  writing the result files    %s (written as produced)\n", human_bytes(m.writing).c_str());
     std::printf("  result files on disk        results.csv ~%s, results.json ~%s\n", human_bytes(m.results_csv_bytes).c_str(),
                 human_bytes(m.results_json_bytes).c_str());
-    std::printf("  %-27s %s; available %s (MemAvailable)%s\n", w.cuda ? "peak (cuda run, host)" : "peak (cpu run)",
-                human_bytes(m.host_peak).c_str(), avail ? human_bytes(avail).c_str() : "unknown",
+    std::printf("  %-27s %s (%llu bytes, an upper bound on the peak RSS); available %s (MemAvailable)%s\n",
+                w.cuda ? "peak (cuda run, host)" : "peak (cpu run)", human_bytes(m.host_peak).c_str(),
+                static_cast<unsigned long long>(m.host_peak), avail ? human_bytes(avail).c_str() : "unknown",
                 cap ? ("; --max-memory " + human_bytes(cap)).c_str() : "");
     std::fflush(stdout);
     check_memory(spec, m, cap, avail);  // throws: exit 2 with the reason
 
-    // Calibrate: time a few networks of each cell, extrapolate linearly in seeds.
-    // Past a time budget the remaining cells are priced by their cost per network.
+    // Time, the sum of three parts, each timed here and extrapolated:
+    // - the backend: per cell, a sample of seeds (growing until it takes 20 ms, at
+    //   most one work unit, after a warm-up call), times the seeds in the run; past
+    //   a time budget the remaining cells are priced by their cost per network at
+    //   the rate measured so far;
+    // - aggregation: every value through summarize (timed on one stand-in column)
+    //   and through a unit file, written and read back;
+    // - the result files: the writers timed on stand-in results of a sample of
+    //   cells, scaled by the size of all cells' text, plus writing it to disk.
     std::vector<uint64_t> seeds_in_run(spec.cells.size(), 0);
     for (const WorkUnit& u : units) seeds_in_run[u.cell] += u.count;
     const double budget = 3.0;
-    double spent = 0, cost_measured = 0, time_measured = 0, est = 0;
+    double spent = 0, cost_measured = 0, time_measured = 0, backend_s = 0;
     size_t calibrated = 0;
     const size_t max_table = 100;
     std::printf("%-5s %-30s %12s %14s\n", "cell", "layer_sizes", "rows (MB)", "est. seconds");
     std::vector<double> rows;
+    // CPU work is timed in CPU seconds (per backend thread): what the run takes
+    // with its cores to itself, whatever else the machine is doing now. A GPU's
+    // work is not CPU time: wall time there.
+    const double threads = w.cuda ? 1.0 : static_cast<double>(std::max(1, backend->threads()));
+    auto timed_run = [&](const Cell& c, uint64_t n) {
+        rows.assign(n * row_stride(c.depth()), 0.0);
+        const double c0 = process_cpu_seconds();
+        const auto t0 = std::chrono::steady_clock::now();
+        backend->run(spec, c, 0, n, rows.data());
+        if (!w.cuda) return (process_cpu_seconds() - c0) / threads;
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    };
+    (void)timed_run(spec.cells.front(), 1);  // warm-up: threads started, pages touched
+    uint64_t values_in_run = 0;
     for (const Cell& c : spec.cells) {
+        values_in_run += seeds_in_run[c.index] * static_cast<uint64_t>(row_stride(c.depth()));
         const double per_net_cost = static_cast<double>(unit_cost(spec, WorkUnit{c.index, 0, 0, 1}));
         double per_net = 0;
-        if (spent < budget || calibrated == 0) {
-            const uint64_t sample = std::clamp<uint64_t>(static_cast<uint64_t>(2e8 / std::max(per_net_cost, 1.0)), 1,
-                                                         std::min<uint64_t>(spec.seed_count, 32));
-            rows.assign(sample * row_stride(c.depth()), 0.0);
-            const auto t0 = std::chrono::steady_clock::now();
-            backend->run(spec, c, 0, sample, rows.data());
-            const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (seeds_in_run[c.index] > 0 && (spent < budget || calibrated == 0)) {
+            // At least 4 lane groups of 16 networks per thread, so the sample keeps
+            // every lane and thread busy as the run does; at most one work unit.
+            const uint64_t limit = std::min<uint64_t>(spec.seed_count, o.seed_block);
+            const uint64_t least = std::min<uint64_t>(limit, 64 * static_cast<uint64_t>(threads));
+            uint64_t sample = std::clamp<uint64_t>(static_cast<uint64_t>(2e6 / std::max(per_net_cost, 1.0)), least, limit);
+            double dt = timed_run(c, sample);
             spent += dt;
+            while (dt < 0.02 && sample < limit && spent + 8 * dt < budget) {
+                sample = std::min(limit, sample * 8);
+                dt = timed_run(c, sample);
+                spent += dt;
+            }
             per_net = dt / static_cast<double>(sample);
             cost_measured += per_net_cost * static_cast<double>(sample);
             time_measured += dt;
@@ -238,7 +302,7 @@ int cmd_plan(const CliOptions& o) {
             per_net = cost_measured > 0 ? time_measured / cost_measured * per_net_cost : 0;
         }
         const double cell_s = per_net * static_cast<double>(seeds_in_run[c.index]);
-        est += cell_s;
+        backend_s += cell_s;
         if (static_cast<size_t>(c.index) < max_table) {
             std::string ls = c.layer_sizes_label();
             if (ls.size() > 30) ls = ls.substr(0, 27) + "...";
@@ -247,10 +311,38 @@ int cmd_plan(const CliOptions& o) {
         }
     }
     if (spec.cells.size() > max_table) std::printf("... (%zu more cells)\n", spec.cells.size() - max_table);
+    // A value goes into a unit file and out of it through the page cache, and into
+    // its cell's column: ~60 ns each (measured: bench/plan_vs_measured.py). Memory
+    // fresh from the kernel costs its page faults (timed here), result files the
+    // writing and fsync.
+    constexpr double kUnitFileSecondsPerValue = 60e-9;
+    constexpr double kDiskSecondsPerByte = 2e-9;
+    const double fresh = fresh_memory_seconds_per_byte();
+    double aggregate_s = 0, output_s = 0;
+    if (!o.shard.empty()) {
+        aggregate_s = static_cast<double>(values_in_run) * kUnitFileSecondsPerValue / 3;  // written only
+    } else {
+        aggregate_s = static_cast<double>(values_in_run) * (kUnitFileSecondsPerValue + summarise_seconds_per_value(spec.seed_count)) +
+                      static_cast<double>(m.cell_rows) * fresh;
+        std::vector<int> all(spec.cells.size()), sample;
+        uint64_t sample_layers = 0;
+        for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+        const size_t step = std::max<size_t>(1, all.size() / 64);
+        for (size_t i = 0; i < all.size() && sample_layers < 4000; i += step) {
+            sample.push_back(all[i]);
+            sample_layers += static_cast<uint64_t>(spec.cells[all[i]].depth());
+        }
+        const OutputTiming ot = time_output(spec, sample, o.per_seed);
+        const double total_bytes = output_bound_bytes(spec, all);
+        output_s = (ot.bound_bytes > 0 ? ot.seconds * total_bytes / ot.bound_bytes : 0) + total_bytes * kDiskSecondsPerByte +
+                   static_cast<double>(m.output) * fresh;
+        if (o.per_seed) output_s += static_cast<double>(values_in_run) * (ot.per_seed_seconds_per_value + 56 * kDiskSecondsPerByte);
+    }
     const double workers = static_cast<double>(w.factories.size());
-    std::printf("estimated time %.3g s%s (calibrated on %zu of %zu cells); peak memory for one cell's rows %.1f MB\n",
-                est / workers, o.shard.empty() ? "" : (" for shard " + shard.label()).c_str(), calibrated, spec.cells.size(),
-                static_cast<double>(m.cell_rows) / 1e6);
+    std::printf("estimated time %.3g s%s, with its cores to itself (backend %.3g s, aggregation %.3g s, result files %.3g s; "
+                "calibrated on %zu of %zu cells); peak memory for one cell's rows %.1f MB\n",
+                backend_s / workers + aggregate_s + output_s, o.shard.empty() ? "" : (" for shard " + shard.label()).c_str(),
+                backend_s / workers, aggregate_s, output_s, calibrated, spec.cells.size(), static_cast<double>(m.cell_rows) / 1e6);
     return 0;
 }
 
@@ -452,7 +544,6 @@ int cmd_run(const CliOptions& o) {
     // Checked before the unit list is even built: a sweep too big for memory
     // may also have too many units to list.
     check_memory(spec, memory_plan(spec, o, w, total_work_units(spec, o.seed_block)), max_memory_of(o), mem_available_bytes());
-    if (!o.quiet && !w.announcement.empty()) std::fprintf(stderr, "gradsweep: %s\n", w.announcement.c_str());
     const std::vector<WorkUnit> units = sharded ? shard_work_units(spec, o.seed_block, shard) : all_work_units(spec, o.seed_block);
 
     const std::string dir = o.out_dir;
@@ -471,6 +562,8 @@ int cmd_run(const CliOptions& o) {
     if (o.per_seed && cp.any_cell_summarised())
         throw InputError(dir + ": the checkpoint there has summarised cells (it was started without --per-seed) and per_seed.csv "
                          "needs all rows; resume without --per-seed, or use --force to start over");
+    // Announced once every check has passed, so that a refusal stays one line.
+    if (!o.quiet && !w.announcement.empty()) std::fprintf(stderr, "gradsweep: %s\n", w.announcement.c_str());
     if (!o.quiet && start == Start::resume)
         std::fprintf(stderr, "gradsweep: resuming: %zu of %zu work units already done%s\n", resumed, units.size(),
                      cp.discarded() ? (", " + std::to_string(cp.discarded()) + " checkpoint files removed: damaged, or from another gradsweep version").c_str() : "");
@@ -709,41 +802,61 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
     o.command = args[0];
     if (o.command != "run" && o.command != "validate" && o.command != "plan" && o.command != "merge")
         throw UsageError("unknown command \"" + o.command + "\"");
-    bool device_given = false;
+    // Each option at most once (a second -o would silently win otherwise), as
+    // "--opt value" or "--opt=value"; -o and --out, -q and --quiet are one option.
+    std::vector<std::string> seen;
     for (size_t i = 1; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        auto value = [&]() -> const std::string& {
-            if (i + 1 >= args.size()) throw UsageError(a + " needs a value");
-            return args[++i];
-        };
-        if (a == "-o" || a == "--out") o.out_dir = value();
-        else if (a == "--threads") o.threads = to_int(a, value());
-        else if (a == "--device") {
-            o.device = to_int(a, value());
-            device_given = true;
-        } else if (a == "--devices") o.devices = value();
-        else if (a == "--backend") {
-            o.backend = value();
-            if (o.backend != "auto" && o.backend != "cpu" && o.backend != "cuda")
-                throw UsageError("--backend must be auto, cpu or cuda, got \"" + o.backend + "\"");
-        } else if (a == "--shard") o.shard = value();
-        else if (a == "--max-memory") {
-            o.max_memory = value();
-            if (o.max_memory.empty()) throw UsageError("--max-memory expects a size such as 8G, 512M or 1000000, got \"\"");
+        const std::string& arg = args[i];
+        if (arg.size() < 2 || arg[0] != '-') {
+            if (o.command == "merge") o.inputs.push_back(arg);
+            else if (o.spec_path.empty()) o.spec_path = arg;
+            else throw UsageError("unexpected argument \"" + one_line_text(arg) + "\"");
+            continue;
         }
-        else if (a == "--seed-block") {
-            const int b = to_int(a, value());
-            if (b < 1 || b > (1 << 24)) throw UsageError("--seed-block must be in [1, 16777216]");
-            o.seed_block = static_cast<uint64_t>(b);
-        } else if (a == "--per-seed") o.per_seed = true;
-        else if (a == "--quiet" || a == "-q") o.quiet = true;
-        else if (a == "--force") o.force = true;
-        else if (a == "--resume") o.resume = true;
-        else if (a == "--plot") o.plot = true;
-        else if (!a.empty() && a[0] == '-') throw UsageError("unknown option " + a);
-        else if (o.command == "merge") o.inputs.push_back(a);
-        else if (o.spec_path.empty()) o.spec_path = a;
-        else throw UsageError("unexpected argument \"" + a + "\"");
+        const size_t eq = arg.rfind("--", 0) == 0 ? arg.find('=') : std::string::npos;
+        const std::string a = arg.substr(0, eq);
+        const std::string name = a == "-o" ? "--out" : a == "-q" ? "--quiet" : a;
+        static const char* const kValued[] = {"--out", "--threads", "--device", "--devices", "--backend", "--shard",
+                                              "--max-memory", "--seed-block"};
+        static const char* const kFlags[] = {"--per-seed", "--quiet", "--force", "--resume", "--plot"};
+        const bool valued = std::find(std::begin(kValued), std::end(kValued), name) != std::end(kValued);
+        if (!valued && std::find(std::begin(kFlags), std::end(kFlags), name) == std::end(kFlags))
+            throw UsageError("unknown option " + one_line_text(a));
+        if (std::find(seen.begin(), seen.end(), name) != seen.end())
+            throw UsageError(a + " given twice; give each option once");
+        seen.push_back(name);
+        if (!valued && eq != std::string::npos) throw UsageError(a + " takes no value, got \"" + one_line_text(arg) + "\"");
+        std::string v;
+        if (valued) {
+            if (eq != std::string::npos) v = arg.substr(eq + 1);
+            else if (i + 1 < args.size()) v = args[++i];
+            else throw UsageError(a + " needs a value");
+        }
+        if (name == "--out") {
+            if (v.empty()) throw UsageError(a + " needs a directory, got \"\"");
+            o.out_dir = v;
+        } else if (name == "--threads") {
+            // A thread per core is the useful maximum; far beyond it is a typo, not a plan.
+            o.threads = static_cast<int>(int_option(a, v, 0, 4096));
+        } else if (name == "--device") {
+            o.device = to_int(a, v);
+            o.device_given = true;
+        } else if (name == "--devices") o.devices = v;
+        else if (name == "--backend") {
+            o.backend = v;
+            if (o.backend != "auto" && o.backend != "cpu" && o.backend != "cuda")
+                throw UsageError("--backend must be auto, cpu or cuda, got \"" + one_line_text(o.backend) + "\"");
+        } else if (name == "--shard") o.shard = v;
+        else if (name == "--max-memory") {
+            o.max_memory = v;
+            if (o.max_memory.empty()) throw UsageError("--max-memory expects a size such as 8G, 512M or 1000000, got \"\"");
+        } else if (name == "--seed-block") {
+            o.seed_block = static_cast<uint64_t>(int_option(a, v, 1, 1 << 24));
+        } else if (name == "--per-seed") o.per_seed = true;
+        else if (name == "--quiet") o.quiet = true;
+        else if (name == "--force") o.force = true;
+        else if (name == "--resume") o.resume = true;
+        else if (name == "--plot") o.plot = true;
     }
     if (o.command == "merge") {
         if (o.inputs.empty()) throw UsageError("merge needs the shard directories");
@@ -752,11 +865,8 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
         throw UsageError("missing SPEC file");
     }
     if (o.command == "run" && o.out_dir.empty()) throw UsageError("run needs -o DIR");
-    // A thread per core is the useful maximum; far beyond it is a typo, not a plan.
-    if (o.threads < 0 || o.threads > 4096) throw UsageError("--threads must be in [0, 4096] (0: every core)");
-    if (o.device < 0) throw UsageError("--device must be >= 0");
     if (o.resume && o.force) throw UsageError("--resume and --force contradict each other");
-    if (device_given && !o.devices.empty()) throw UsageError("give --device or --devices, not both");
+    if (o.device_given && !o.devices.empty()) throw UsageError("give --device or --devices, not both");
     if (!o.devices.empty() && o.devices != "all") parse_device_list(o.devices);
     if (!o.max_memory.empty()) {
         try {
@@ -774,6 +884,15 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
     }
     return o;
 }
+
+namespace {
+// Every error is one line (README, docs/errors.md), whatever the file names in it
+// hold; the usage text is for --help, not for each mistake.
+int error_line(const std::string& what, int code) {
+    std::fprintf(stderr, "gradsweep: error: %s\n", one_line_text(what).c_str());
+    return code;
+}
+}  // namespace
 
 int cli_main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
@@ -798,20 +917,15 @@ int cli_main(int argc, char** argv) {
         if (o.command == "merge") return cmd_merge(o);
         return cmd_run(o);
     } catch (const SpecError& e) {
-        std::fprintf(stderr, "gradsweep: error: %s: %s\n", o.spec_path.c_str(), e.what());
-        return 2;
+        return error_line(o.spec_path + ": " + e.what(), 2);
     } catch (const UsageError& e) {
-        std::fprintf(stderr, "gradsweep: error: %s\n%s", e.what(), kUsage);
-        return 2;
+        return error_line(e.what(), 2);
     } catch (const InputError& e) {
-        std::fprintf(stderr, "gradsweep: error: %s\n", e.what());
-        return 2;
+        return error_line(e.what(), 2);
     } catch (const OutputError& e) {
-        std::fprintf(stderr, "gradsweep: error: %s\n", e.what());
-        return 1;
+        return error_line(e.what(), 1);
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "gradsweep: error: %s\n", e.what());
-        return 1;
+        return error_line(e.what(), 1);
     }
 }
 

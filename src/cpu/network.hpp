@@ -116,6 +116,40 @@ struct Scratch {
     std::vector<HostParams> torch;  // per lane, torch mode only
     AlignedBuf<double> stage;       // one group's output rows, [value][lane]
 
+    // The bytes the constructor below allocates for a network of layer sizes n,
+    // batch B (torch: with each lane's parameters), computed without allocating:
+    // what `gradsweep plan` counts per thread. Keep in step with the constructor.
+    static double bytes_for(const std::vector<int>& n, int B, bool torch) {
+        const int D = static_cast<int>(n.size()) - 1;
+        auto round_buf = [](double elements, double size) { return std::ceil(elements * size / 64) * 64; };
+        double acts = 0, total = 0, largest = 0, biases = 0, params = 0;
+        int max_np = 0;
+        for (int l = 0; l <= D; ++l) {
+            const int np = (n[l] + kUnitAlign - 1) / kUnitAlign * kUnitAlign;
+            acts += static_cast<double>(B) * np * L;
+            max_np = std::max(max_np, np);
+        }
+        for (int l = 0; l < D; ++l) {
+            const double sz = static_cast<double>(n[l]) * n[l + 1] * L + kPad;
+            total += sz;
+            largest = std::max(largest, sz);
+            biases += static_cast<double>(n[l + 1]) * L + kPad;
+            params += (static_cast<double>(n[l]) + 1) * n[l + 1];
+        }
+        const bool keep = total * sizeof(T) <= kKeepWeightsBytes;
+        const double m = static_cast<double>(max_np) * L;
+        double b = 2 * round_buf(acts + kPad, sizeof(T));                               // a, dact
+        b += round_buf(keep ? total : largest, sizeof(T));                               // w
+        b += L == 16 && keep ? round_buf(biases, sizeof(T)) : 0;                          // ball
+        b += round_buf(static_cast<double>(row_stride(D)) * L, sizeof(double));           // stage
+        b += 3 * round_buf(m + kPad, sizeof(T)) + round_buf(m + kPad, sizeof(double));   // bias, sabs, smax, ssq
+        b += 4 * round_buf(m * B + kPad, sizeof(T));                                     // z, g, gprev, delta
+        b += round_buf(static_cast<double>(B) * n[0] * L + kPad, sizeof(T));             // tmp
+        b += (sizeof(int) + 2 * sizeof(size_t)) * (D + 2.0);                            // np, aoff, woff, boff
+        if (torch) b += L * (params + static_cast<double>(B) * n[0]) * sizeof(float);    // HostParams per lane
+        return b;
+    }
+
     explicit Scratch(const CellPlan& p) {
         const int D = p.depth, B = p.batch;
         np.resize(D + 1);

@@ -1,14 +1,19 @@
 #include "gradsweep/resources.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cctype>
 #include <stdexcept>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <limits>
 #include <thread>
+#include <vector>
 
+#include "gradsweep/backend.hpp"
 #include "gradsweep/results_io.hpp"
 #include "gradsweep/stats.hpp"
 #include "gradsweep/sweep.hpp"
@@ -22,22 +27,30 @@ using u128 = unsigned __int128;
 constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
 uint64_t sat(u128 x) { return x > kMax ? kMax : static_cast<uint64_t>(x); }
 
-// Elements of per-network scratch: activations and pre-activations of every
-// layer for the whole batch, plus three gradient vectors of the widest layer.
-// The same terms the CUDA layout (kernels/net_layout.cuh) and the CPU lane
-// scratch (src/cpu/network.hpp) allocate.
-u128 network_scratch_elements(const Spec& spec, const Cell& c, bool include_weights_cpu) {
+// Constants of the memory model, measured with /usr/bin/time -v
+// (bench/plan_vs_measured.py, README "Planning a sweep"): the process with its
+// libraries before any sweep data (5.1-5.7 MiB measured; a margin for other
+// builds), and per thread its touched stack and malloc arena.
+constexpr u128 kBaseBytes = u128{7} << 20;
+constexpr u128 kPerThreadBytes = u128{256} << 10;
+constexpr u128 kHistogramBytes = u128{512} << 10;
+// per_seed.csv: a double in shortest round-trip form is at most 24 characters
+// ("-2.2250738585072014e-308"); a quantity name at most 20.
+constexpr u128 kNumberChars = 24;
+constexpr u128 kQuantityChars = 20;
+
+// Elements of per-network scratch on a GPU: activations and pre-activations of
+// every layer for the whole batch, plus three gradient vectors of the widest
+// layer (kernels/net_layout.cuh).
+u128 network_scratch_elements(const Spec& spec, const Cell& c) {
     const u128 B = static_cast<u128>(spec.input.batch);
-    u128 acts = 0, weights = 0;
+    u128 acts = 0;
     int max_n = 0;
     for (int l = 0; l <= c.depth(); ++l) {
         acts += B * static_cast<u128>(c.layer_sizes[l]);
         max_n = std::max(max_n, c.layer_sizes[l]);
     }
-    for (int l = 0; l < c.depth(); ++l) weights += static_cast<u128>(c.layer_sizes[l]) * c.layer_sizes[l + 1];
-    u128 e = 2 * acts + 3 * B * static_cast<u128>(max_n);
-    if (include_weights_cpu) e += weights;  // the CPU keeps a layer's weights (or all of them) between passes
-    return e;
+    return 2 * acts + 3 * B * static_cast<u128>(max_n);
 }
 
 u128 torch_param_elements(const Spec& spec, const Cell& c) {
@@ -47,78 +60,211 @@ u128 torch_param_elements(const Spec& spec, const Cell& c) {
     return p + static_cast<u128>(spec.input.batch) * c.input_dim();
 }
 
+u128 digits(uint64_t x) {
+    u128 d = 1;
+    while (x >= 10) x /= 10, ++d;
+    return d;
+}
+
+// results.csv's spec-wide columns, the same on every row.
+size_t spec_part_bytes(const Spec& spec) {
+    size_t n = 0;
+    const ojson cols = spec_columns(spec);
+    for (auto it = cols.begin(); it != cols.end(); ++it) n += it.value().dump().size() + 1;
+    return n;
+}
+
+// results.csv: a row per layer and quantity, and the loss row, each the cell's
+// columns (measured here) plus at most ~230 bytes of numbers; results.json: at
+// most ~1.9 kB per layer (pretty-printed summaries), ~2 kB per cell.
+void add_cell_text(const Cell& c, size_t spec_part, u128& csv, u128& json) {
+    const u128 rows = static_cast<u128>(c.depth()) * (c.bias ? 5 : 4) + 1;
+    std::string prefix;
+    const ojson params = cell_params(c);
+    for (auto it = params.begin(); it != params.end(); ++it) prefix += it.value().dump() + ",";
+    csv += rows * (prefix.size() + spec_part + 230);
+    json += static_cast<u128>(c.depth()) * 1900 + 2000 + prefix.size();
+}
+
 }  // namespace
 
 MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     MemoryPlan m;
     const u128 T = spec.precision == Precision::float64 ? 8 : 4;
     const uint64_t block = std::min<uint64_t>(in.block_seeds, spec.seed_count);
-    u128 unit_rows = 0, cell_rows = 0, scratch = 0, cuda_dev = 0, per_seed_values = 0;
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    u128 unit_rows = 0, cell_rows = 0, cuda_dev = 0, per_seed_chars = 0, spec_bytes = 0, max_stride = 0;
     u128 results = 0, csv_bytes = 0, json_bytes = 0;
+    double scratch = 0;
     int max_depth = 0;
-    size_t spec_part = 0;  // results.csv's spec-wide columns, the same on every row
-    {
-        const ojson cols = spec_columns(spec);
-        for (auto it = cols.begin(); it != cols.end(); ++it) spec_part += it.value().dump().size() + 1;
-    }
+    const size_t spec_part = spec_part_bytes(spec);
     for (const Cell& c : spec.cells) {
         const u128 stride = static_cast<u128>(row_stride(c.depth()));
+        max_stride = std::max(max_stride, stride);
         unit_rows = std::max(unit_rows, static_cast<u128>(block) * stride * 8);
         // Aggregating a cell (CellColumns): its columns, filled from one unit's rows
         // at a time (per core for cells of 65536 seeds and more, as summarise_cell
         // and aggregate_units split them); with --per-seed from all its rows, which
         // are kept for the text.
-        const u128 loaders = spec.seed_count >= 65536 ? std::max(1u, std::thread::hardware_concurrency()) : 1;
+        const u128 loaders = spec.seed_count >= 65536 ? cores : 1;
         const u128 cr = static_cast<u128>(spec.seed_count) * stride * 8 +
                         (in.per_seed ? static_cast<u128>(spec.seed_count) : loaders * block) * stride * 8;
         if (cr > cell_rows) {
             cell_rows = cr;
             m.largest_cell = c.index;
         }
-        const int max_n = *std::max_element(c.layer_sizes.begin() + 1, c.layer_sizes.end());
-        const u128 lanes = max_n <= 64 ? (T == 4 ? 16 : 8) : 1;  // the CPU backend's SIMD lanes per thread
-        scratch = std::max(scratch, lanes * T * (network_scratch_elements(spec, c, true) + torch_param_elements(spec, c)));
+        // CPU: what each backend thread allocates for this cell (src/cpu/backend.cpp).
+        scratch = std::max(scratch, cpu_scratch_bytes(spec, c));
         // GPU: networks in flight per launch, capped as the CUDA backend caps them.
+        const int max_n = *std::max_element(c.layer_sizes.begin() + 1, c.layer_sizes.end());
         const u128 cap = max_n <= 32 ? (u128{1} << 20) : (u128{1} << 16);
         const u128 in_flight = std::min<u128>(cap, std::min<u128>(static_cast<u128>(block) * in.units_per_call, spec.seed_count));
-        cuda_dev = std::max(cuda_dev, in_flight * (T * (network_scratch_elements(spec, c, false) + torch_param_elements(spec, c)) + stride * 8));
-        per_seed_values += static_cast<u128>(spec.seed_count) * (static_cast<u128>(c.depth()) * (c.bias ? 5 : 4) + 1);
+        cuda_dev = std::max(cuda_dev, in_flight * (T * (network_scratch_elements(spec, c) + torch_param_elements(spec, c)) + stride * 8));
+        // per_seed.csv: "cell,seed,layer,quantity,value" per value.
+        const u128 values = static_cast<u128>(c.depth()) * (c.bias ? kNumQuantities : kNumQuantities - 1) + 1;
+        per_seed_chars += static_cast<u128>(spec.seed_count) * values *
+                          (digits(static_cast<uint64_t>(c.index)) + digits(spec.seed_first + spec.seed_count) +
+                           digits(static_cast<uint64_t>(c.depth())) + kQuantityChars + kNumberChars + 5);
         // Summaries: a CellResult per cell (kNumQuantities per layer, and the loss).
         results += sizeof(CellResult) + (static_cast<u128>(c.depth()) * kNumQuantities + 1) * sizeof(Summary);
         max_depth = std::max(max_depth, c.depth());
-        // results.csv: a row per layer and quantity, and the loss row, each the cell's
-        // columns (measured here) plus at most ~230 bytes of numbers; results.json:
-        // at most ~1.9 kB per layer (pretty-printed summaries), ~2 kB per cell.
-        const u128 rows = static_cast<u128>(c.depth()) * (c.bias ? 5 : 4) + 1;
-        std::string prefix;
-        const ojson params = cell_params(c);
-        for (auto it = params.begin(); it != params.end(); ++it) prefix += it.value().dump() + ",";
-        csv_bytes += rows * (prefix.size() + spec_part + 230);
-        json_bytes += static_cast<u128>(c.depth()) * 1900 + 2000 + prefix.size();
+        add_cell_text(c, spec_part, csv_bytes, json_bytes);
+        // The expanded grid itself: the cell, its layer sizes and axis labels.
+        spec_bytes += sizeof(Cell) + 4 * static_cast<u128>(c.layer_sizes.capacity()) + 1024 + 64 * c.axes.size();
     }
     m.results = sat(results);
     // A TextOut chunk and the file's pieces around it, plus the largest cell's
     // per-layer theory (values, JSON and text) while its entry is written.
-    m.writing = sat(4 * static_cast<u128>(TextOut::kChunk) + static_cast<u128>(max_depth) * 96);
+    m.writing = in.outputs ? sat(4 * static_cast<u128>(TextOut::kChunk) + static_cast<u128>(max_depth) * 96) : 0;
     m.results_csv_bytes = sat(static_cast<u128>(results_csv_header().size()) + csv_bytes);
     m.results_json_bytes = sat(json_bytes + 4096);
     m.unit_rows = sat(unit_rows);
     m.cell_rows = sat(cell_rows);
-    m.cpu_scratch_per_thread = sat(scratch);
+    m.cpu_scratch_per_thread = scratch >= 1.8e19 ? kMax : static_cast<uint64_t>(scratch);
     // x 2: each worker computes one call's rows while the previous call's go to the checkpoint.
     const u128 in_flight_rows = 2 * unit_rows * static_cast<u128>(std::max(1, in.workers)) * std::max<uint64_t>(1, in.units_per_call);
-    // (Unit files are written from the rows in place, without a copy.)
-    m.cpu_compute = sat(scratch * static_cast<u128>(std::max(1, in.cpu_threads)) + in_flight_rows);
+    // (Unit files are written from the rows in place, without a copy.) Each thread
+    // also has a stack and a malloc arena of its own.
+    const u128 threads = static_cast<u128>(std::max(1, in.cpu_threads));
+    m.cpu_compute = sat(static_cast<u128>(m.cpu_scratch_per_thread) * threads + threads * kPerThreadBytes + in_flight_rows);
     m.cuda_per_device = sat(cuda_dev);
     m.cuda_host_compute = sat(in_flight_rows);
-    // ~56 bytes of text per value: "cell,seed,layer,quantity,value\n".
-    m.per_seed_text = in.per_seed ? sat(per_seed_values * 56) : 0;
-    m.bookkeeping = sat(static_cast<u128>(in.units) * 64);
+    // The text is one string built by appending: at the moment it grows it holds
+    // its old and its new buffer.
+    m.per_seed_text = in.per_seed ? sat(2 * per_seed_chars) : 0;
+    m.bookkeeping = sat(static_cast<u128>(in.units) * 64 + spec_bytes + static_cast<u128>(spec.raw.dump().size()) * 8);
+    // Summarising a column (stats.cpp), on every core for cells of 65536 seeds and
+    // more: per thread a 512 KiB histogram per radix stage and the keys gathered
+    // from the buckets that hold the quantiles, all of them when the values crowd
+    // into one bucket (a column of zeros), in each of two stages.
+    m.summarising = in.aggregates ? sat((spec.seed_count >= 65536 ? std::min<u128>(cores, max_stride) : 1) *
+                                        (2 * kHistogramBytes + 2 * 8 * static_cast<u128>(spec.seed_count)))
+                                  : 0;
     const u128 compute = in.cuda ? m.cuda_host_compute : m.cpu_compute;
-    // Cells are summarised while the workers go on computing: both at once; the
-    // summaries stay until the result files are written.
-    m.host_peak = sat(compute + cell_rows + m.per_seed_text + m.bookkeeping + results + m.writing);
+    // Cells are summarised while the workers go on computing, the summaries stay
+    // until the result files are written, and memory the workers freed is not
+    // reliably returned before (malloc keeps it in their arenas): all at once.
+    m.host_peak = sat(kBaseBytes + compute + (in.aggregates ? cell_rows : 0) + m.summarising + m.per_seed_text + m.bookkeeping +
+                      results + m.writing);
     return m;
+}
+
+double fresh_memory_seconds_per_byte() {
+    // 16 MiB from the kernel, every page touched once: the page faults a run pays
+    // for each byte of its buffers, result text and JSON tree.
+    const size_t bytes = size_t{16} << 20;
+    double best = 1e30;
+    for (int rep = 0; rep < 3; ++rep) {
+        void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return 0;
+        const double t0 = process_cpu_seconds();
+        for (size_t i = 0; i < bytes; i += 4096) static_cast<volatile char*>(p)[i] = 1;
+        best = std::min(best, process_cpu_seconds() - t0);
+        ::munmap(p, bytes);
+    }
+    return best / static_cast<double>(bytes);
+}
+
+double process_cpu_seconds() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double output_bound_bytes(const Spec& spec, const std::vector<int>& cells) {
+    u128 csv = 0, json = 0;
+    const size_t spec_part = spec_part_bytes(spec);
+    for (int c : cells) add_cell_text(spec.cells[c], spec_part, csv, json);
+    return static_cast<double>(csv + json);
+}
+
+namespace {
+
+// A stand-in summary with numbers of typical length, so the text written is as long
+// as real results' text.
+Summary stand_in_summary(uint64_t n, uint64_t k) {
+    Summary s;
+    s.n = n;
+    const double x = 0.0123456789012345 * static_cast<double>(k % 7 + 1);
+    s.mean = x, s.std = x / 3, s.min = x / 97, s.q05 = x / 11, s.median = x * 0.93, s.q95 = x * 3.1, s.max = x * 17;
+    s.geomean = x * 0.71;
+    return s;
+}
+
+}  // namespace
+
+OutputTiming time_output(const Spec& spec, const std::vector<int>& cells, bool per_seed) {
+    OutputTiming t;
+    if (cells.empty()) return t;
+    SweepResult r;
+    for (int c : cells) {
+        CellResult cr;
+        cr.cell = c;
+        cr.networks = spec.seed_count;
+        cr.layers.resize(static_cast<size_t>(spec.cells[c].depth()));
+        uint64_t k = 0;
+        for (auto& layer : cr.layers)
+            for (Summary& s : layer) s = stand_in_summary(spec.seed_count, k++);
+        cr.loss = stand_in_summary(spec.seed_count, k);
+        r.cells.push_back(std::move(cr));
+    }
+    const double t0 = process_cpu_seconds();
+    (void)results_csv_text(spec, r);
+    (void)theory_csv_text(spec, r);
+    (void)results_json_text(spec, r);
+    t.seconds = process_cpu_seconds() - t0;
+    t.bound_bytes = output_bound_bytes(spec, cells);
+    if (per_seed) {
+        // per_seed.csv: one cell's rows for up to 1024 seeds, per value written.
+        const Cell& c = spec.cells[cells.front()];
+        const uint64_t n = std::min<uint64_t>(spec.seed_count, 1024);
+        std::vector<double> rows(n * static_cast<uint64_t>(row_stride(c.depth())));
+        for (size_t i = 0; i < rows.size(); ++i) rows[i] = 0.0123456789012345 * static_cast<double>(i % 13 + 1);
+        std::string text;
+        const double t1 = process_cpu_seconds();
+        append_per_seed_csv(text, spec, c, rows);
+        t.per_seed_seconds_per_value = (process_cpu_seconds() - t1) / static_cast<double>(rows.size());
+    }
+    return t;
+}
+
+double summarise_seconds_per_value(uint64_t seeds) {
+    // One column of a cell's size (up to 2^16 values) through summarize, as
+    // aggregation does for each: values spread over decades, a few zeros.
+    const uint64_t n = std::max<uint64_t>(1, std::min<uint64_t>(seeds, uint64_t{1} << 16));
+    std::vector<double> v(n);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    double best = 1e30;
+    for (int rep = 0; rep < 3; ++rep) {
+        for (auto& e : v) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            e = (x % 64 == 0) ? 0.0 : std::ldexp(static_cast<double>(x >> 11) * 0x1p-53, -static_cast<int>(x % 40));
+        }
+        const double t0 = process_cpu_seconds();
+        summarize(v.data(), v.size());
+        best = std::min(best, process_cpu_seconds() - t0);
+    }
+    return best / static_cast<double>(n);
 }
 
 uint64_t mem_available_bytes() {

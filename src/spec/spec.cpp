@@ -9,11 +9,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <unordered_map>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "spec/spec_keys.hpp"
 #include "spec/spec_reader.hpp"
@@ -431,6 +432,17 @@ uint64_t settings_hash(const Cell& c) {
     return h;
 }
 
+// -0.0 is the number 0 wherever a spec holds a number: as an axis value it
+// repeats 0 (like 2 and 2.0), and no output (params, CSV, hash) ever shows "-0".
+// It changes no statistic: only the sign of some zero results could differ.
+void zero_negative_zeros(ojson& v) {
+    if (v.is_number_float()) {
+        if (v.get<double>() == 0.0) v = 0.0;
+    } else if (v.is_structured()) {
+        for (auto& x : v) zero_negative_zeros(x);
+    }
+}
+
 }  // namespace
 
 int Cell::width() const {
@@ -506,7 +518,8 @@ const char* rng_name(RngKind r) { return r == RngKind::torch ? "torch" : "philox
 const char* precision_name(Precision p) { return p == Precision::float64 ? "float64" : "float32"; }
 
 Spec parse_spec_text(const std::string& text) {
-    const ojson root = read_spec_json(text);
+    ojson root = read_spec_json(text);
+    zero_negative_zeros(root);
     if (!root.is_object()) fail("(top level)", "expected an object like {\"grid\": ..., \"network\": ...}" + got(root));
     check_keys(root, "", kTopKeys);
 
@@ -649,19 +662,37 @@ ojson resolved_spec_json(const Spec& spec) {
 }
 
 Spec load_spec_file(const std::string& path) {
+    // Opened without blocking and checked on the descriptor: a FIFO with no writer
+    // would block open() and read() forever, and a device (/dev/zero) is endless.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        struct stat st{};
+        if (errno == EISDIR || (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)))
+            fail("", "cannot read spec file: it is a directory");
+        fail("", "cannot read spec file: " + std::string(std::strerror(errno)));
+    }
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
     struct stat st{};
-    if (::stat(path.c_str(), &st) != 0) fail("", "cannot read spec file: " + std::string(std::strerror(errno)));
+    if (::fstat(fd, &st) != 0) fail("", "cannot read spec file: " + std::string(std::strerror(errno)));
     if (S_ISDIR(st.st_mode)) fail("", "cannot read spec file: it is a directory");
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail("", "cannot read spec file: " + std::string(std::strerror(errno)));
-    // Read at most one byte past the limit: /dev/zero or a huge file is refused, not slurped.
+    if (!S_ISREG(st.st_mode)) {
+        const char* kind = S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)" : S_ISCHR(st.st_mode) ? "a character device"
+                           : S_ISBLK(st.st_mode) ? "a block device" : S_ISSOCK(st.st_mode) ? "a socket" : "not a file";
+        fail("", std::string("cannot read spec file: it is ") + kind + ", not a regular file");
+    }
+    // Read at most one byte past the limit: a huge file is refused, not slurped.
     std::string text;
     char chunk[65536];
-    while (f && text.size() <= kMaxSpecBytes) {
-        f.read(chunk, sizeof chunk);
-        text.append(chunk, static_cast<size_t>(f.gcount()));
+    while (text.size() <= kMaxSpecBytes) {
+        const ssize_t n = ::read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail("", "cannot read spec file: " + std::string(std::strerror(errno)));
+        if (n == 0) break;
+        text.append(chunk, static_cast<size_t>(n));
     }
-    if (f.bad()) fail("", "cannot read spec file: read error");
     return parse_spec_text(text);
 }
 

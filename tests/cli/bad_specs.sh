@@ -66,7 +66,7 @@ mkdir -p "$work/a_directory.json"
 file_case spec_is_directory "$work/a_directory.json" "cannot read spec file: it is a directory"
 truncate -s 20M "$work/huge.json"
 file_case spec_too_large "$work/huge.json" "spec is larger than 16777216 bytes"
-file_case spec_is_dev_zero /dev/zero "spec is larger than 16777216 bytes"
+file_case spec_is_dev_zero /dev/zero "cannot read spec file: it is a character device, not a regular file"
 
 echo "bad_specs: $pass passed, $failed failed ($n_specs specs + 4 file cases)"
 [[ $failed == 0 ]]

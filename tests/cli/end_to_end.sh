@@ -120,8 +120,7 @@ set +e
 "$bin" validate "$work/missing.json" 2> "$work/err.txt"; rc=$?
 set -e
 [[ $rc == 2 ]] || fail "missing file rc $rc"
-# Bad command-line values: exit 2, a first line naming the option (the usage text
-# follows it), nothing written.
+# Bad command-line values: exit 2, one line naming the option, nothing written.
 for bad in "--threads 100000" "--threads -1" "--max-memory" "--seed-block 0" "--shard 3/2" "--backend gpu"; do
     read -ra extra <<< "$bad"
     [[ $bad == "--max-memory" ]] && extra=(--max-memory "")
@@ -129,7 +128,8 @@ for bad in "--threads 100000" "--threads -1" "--max-memory" "--seed-block 0" "--
     "$bin" run "$work/spec.json" -o "$work/badargs" "${extra[@]}" 2> "$work/err.txt"; rc=$?
     set -e
     [[ $rc == 2 ]] || fail "$bad: rc $rc"
-    head -1 "$work/err.txt" | grep -q -- "^gradsweep: error: .*${extra[0]}" || fail "$bad: first line does not name the option: $(cat "$work/err.txt")"
+    [[ $(wc -l < "$work/err.txt") == 1 ]] || fail "$bad: error is not one line: $(cat "$work/err.txt")"
+    grep -q -- "^gradsweep: error: .*${extra[0]}" "$work/err.txt" || fail "$bad: the line does not name the option: $(cat "$work/err.txt")"
     [[ ! -e "$work/badargs" ]] || fail "$bad: created the output directory"
 done
 echo "end_to_end: 1 passed, 0 failed"

@@ -20,7 +20,7 @@ JSON
 cd "$work"
 "$bin" plan spec.json --backend cpu > plan.out 2> plan.err || fail "plan exit $?: $(cat plan.err)"
 for want in "cells 4, seeds 50, networks 200, backend cpu" "work units 4" "memory (estimates):" \
-            "  cpu backend " "  cuda backend " "  peak (cpu run) " "estimated time " "(calibrated on "; do
+            "  cpu backend " "  cuda backend " "  peak (cpu run) " "estimated time " "calibrated on "; do
     grep -qF -- "$want" plan.out || fail "plan output lacks '$want': $(cat plan.out)"
 done
 # One table row per cell with a finite, non-negative time estimate.

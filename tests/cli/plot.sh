@@ -12,7 +12,7 @@ if ! "$py" -c "import matplotlib, numpy" 2>/dev/null; then
 fi
 
 cat > "$work/spec.json" <<'JSON'
-{"name": "plot", "seeds": {"count": 64, "first": 0},
+{"name": "plot-test", "seeds": {"count": 64, "first": 0},
  "grid": {"depth": [2, 4], "width": [3, 8], "activation": ["relu", "tanh"], "shortcut": [false, true]},
  "network": {"input_dim": 3, "output_dim": 1, "last_activation": false},
  "input": {"values": [[1.0, 0.0, -1.0]]}, "loss": {"kind": "mse", "target": 0.0}}
@@ -39,6 +39,11 @@ for f in layers_relu.png layers_tanh.png first_layer_vs_depth.png histograms.png
   check_png "$work/out/$f"
   grep -q "$f" "$work/written.txt" || fail "$f not listed"
 done
+
+# What the figures show, through matplotlib's objects: legend line styles, titles,
+# integer layer ticks, readable fonts, notes for identical curves and open bands,
+# extra CSV columns, and a message when nothing can be plotted.
+"$py" "$src/tests/cli/plot_checks.py" "$src" "$work/out" "$work" plot-test 64 || fail "plot_checks.py"
 
 # Theory beside data: the engine writes it (theory.csv and results.json's per-cell
 # "theory"); plot.py reads it from there, from either file, and never recomputes it.
