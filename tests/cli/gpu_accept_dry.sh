@@ -87,8 +87,13 @@ check_results "$work/out3/results.json" overall=failed binaries=failed gpu_tests
 (cd "$src" && GS_ACCEPT_CARRY="$work/carry" GS_ACCEPT_E2E_SEEDS=3 exec bash "$work/carry/scripts/gpu_accept.sh" "$work/out4") \
   >"$work/term.out" 2>&1 &
 pid=$!
-# (the summary line is printed once the step's record is complete)
-for _ in $(seq 600); do grep -q '^binaries ' "$work/out4/summary.txt" 2>/dev/null && break; sleep 0.2; done
+# (the summary line is printed once the step's record is complete). No
+# deadline: a loaded machine may take long to get there, and a TERM sent before
+# it would test something else.
+until grep -q '^binaries ' "$work/out4/summary.txt" 2>/dev/null; do
+  kill -0 $pid 2>/dev/null || { fail "TERM: the run ended before its binaries step was recorded: $(cat "$work/term.out")"; break; }
+  sleep 0.2
+done
 kill -TERM $pid
 wait $pid
 rc=$?

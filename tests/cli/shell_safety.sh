@@ -128,7 +128,9 @@ for sig in TERM INT; do
     GRADSWEEP_PYTHON=$fake GS_FAKE_PIDFILE=$pidfile "$bin" run spec.template -o "sig $sig" --quiet --plot \
         > "sig_$sig.out" 2>&1 &
     gpid=$!
-    for _ in $(seq 1200); do [[ -s $pidfile ]] && break; kill -0 "$gpid" 2> /dev/null || break; sleep 0.05; done
+    # No deadline (a loaded machine may take long to get there): until the
+    # plotting process has started, or gradsweep has ended without it.
+    until [[ -s $pidfile ]]; do kill -0 "$gpid" 2> /dev/null || break; sleep 0.05; done
     [[ -s $pidfile ]] || { kill "$gpid" 2> /dev/null; fail "SIG$sig: the plotting process never started: $(cat "sig_$sig.out")"; }
     kill -s "$sig" "$gpid"
     wait "$gpid"
