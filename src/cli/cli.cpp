@@ -335,7 +335,7 @@ int cmd_plan(const CliOptions& o) {
         const OutputTiming ot = time_output(spec, sample, o.per_seed);
         const double total_bytes = output_bound_bytes(spec, all);
         output_s = (ot.bound_bytes > 0 ? ot.seconds * total_bytes / ot.bound_bytes : 0) + total_bytes * kDiskSecondsPerByte +
-                   static_cast<double>(m.output) * fresh;
+                   static_cast<double>(m.writing) * fresh;
         if (o.per_seed) output_s += static_cast<double>(values_in_run) * (ot.per_seed_seconds_per_value + 56 * kDiskSecondsPerByte);
     }
     const double workers = static_cast<double>(w.factories.size());

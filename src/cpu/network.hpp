@@ -140,7 +140,8 @@ struct Scratch {
         const double m = static_cast<double>(max_np) * L;
         double b = 2 * round_buf(acts + kPad, sizeof(T));                               // a, dact
         b += round_buf(keep ? total : largest, sizeof(T));                               // w
-        b += L == 16 && keep ? round_buf(biases, sizeof(T)) : 0;                          // ball
+        const bool pregenerate = L == 16 && keep && !torch && (total + biases) * sizeof(T) <= kPregenerateBytes;
+        b += pregenerate ? round_buf(biases, sizeof(T)) : 0;                               // ball
         b += round_buf(static_cast<double>(row_stride(D)) * L, sizeof(double));           // stage
         b += 3 * round_buf(m + kPad, sizeof(T)) + round_buf(m + kPad, sizeof(double));   // bias, sabs, smax, ssq
         b += 4 * round_buf(m * B + kPad, sizeof(T));                                     // z, g, gprev, delta

@@ -1,23 +1,21 @@
 #include "gradsweep/resources.hpp"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cctype>
 #include <stdexcept>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <limits>
 #include <thread>
 #include <vector>
 
-#include "gradsweep/backend.hpp"
 #include "gradsweep/results_io.hpp"
 #include "gradsweep/stats.hpp"
 #include "gradsweep/sweep.hpp"
 #include "gradsweep/work_units.hpp"
+
+#include "cpu/network.hpp"  // Scratch::bytes_for, header only
 
 namespace gs {
 
@@ -31,7 +29,7 @@ uint64_t sat(u128 x) { return x > kMax ? kMax : static_cast<uint64_t>(x); }
 // (bench/plan_vs_measured.py, README "Planning a sweep"): the process with its
 // libraries before any sweep data (5.1-5.7 MiB measured; a margin for other
 // builds), and per thread its touched stack and malloc arena.
-constexpr u128 kBaseBytes = u128{7} << 20;
+constexpr u128 kBaseBytes = u128{8} << 20;
 constexpr u128 kPerThreadBytes = u128{256} << 10;
 constexpr u128 kHistogramBytes = u128{512} << 10;
 // per_seed.csv: a double in shortest round-trip form is at most 24 characters
@@ -58,6 +56,24 @@ u128 torch_param_elements(const Spec& spec, const Cell& c) {
     u128 p = 0;
     for (int l = 0; l < c.depth(); ++l) p += static_cast<u128>(c.layer_sizes[l]) * c.layer_sizes[l + 1] + c.layer_sizes[l + 1];
     return p + static_cast<u128>(spec.input.batch) * c.input_dim();
+}
+
+// Bytes of scratch the CPU backend's threads (`threads` at most) allocate for one
+// call of `networks` networks of this cell: the lane count and thread count
+// CpuBackend::run picks (src/cpu/backend.cpp: one network per lane up to width 64,
+// no more threads than groups of lanes), times what a Scratch allocates.
+double cpu_scratch_bytes(const Spec& spec, const Cell& cell, int threads, uint64_t networks) {
+    const int max_width = *std::max_element(cell.layer_sizes.begin(), cell.layer_sizes.end());
+    const bool narrow = max_width <= 64, torch = spec.rng == RngKind::torch;
+    const int B = spec.input.batch;
+    const int lanes = !narrow ? 1 : spec.precision == Precision::float32 ? 16 : 8;
+    const uint64_t groups = std::max<uint64_t>(1, (networks + lanes - 1) / lanes);
+    const double used = static_cast<double>(std::min<uint64_t>(static_cast<uint64_t>(std::max(1, threads)), groups));
+    if (spec.precision == Precision::float32)
+        return used * (narrow ? cpu::Scratch<float, 16>::bytes_for(cell.layer_sizes, B, torch)
+                              : cpu::Scratch<float, 1>::bytes_for(cell.layer_sizes, B, torch));
+    return used * (narrow ? cpu::Scratch<double, 8>::bytes_for(cell.layer_sizes, B, torch)
+                          : cpu::Scratch<double, 1>::bytes_for(cell.layer_sizes, B, torch));
 }
 
 u128 digits(uint64_t x) {
@@ -95,8 +111,9 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     u128 unit_rows = 0, cell_rows = 0, cuda_dev = 0, per_seed_chars = 0, spec_bytes = 0, max_stride = 0;
     u128 results = 0, csv_bytes = 0, json_bytes = 0;
-    double scratch = 0;
+    double scratch = 0, scratch_one = 0;
     int max_depth = 0;
+    const int threads = std::max(1, in.cpu_threads), workers = std::max(1, in.workers);  // threads: all workers together
     const size_t spec_part = spec_part_bytes(spec);
     for (const Cell& c : spec.cells) {
         const u128 stride = static_cast<u128>(row_stride(c.depth()));
@@ -113,8 +130,11 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
             cell_rows = cr;
             m.largest_cell = c.index;
         }
-        // CPU: what each backend thread allocates for this cell (src/cpu/backend.cpp).
-        scratch = std::max(scratch, cpu_scratch_bytes(spec, c));
+        // CPU: what the backend's threads allocate for this cell (src/cpu/backend.cpp),
+        // a call being one work unit (or units_per_call of them).
+        scratch = std::max(scratch, workers * cpu_scratch_bytes(spec, c, (threads + workers - 1) / workers,
+                                                                block * std::max<uint64_t>(1, in.units_per_call)));
+        scratch_one = std::max(scratch_one, cpu_scratch_bytes(spec, c, 1, 1));
         // GPU: networks in flight per launch, capped as the CUDA backend caps them.
         const int max_n = *std::max_element(c.layer_sizes.begin() + 1, c.layer_sizes.end());
         const u128 cap = max_n <= 32 ? (u128{1} << 20) : (u128{1} << 16);
@@ -133,20 +153,22 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
         spec_bytes += sizeof(Cell) + 4 * static_cast<u128>(c.layer_sizes.capacity()) + 1024 + 64 * c.axes.size();
     }
     m.results = sat(results);
-    // A TextOut chunk and the file's pieces around it, plus the largest cell's
-    // per-layer theory (values, JSON and text) while its entry is written.
-    m.writing = in.outputs ? sat(4 * static_cast<u128>(TextOut::kChunk) + static_cast<u128>(max_depth) * 96) : 0;
+    // A TextOut chunk (its string may have twice the room) and the file's pieces
+    // around it, never more than the file itself, plus the largest cell's per-layer
+    // theory (values, JSON and text) while its entry is written.
+    const u128 largest_file = std::max(csv_bytes, json_bytes);
+    m.writing = in.outputs ? sat(2 * std::min<u128>(TextOut::kChunk, largest_file) + 64 * 1024 + static_cast<u128>(max_depth) * 96) : 0;
     m.results_csv_bytes = sat(static_cast<u128>(results_csv_header().size()) + csv_bytes);
     m.results_json_bytes = sat(json_bytes + 4096);
     m.unit_rows = sat(unit_rows);
     m.cell_rows = sat(cell_rows);
-    m.cpu_scratch_per_thread = scratch >= 1.8e19 ? kMax : static_cast<uint64_t>(scratch);
+    auto bytes = [](double b) { return b >= 1.8e19 ? kMax : static_cast<uint64_t>(b); };
+    m.cpu_scratch_per_thread = bytes(scratch_one);
     // x 2: each worker computes one call's rows while the previous call's go to the checkpoint.
     const u128 in_flight_rows = 2 * unit_rows * static_cast<u128>(std::max(1, in.workers)) * std::max<uint64_t>(1, in.units_per_call);
     // (Unit files are written from the rows in place, without a copy.) Each thread
     // also has a stack and a malloc arena of its own.
-    const u128 threads = static_cast<u128>(std::max(1, in.cpu_threads));
-    m.cpu_compute = sat(static_cast<u128>(m.cpu_scratch_per_thread) * threads + threads * kPerThreadBytes + in_flight_rows);
+    m.cpu_compute = sat(static_cast<u128>(bytes(scratch)) + static_cast<u128>(threads) * kPerThreadBytes + in_flight_rows);
     m.cuda_per_device = sat(cuda_dev);
     m.cuda_host_compute = sat(in_flight_rows);
     // The text is one string built by appending: at the moment it grows it holds
@@ -157,9 +179,9 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     // more: per thread a 512 KiB histogram per radix stage and the keys gathered
     // from the buckets that hold the quantiles, all of them when the values crowd
     // into one bucket (a column of zeros), in each of two stages.
-    m.summarising = in.aggregates ? sat((spec.seed_count >= 65536 ? std::min<u128>(cores, max_stride) : 1) *
-                                        (2 * kHistogramBytes + 2 * 8 * static_cast<u128>(spec.seed_count)))
-                                  : 0;
+    // Below 8192 values a column is summarised in place (nth_element).
+    const u128 per_column = spec.seed_count < 8192 ? 0 : 2 * kHistogramBytes + 2 * 8 * static_cast<u128>(spec.seed_count);
+    m.summarising = in.aggregates ? sat((spec.seed_count >= 65536 ? std::min<u128>(cores, max_stride) : 1) * per_column) : 0;
     const u128 compute = in.cuda ? m.cuda_host_compute : m.cpu_compute;
     // Cells are summarised while the workers go on computing, the summaries stay
     // until the result files are written, and memory the workers freed is not
@@ -169,102 +191,11 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     return m;
 }
 
-double fresh_memory_seconds_per_byte() {
-    // 16 MiB from the kernel, every page touched once: the page faults a run pays
-    // for each byte of its buffers, result text and JSON tree.
-    const size_t bytes = size_t{16} << 20;
-    double best = 1e30;
-    for (int rep = 0; rep < 3; ++rep) {
-        void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) return 0;
-        const double t0 = process_cpu_seconds();
-        for (size_t i = 0; i < bytes; i += 4096) static_cast<volatile char*>(p)[i] = 1;
-        best = std::min(best, process_cpu_seconds() - t0);
-        ::munmap(p, bytes);
-    }
-    return best / static_cast<double>(bytes);
-}
-
-double process_cpu_seconds() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
 double output_bound_bytes(const Spec& spec, const std::vector<int>& cells) {
     u128 csv = 0, json = 0;
     const size_t spec_part = spec_part_bytes(spec);
     for (int c : cells) add_cell_text(spec.cells[c], spec_part, csv, json);
     return static_cast<double>(csv + json);
-}
-
-namespace {
-
-// A stand-in summary with numbers of typical length, so the text written is as long
-// as real results' text.
-Summary stand_in_summary(uint64_t n, uint64_t k) {
-    Summary s;
-    s.n = n;
-    const double x = 0.0123456789012345 * static_cast<double>(k % 7 + 1);
-    s.mean = x, s.std = x / 3, s.min = x / 97, s.q05 = x / 11, s.median = x * 0.93, s.q95 = x * 3.1, s.max = x * 17;
-    s.geomean = x * 0.71;
-    return s;
-}
-
-}  // namespace
-
-OutputTiming time_output(const Spec& spec, const std::vector<int>& cells, bool per_seed) {
-    OutputTiming t;
-    if (cells.empty()) return t;
-    SweepResult r;
-    for (int c : cells) {
-        CellResult cr;
-        cr.cell = c;
-        cr.networks = spec.seed_count;
-        cr.layers.resize(static_cast<size_t>(spec.cells[c].depth()));
-        uint64_t k = 0;
-        for (auto& layer : cr.layers)
-            for (Summary& s : layer) s = stand_in_summary(spec.seed_count, k++);
-        cr.loss = stand_in_summary(spec.seed_count, k);
-        r.cells.push_back(std::move(cr));
-    }
-    const double t0 = process_cpu_seconds();
-    (void)results_csv_text(spec, r);
-    (void)theory_csv_text(spec, r);
-    (void)results_json_text(spec, r);
-    t.seconds = process_cpu_seconds() - t0;
-    t.bound_bytes = output_bound_bytes(spec, cells);
-    if (per_seed) {
-        // per_seed.csv: one cell's rows for up to 1024 seeds, per value written.
-        const Cell& c = spec.cells[cells.front()];
-        const uint64_t n = std::min<uint64_t>(spec.seed_count, 1024);
-        std::vector<double> rows(n * static_cast<uint64_t>(row_stride(c.depth())));
-        for (size_t i = 0; i < rows.size(); ++i) rows[i] = 0.0123456789012345 * static_cast<double>(i % 13 + 1);
-        std::string text;
-        const double t1 = process_cpu_seconds();
-        append_per_seed_csv(text, spec, c, rows);
-        t.per_seed_seconds_per_value = (process_cpu_seconds() - t1) / static_cast<double>(rows.size());
-    }
-    return t;
-}
-
-double summarise_seconds_per_value(uint64_t seeds) {
-    // One column of a cell's size (up to 2^16 values) through summarize, as
-    // aggregation does for each: values spread over decades, a few zeros.
-    const uint64_t n = std::max<uint64_t>(1, std::min<uint64_t>(seeds, uint64_t{1} << 16));
-    std::vector<double> v(n);
-    uint64_t x = 0x9e3779b97f4a7c15ull;
-    double best = 1e30;
-    for (int rep = 0; rep < 3; ++rep) {
-        for (auto& e : v) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            e = (x % 64 == 0) ? 0.0 : std::ldexp(static_cast<double>(x >> 11) * 0x1p-53, -static_cast<int>(x % 40));
-        }
-        const double t0 = process_cpu_seconds();
-        summarize(v.data(), v.size());
-        best = std::min(best, process_cpu_seconds() - t0);
-    }
-    return best / static_cast<double>(n);
 }
 
 uint64_t mem_available_bytes() {
