@@ -20,8 +20,6 @@ public:
 };
 
 std::unique_ptr<Backend> make_cpu_backend(int threads);  // threads <= 0: all cores
-// Bytes of scratch one CPU backend thread allocates for a network of this cell.
-double cpu_scratch_bytes(const Spec& spec, const Cell& cell);
 bool cuda_available(std::string* device_name = nullptr, int device = 0);
 std::unique_ptr<Backend> make_cuda_backend(int device);  // throws when no CUDA build / device
 

@@ -174,16 +174,4 @@ std::string CpuBackend::device_name() const {
 
 std::unique_ptr<Backend> make_cpu_backend(int threads) { return std::make_unique<CpuBackend>(threads); }
 
-double cpu_scratch_bytes(const Spec& spec, const Cell& cell) {
-    // The lane count run() picks for this cell (narrow: one network per lane).
-    const int max_width = *std::max_element(cell.layer_sizes.begin(), cell.layer_sizes.end());
-    const bool narrow = max_width <= 64, torch = spec.rng == RngKind::torch;
-    const int B = spec.input.batch;
-    if (spec.precision == Precision::float32)
-        return narrow ? cpu::Scratch<float, 16>::bytes_for(cell.layer_sizes, B, torch)
-                      : cpu::Scratch<float, 1>::bytes_for(cell.layer_sizes, B, torch);
-    return narrow ? cpu::Scratch<double, 8>::bytes_for(cell.layer_sizes, B, torch)
-                  : cpu::Scratch<double, 1>::bytes_for(cell.layer_sizes, B, torch);
-}
-
 }  // namespace gs
