@@ -255,32 +255,43 @@ TEST_CASE("emulated kernel at the edges of the number range", "[emu][nonfinite]"
         }
     }
     // float64: gradients near 1e230 (sigma_w 1e10, depth 12), activations near 1e179
-    // (3e7, depth 24), squares below 1e-308 (1e-10): finite and equal to the CPU
+    // (3e7, depth 24; its gradients overflow, and where sums of infinities meet the
+    // two backends' different summation orders may differ, so only activation_rms
+    // is compared there), squares below 1e-308 (1e-10): finite and equal to the CPU
     // backend's, by one thread and by a block of threads.
-    for (const auto& [sigma, depth] : {std::pair{1e10, 12}, std::pair{3e7, 24}, std::pair{1e-10, 24}}) {
+    struct Case {
+        double sigma;
+        int depth;
+        bool grads;  // gradients finite: compare everything
+    };
+    for (const Case& k : {Case{1e10, 12, true}, Case{3e7, 24, false}, Case{1e-10, 24, true}}) {
         Cell cell;
-        cell.layer_sizes.assign(depth + 1, 5);
+        cell.layer_sizes.assign(k.depth + 1, 5);
         cell.layer_sizes.front() = 3;
         cell.activation = Activation::identity;
         cell.bias = true;
-        cell.init = Init{InitKind::normal, sigma, 0.0};
+        cell.init = Init{InitKind::normal, k.sigma, 0.0};
+        const int stride = row_stride(k.depth);
         for (int batch : {1, 3}) {
             const Spec spec = make_spec(Precision::float64, batch, true, 5, 8, 3);
-            const auto want = run_poisoned(*cpu, spec, cell, 0, 8);
-            int finite_rms = 0;
+            auto want = run_poisoned(*cpu, spec, cell, 0, 8);
             for (int P : {1, 32}) {
-                const auto got = emu::emulate_run<double>(spec, cell, 0, 8, P);
-                const auto c = compare_rows(got, want, 1e-9, 1e-300, row_stride(depth));
-                INFO("sigma " << sigma << " batch " << batch << " P=" << P << ": " << c.first);
-                CHECK(c.ok());
-                for (size_t k = 0; k < got.size(); ++k) {
-                    const int slot = static_cast<int>(k % row_stride(depth));
-                    if (slot < depth * kNumQuantities && slot % kNumQuantities == weight_grad_rms && std::isfinite(got[k + 1]))
-                        CHECK(std::isfinite(got[k]));  // max|g| finite: rms finite
-                    finite_rms += slot < depth * kNumQuantities && slot % kNumQuantities == weight_grad_rms && std::isfinite(got[k]);
+                auto got = emu::emulate_run<double>(spec, cell, 0, 8, P);
+                int finite = 0;
+                for (size_t x = 0; x < got.size(); ++x) {
+                    const int slot = static_cast<int>(x % stride);
+                    const bool stat = slot < k.depth * kNumQuantities;
+                    if (stat && slot % kNumQuantities == weight_grad_rms && std::isfinite(got[x + 1]))
+                        CHECK(std::isfinite(got[x]));  // max|g| finite: rms finite
+                    const int q = slot % kNumQuantities;
+                    if (!k.grads && !(stat && q == activation_rms)) got[x] = want[x] = 0;
+                    finite += stat && (q == (k.grads ? weight_grad_rms : activation_rms)) && std::isfinite(got[x]);
                 }
+                const auto c = compare_rows(got, want, 1e-9, 1e-300, stride);
+                INFO("sigma " << k.sigma << " batch " << batch << " P=" << P << ": " << c.first);
+                CHECK(c.ok());
+                CHECK(finite > 0);
             }
-            CHECK(finite_rms > 0);
         }
     }
     // The float32 loss: zero weights make the output 0, so the loss is target^2 in float32.
