@@ -26,7 +26,8 @@ void check_spec(const gs::Spec& spec) {
     require(!spec.cells.empty(), "a valid spec has at least one cell");
     require(spec.cells.size() <= gs::kMaxCells, "cell limit");
     require(spec.seed_count >= 1 && spec.seed_count <= gs::kMaxSeedCount, "seed count range");
-    require(spec.seed_first <= UINT64_MAX - spec.seed_count, "seed range overflow");
+    // Seeds first .. first + count - 1: the last one may be 2^64 - 1 (first + count == 2^64).
+    require(spec.seed_count - 1 <= UINT64_MAX - spec.seed_first, "seed range overflow");
     require(spec.input.batch >= 1, "batch >= 1");
     require(spec.hash.size() == 16 && spec.hash.find_first_not_of("0123456789abcdef") == std::string::npos, "hash format", spec.hash);
     uint64_t layers = 0;

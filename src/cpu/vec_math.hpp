@@ -24,7 +24,10 @@ GS_INLINE float pow2i(int32_t n) { return std::bit_cast<float>(static_cast<uint3
 // The power of two is applied in two halves so results from the subnormal range
 // up to overflow come out right without range-specific branches.
 GS_INLINE float exp(float x) {
-    const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);
+    // NaN is clamped too (to 0, by a select that vectorises): converting a NaN n to int
+    // below is undefined behaviour; the NaN is restored at the end.
+    const float xn = x != x ? 0.0f : x;
+    const float xc = xn < -104.0f ? -104.0f : (xn > 89.0f ? 89.0f : xn);
     const float n = std::nearbyint(xc * 1.44269504088896341f);
     float r = std::fma(n, -0.693359375f, xc);  // ln2 high part: exact product for |n| < 2^15
     r = std::fma(n, 2.12194440054690583e-4f, r);  // ln2 low part (ln2 = 0.693359375 - 2.1219444e-4)

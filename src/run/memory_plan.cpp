@@ -143,7 +143,7 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
         // per_seed.csv: "cell,seed,layer,quantity,value" per value.
         const u128 values = static_cast<u128>(c.depth()) * (c.bias ? kNumQuantities : kNumQuantities - 1) + 1;
         per_seed_chars += static_cast<u128>(spec.seed_count) * values *
-                          (digits(static_cast<uint64_t>(c.index)) + digits(spec.seed_first + spec.seed_count) +
+                          (digits(static_cast<uint64_t>(c.index)) + digits(spec.seed_first + (spec.seed_count - 1)) +
                            digits(static_cast<uint64_t>(c.depth())) + kQuantityChars + kNumberChars + 5);
         // Summaries: a CellResult per cell (kNumQuantities per layer, and the loss).
         results += sizeof(CellResult) + (static_cast<u128>(c.depth()) * kNumQuantities + 1) * sizeof(Summary);
