@@ -13,11 +13,25 @@ gate_at() {
 }
 
 # units_on_disk DIR: finished units in a run directory: unit files, plus the
-# units of each summarised cell (UNITS_PER_CELL of them, set by the test).
+# units of each summarised cell (UNITS_PER_CELL of them, set by the test). A run
+# summarises a cell by writing its cell file and then deleting the cell's unit
+# files, so for a moment both exist: unit files of a cell that has its cell file
+# are not counted again. Cells are listed before units, so the count can lag
+# the run but never run ahead of it (a test that waits for N units then has N).
 units_on_disk() {
-    local u c
-    u=$(ls "$1/units" 2> /dev/null | grep -c '\.bin$' || true)
-    c=$(ls "$1/cells" 2> /dev/null | grep -c '\.bin$' || true)
+    local f k u=0 c=0
+    local -A summarised=()
+    for f in "$1"/cells/cell-*.bin; do
+        [[ -e $f ]] || continue
+        k=${f##*/cell-}
+        summarised[${k%.bin}]=1
+        c=$((c + 1))
+    done
+    for f in "$1"/units/cell-*-block-*.bin; do
+        [[ -e $f ]] || continue
+        k=${f##*/cell-}
+        [[ -n ${summarised[${k%%-*}]:-} ]] || u=$((u + 1))
+    done
     echo $((u + UNITS_PER_CELL * c))
 }
 
