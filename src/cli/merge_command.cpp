@@ -1,10 +1,11 @@
+#include "cli/commands.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 
-#include "cli/commands.hpp"
 #include "gradsweep/merge.hpp"
 #include "gradsweep/plot_launcher.hpp"
 #include "gradsweep/progress.hpp"

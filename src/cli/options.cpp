@@ -1,3 +1,5 @@
+#include "gradsweep/cli.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -5,7 +7,6 @@
 #include <limits>
 #include <sstream>
 
-#include "gradsweep/cli.hpp"
 #include "gradsweep/resources.hpp"
 
 namespace gs {

@@ -1,10 +1,11 @@
+#include "cli/commands.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "cli/commands.hpp"
 #include "gradsweep/backend.hpp"
 #include "gradsweep/resources.hpp"
 #include "gradsweep/spec.hpp"

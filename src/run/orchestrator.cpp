@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -330,20 +331,22 @@ int orchestrate_run(const CliOptions& o) {
     StopSignals signals;  // first: a signal at any point from here exits 130/143 cleanly
     const RunClock clock;
 
-    // The spec, and every check of the options, before any output exists.
+    // 1. The spec, and every check of the options, before any output exists.
     const Spec spec = load_spec_file(o.spec_path);
     const bool sharded = !o.shard.empty();
     const ShardId shard = shard_of(o);
     refuse_whole_sweep_options(o);
 
-    // Workers, and whether the sweep fits in memory on them: checked before the
-    // unit list is even built, since a sweep too big for memory may also have
-    // too many units to list.
+    // 2. Workers, and whether the sweep fits in memory on them: checked before
+    //    the unit list is even built (a sweep too big for memory may also have
+    //    too many units to list).
     const Workers w = choose_workers(o);
     check_memory(spec, memory_plan_for(spec, o, w, total_work_units(spec, o.seed_block)), o.max_memory, mem_available_bytes());
+
+    // 3. Work units: the sweep's, or this shard's.
     const std::vector<WorkUnit> units = sharded ? shard_work_units(spec, o.seed_block, shard) : all_work_units(spec, o.seed_block);
 
-    // Fresh start, resume, or nothing to do.
+    // 4. A fresh start, a resume, or nothing left to do.
     const Start start = decide_start(o, spec, sharded);
     if (start == Start::already_done) {
         if (!o.quiet) std::fprintf(stderr, "gradsweep: %s already holds the finished results of this spec; nothing to do\n", o.out_dir.c_str());
@@ -351,21 +354,21 @@ int orchestrate_run(const CliOptions& o) {
     }
     create_out_dir(o.out_dir);
     Checkpoint cp(o.out_dir, spec, o.seed_block, shard, units, start == Start::resume ? Checkpoint::Mode::resume : Checkpoint::Mode::fresh);
-    // Unsharded runs without --per-seed summarise each cell as soon as it is
-    // complete and drop its rows; shards keep rows for the merge, and
-    // per_seed.csv needs every row at the end.
-    const bool summarise_early = !sharded && !o.per_seed;
     refuse_per_seed_after_summaries(o, cp);
     announce(o, w, start, cp, units.size());
 
-    // The units on the workers.
+    // 5. The units on the workers, with progress. Unsharded runs without
+    //    --per-seed summarise each cell as soon as it is complete and drop its
+    //    rows; shards keep rows for the merge, and per_seed.csv needs every row
+    //    at the end.
+    const bool summarise_early = !sharded && !o.per_seed;
     RunTally tally(spec, units, cp, summarise_early);
     Progress progress = tally.progress(!o.quiet);
     RunStop stop(progress, cp, units.size(), o, start == Start::fresh);
     TestGate gate(tally.before.units, units.size());
     const std::vector<WorkerInfo> winfo = compute_units(spec, units, w, cp, tally, progress, stop, gate);
 
-    // Summaries and result files.
+    // 6. Summaries and result files (a shard's result is its results.json).
     const RunInfo info = workers_run_info(winfo, clock);
     const ojson extra = execution_provenance(o, units.size(), tally.before.units, w, winfo);
     try {
@@ -377,6 +380,7 @@ int orchestrate_run(const CliOptions& o) {
         throw;
     }
 
+    // 7. Plots, of the files just written.
     if (o.plot) return run_plot(o.out_dir, o.quiet);
     return 0;
 }
