@@ -7,8 +7,8 @@
 # The installed binary finds its files relative to itself (/proc/self/exe, then
 # GS_DATA_DIR_FROM_BINDIR: bin/../share/gradsweep), so a prefix can be moved or
 # copied and works without the source and build trees; the binary where the
-# build put it (GS_BUILD_BINARY_DIR) falls back to the source tree (src/cli.cpp,
-# find_data_file).
+# build put it (GS_BUILD_BINARY_DIR) falls back to the source tree
+# (src/output/plot_launcher.cpp, find_data_file).
 include(GNUInstallDirs)
 
 set(GS_INSTALL_DATADIR ${CMAKE_INSTALL_DATADIR}/gradsweep)

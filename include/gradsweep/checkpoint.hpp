@@ -85,6 +85,9 @@ public:
     // itself; safe alongside store() of other cells.
     void summarise_cell(int cell);
     bool cell_summarised(int cell) const { return cell_done_[cell]; }
+    // A done unit's rows, read back into dst (u.count * row_stride(depth) doubles);
+    // throws naming the file and what is wrong with it.
+    void load_unit(const WorkUnit& u, double* dst) const;
     // The stored aggregates of a summarised cell (throws when the file is bad).
     CellResult load_cell(int cell) const;
 

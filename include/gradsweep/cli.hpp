@@ -1,10 +1,12 @@
-// The command-line front end, callable in-process by tests.
+// The command line: options parsed and checked once, then one command run
+// (src/cli/cli.cpp dispatches; `run` is the orchestrator, orchestrator.hpp).
+// Callable in-process by tests.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 #include "gradsweep/errors.hpp"
-#include "gradsweep/work_units.hpp"  // kSeedBlock
+#include "gradsweep/work_units.hpp"  // kSeedBlock, ShardId
 
 namespace gs {
 
@@ -21,14 +23,25 @@ struct CliOptions {
     bool per_seed = false, quiet = false, force = false, plot = false;
     // Scale-out (docs/scale_out.md).
     std::string shard;                 // "K/N" or "auto"; empty: not sharded
-    std::string devices;               // "all" or "0,1,..."; empty: one device (--device)
+    bool all_devices = false;          // --devices all
+    std::vector<int> devices;          // --devices 0,1,...; empty (and not all_devices): one device (--device)
     bool resume = false;
-    std::string max_memory;            // e.g. "8G"; empty: only MemAvailable limits
+    uint64_t max_memory = 0;           // --max-memory in bytes; 0: only MemAvailable limits
     uint64_t seed_block = kSeedBlock;  // seeds per work unit
     std::vector<std::string> inputs;   // merge: the shard directories
+
+    bool devices_given() const { return all_devices || !devices.empty(); }
 };
 
 // Throws UsageError on bad arguments.
 CliOptions parse_cli(const std::vector<std::string>& args);
+
+// The shard --shard names; unsharded, 0/1. Not parsed with the other options:
+// "auto" reads the Slurm array variables, and their errors come after the spec's.
+ShardId shard_of(const CliOptions& o);
+
+// Text from the command line or the file system (a file name may hold a newline)
+// made safe for a one-line message: control characters are written as escapes.
+std::string one_line_text(const std::string& s);
 
 }  // namespace gs

@@ -21,10 +21,6 @@ inline constexpr const char* kShardFormat = "gradsweep-shard/1";
 std::string shard_results_json_text(const Spec& spec, uint64_t block_seeds, const ShardId& shard,
                                     const std::vector<WorkUnit>& units, const RunInfo& info, const ojson& extra_provenance);
 
-// results.json of a finished sweep: results_json_text plus `extra` keys appended
-// to "provenance" (how the run was executed: devices, shards, resumed units).
-std::string final_results_json_text(const Spec& spec, const SweepResult& result, const ojson& extra);
-
 struct ShardSet {
     Spec spec;
     uint64_t block_seeds = 0, count = 0;

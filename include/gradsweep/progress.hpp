@@ -41,6 +41,7 @@ private:
     bool printed_ = false, bar_open_ = false;
 };
 
+double seconds_since(std::chrono::steady_clock::time_point t0);
 std::string format_duration(double seconds);  // "42 s", "3:07", "1:02:03", "2 d 3 h"
 std::string format_rate(double per_second);   // "950", "45.3k", "1.2M"
 

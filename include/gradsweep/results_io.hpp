@@ -1,67 +1,15 @@
-// Writers for results.json, results.csv and per_seed.csv. Every file is written
-// to a temporary name in the same directory and renamed into place, so a reader
-// never sees half a file.
+// Writers for results.json, results.csv, theory.csv and per_seed.csv: the text
+// of each, handed to a TextOut (file_io.hpp writes it whole or not at all).
 #pragma once
 #include <functional>
 #include <string>
-#include <string_view>
-#include <utility>
 #include <vector>
-#include "gradsweep/errors.hpp"
 
+#include "gradsweep/file_io.hpp"
 #include "gradsweep/spec.hpp"
 #include "gradsweep/sweep.hpp"
 
 namespace gs {
-
-// Text made piece by piece and handed to a sink in chunks of about kChunk
-// bytes, so a results file of any size needs only one chunk in memory, and
-// whoever writes the chunks gets a chance between them (to notice a signal).
-class TextOut {
-public:
-    static constexpr size_t kChunk = size_t{1} << 20;
-    using Sink = std::function<void(std::string_view)>;
-    explicit TextOut(Sink sink) : sink_(std::move(sink)) {}
-    TextOut& operator<<(std::string_view s) {
-        if (s.size() >= kChunk) {  // large pieces go straight through, without a copy
-            flush();
-            for (size_t i = 0; i < s.size(); i += kChunk) sink_(s.substr(i, kChunk));
-            return *this;
-        }
-        buf_.append(s);
-        if (buf_.size() >= kChunk) flush();
-        return *this;
-    }
-    void flush() {
-        if (buf_.empty()) return;
-        sink_(buf_);
-        buf_.clear();
-    }
-
-private:
-    Sink sink_;
-    std::string buf_;
-};
-
-// One output file: its path and what writes its text.
-struct OutputFile {
-    std::string path;
-    std::function<void(TextOut&)> produce;
-};
-
-// sync = false skips fsync: the file still appears only whole (rename), but a
-// power cut may lose it (checkpoint units, which are recomputed if lost).
-void write_file_atomic(const std::string& path, const std::string& content, bool sync = true);
-// The same for content given in pieces, written one after another (no copy).
-void write_file_atomic_parts(const std::string& path, const std::vector<std::string_view>& parts, bool sync = true);
-// All or nothing: writes every (path, content) to a temporary file first and
-// renames them into place only when all are safely written.
-void write_files_atomic(const std::vector<std::pair<std::string, std::string>>& files, bool sync = true);
-// The same with each file's text produced while it is written, one chunk in
-// memory at a time. poll runs after every chunk written; whatever it throws (a
-// stop on SIGINT/SIGTERM) removes every temporary file, renames nothing, and
-// propagates, as a write error does.
-void write_files_atomic(const std::vector<OutputFile>& files, const std::function<void()>& poll, bool sync = true);
 
 // results.json: format, the spec as resolved (resolved_spec_json) and as
 // written, spec_hash, provenance (extra's keys appended to it), seeds, cells.

@@ -76,7 +76,7 @@ private:
 
 // The whole sweep in memory on one backend, cell by cell, every seed in one call:
 // the plain reference the tests hold the real path (units, threads, shards,
-// checkpoint, src/cli) against.
+// checkpoint, the orchestrator) against.
 SweepResult run_sweep(const Spec& spec, Backend& backend);
 
 std::string utc_now_iso8601();

@@ -1,29 +1,15 @@
 #include "gradsweep/merge.hpp"
 
 #include <algorithm>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "gradsweep/checkpoint.hpp"
+#include "gradsweep/file_io.hpp"
 #include "gradsweep/results_io.hpp"
 
 namespace gs {
 
 namespace {
-
-
-ojson read_json_file(const std::string& path, const std::string& dir) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw InputError(dir + ": no results.json: not a finished shard (still running, failed, or not a shard directory)");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    try {
-        return ojson::parse(ss.str());
-    } catch (const nlohmann::json::exception&) {
-        throw InputError(path + ": not valid JSON (damaged?)");
-    }
-}
 
 template <class T>
 T field(const ojson& j, const char* key, const std::string& where) {
@@ -53,16 +39,17 @@ std::string shard_results_json_text(const Spec& spec, uint64_t block_seeds, cons
     return j.dump(1) + "\n";
 }
 
-std::string final_results_json_text(const Spec& spec, const SweepResult& result, const ojson& extra) {
-    return results_json_text(spec, result, extra);
-}
-
 ShardSet open_shards(const std::vector<std::string>& dirs) {
     if (dirs.empty()) throw InputError("merge needs the shard directories to merge");
     ShardSet set;
     std::vector<ojson> docs;
     for (const std::string& d : dirs) {
-        ojson j = read_json_file(d + "/results.json", d);
+        const std::string path = d + "/results.json";
+        JsonFile f = read_json_file(path);
+        if (!f.found)
+            throw InputError(d + ": no results.json: not a finished shard (still running, failed, or not a shard directory)");
+        if (!f.valid) throw InputError(path + ": not valid JSON (damaged?)");
+        ojson& j = f.json;
         const std::string format = j.is_object() ? j.value("format", std::string()) : std::string();
         if (format == "gradsweep-results/1") throw InputError(d + ": holds the results of a whole run, not a shard");
         if (format != kShardFormat) throw InputError(d + ": results.json is not a gradsweep shard (format \"" + format + "\")");

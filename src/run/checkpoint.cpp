@@ -8,9 +8,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
-#include "gradsweep/results_io.hpp"
+#include "gradsweep/file_io.hpp"
 #include "gradsweep/stats.hpp"
 #include "gradsweep/sweep.hpp"
 
@@ -216,17 +215,11 @@ size_t remove_temporaries(const std::string& dir) {
 
 ojson read_checkpoint_json(const std::string& dir) {
     const std::string path = dir + "/" + kCheckpointFile;
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return ojson::object();
-    std::stringstream ss;
-    ss << f.rdbuf();
-    try {
-        ojson j = ojson::parse(ss.str());
-        if (!j.is_object()) throw InputError(path + ": not a gradsweep checkpoint");
-        return j;
-    } catch (const nlohmann::json::exception&) {
-        throw InputError(path + ": unreadable checkpoint (not JSON); use --force to start over");
-    }
+    const JsonFile f = read_json_file(path);
+    if (!f.found) return ojson::object();
+    if (!f.valid) throw InputError(path + ": unreadable checkpoint (not JSON); use --force to start over");
+    if (!f.json.is_object()) throw InputError(path + ": not a gradsweep checkpoint");
+    return f.json;
 }
 
 Checkpoint::Checkpoint(std::string dir, const Spec& spec, uint64_t block_seeds, const ShardId& shard,
@@ -344,10 +337,7 @@ void Checkpoint::summarise_cell(int cell) {
     columns_.start(c, seeds);
     columns_.add_units(
         last - first, [&](size_t k) { return units_[first + k]; },
-        [&](const WorkUnit& u, double* dst) {
-            std::string why;
-            if (!read_unit_file(unit_path(u), spec_, block_, u, dst, &why)) throw std::runtime_error(unit_path(u) + ": " + why);
-        },
+        [&](const WorkUnit& u, double* dst) { load_unit(u, dst); },
         unit_rows_);
     const CellResult r = columns_.finish();
     std::lock_guard<std::mutex> lock(mu_);  // freeze() must not cut this write short
@@ -357,6 +347,11 @@ void Checkpoint::summarise_cell(int cell) {
     write_cell_file(cell_path(cell), spec_, r);
     cell_done_[cell] = 1;
     for (size_t i = first; i < last; ++i) fs::remove(unit_path(units_[i]), ec);
+}
+
+void Checkpoint::load_unit(const WorkUnit& u, double* dst) const {
+    std::string why;
+    if (!read_unit_file(unit_path(u), spec_, block_, u, dst, &why)) throw std::runtime_error(unit_path(u) + ": " + why);
 }
 
 CellResult Checkpoint::load_cell(int cell) const {

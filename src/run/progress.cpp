@@ -5,6 +5,10 @@
 
 namespace gs {
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 std::string format_duration(double s) {
     if (!std::isfinite(s) || s < 0) return "?";
     char buf[48];

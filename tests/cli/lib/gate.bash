@@ -1,6 +1,6 @@
 # Sourced by the CLI tests that stop a run part-way (resume_kill.sh, signals.sh,
 # progress.sh). A run started with GRADSWEEP_TEST_GATE=FILE writes no more work
-# units than FILE says (src/cli.cpp, TestGate), so such a test picks the point
+# units than FILE says (src/run/test_gate.hpp), so such a test picks the point
 # of the run's progress where it signals or kills, and the run cannot finish
 # before that, however fast or slow (loaded) the machine is. The waits below
 # poll for a state and have no deadline: a hang is reported by ctest's timeout.

@@ -1,4 +1,4 @@
-#include "cli/child_process.hpp"
+#include "output/child_process.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
