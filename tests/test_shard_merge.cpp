@@ -147,6 +147,7 @@ TEST_CASE("merging shards gives an unsharded run's results to the last bit", "[s
         CHECK(slurp(out + "/results.csv") == csv);
         CHECK(slurp(out + "/per_seed.csv") == per_seed);
         CHECK(slurp(out + "/theory.csv") == slurp(d + "/full/theory.csv"));
+        CHECK(slurp(out + "/growth.csv") == slurp(d + "/full/growth.csv"));
         CHECK(comparable_results(out + "/results.json") == comparable_results(d + "/full/results.json"));
         const auto pj = nlohmann::ordered_json::parse(slurp(out + "/results.json"));
         CHECK(pj["provenance"]["shards"] == n);

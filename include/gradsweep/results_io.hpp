@@ -20,10 +20,14 @@ void write_results_csv(const Spec& spec, const SweepResult& result, TextOut& out
 // The infinite-width prediction per (cell, layer): cell,layer,quantity,value, where
 // value is sqrt(E[quantity^2]) over seeds (theory.hpp); cells without one have no rows.
 void write_theory_csv(const Spec& spec, const SweepResult& result, TextOut& out);
+// growth.csv: one row per cell, its identifying columns (results.csv's) then the
+// growth rate's (growth_rate.hpp) and the prediction's rate.
+void write_growth_csv(const Spec& spec, const SweepResult& result, TextOut& out);
 // The same texts whole (for tests and small outputs).
 std::string results_json_text(const Spec& spec, const SweepResult& result, const ojson& extra = ojson::object());
 std::string results_csv_text(const Spec& spec, const SweepResult& result);
 std::string theory_csv_text(const Spec& spec, const SweepResult& result);
+std::string growth_csv_text(const Spec& spec, const SweepResult& result);
 std::string results_csv_header();
 // Long-format raw rows: cell, seed, layer, quantity, value (layer -1 = loss).
 // poll, when given, runs every few thousand seeds (a place to notice signals).

@@ -18,6 +18,11 @@ struct SummaryRow {
     uint64_t nonfinite = 0;             // networks with any non-finite statistic
     // Mean-field first/last ratio of weight_grad_rms (NaN: no column).
     double theory_ratio = std::numeric_limits<double>::quiet_NaN();
+    // Growth rate of E[weight_grad_rms^2] per layer towards the input (growth_rate.hpp),
+    // its standard error, and the prediction's (NaN: none).
+    double growth_rate = std::numeric_limits<double>::quiet_NaN();
+    double growth_stderr = std::numeric_limits<double>::quiet_NaN();
+    double theory_growth_rate = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Aligned text table, one line per row, then a line saying what the numbers are.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gradsweep/backend.hpp"
+#include "gradsweep/growth_rate.hpp"
 #include "gradsweep/spec.hpp"
 #include "gradsweep/stats.hpp"
 #include "gradsweep/work_units.hpp"
@@ -21,6 +22,7 @@ struct CellResult {
     uint64_t nonfinite_networks = 0;  // networks with any non-finite statistic
     std::vector<std::array<Summary, kNumQuantities>> layers;
     Summary loss;
+    GrowthRate growth;  // fitted from the weight_grad_rms columns in seed order
 };
 
 struct RunInfo {

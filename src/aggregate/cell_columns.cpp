@@ -109,6 +109,10 @@ CellResult CellColumns::finish() {
     r.networks = count;
     r.nonfinite_networks = nonfinite_networks_.load();
     r.layers.resize(D);
+    // Before the summaries: they reorder the columns, the fit reads them in seed order.
+    std::vector<const double*> rms(static_cast<size_t>(D));
+    for (int l = 0; l < D; ++l) rms[l] = buf_ + static_cast<size_t>(l * kNumQuantities + weight_grad_rms) * count;
+    r.growth = fit_growth_rate(D, rms.data(), count);
     // Each column is an independent summary: large cells spread them over the cores
     // (a column's result is the same whichever thread computes it).
     auto column = [&](int c) {

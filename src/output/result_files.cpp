@@ -66,7 +66,8 @@ void write_result_files(const std::string& dir, const Spec& spec, const SweepRes
                         const std::string& per_seed, const ojson& extra) {
     std::vector<OutputFile> files{
         {dir + "/results.csv", [&](TextOut& o) { write_results_csv(spec, result, o); }},
-        {dir + "/theory.csv", [&](TextOut& o) { write_theory_csv(spec, result, o); }}};
+        {dir + "/theory.csv", [&](TextOut& o) { write_theory_csv(spec, result, o); }},
+        {dir + "/growth.csv", [&](TextOut& o) { write_growth_csv(spec, result, o); }}};
     if (with_per_seed) files.push_back({dir + "/per_seed.csv", [&](TextOut& o) { o << per_seed; }});
     files.push_back({dir + "/results.json", [&](TextOut& o) { write_results_json(spec, result, extra, o); }});
     write_files_atomic(files, write_poll);

@@ -2,8 +2,10 @@
 
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
+#include "gradsweep/growth_rate.hpp"
 #include "gradsweep/theory.hpp"
 #include "gradsweep/version.hpp"
 
@@ -34,7 +36,22 @@ ojson provenance_json(const Spec& spec, const RunInfo& info) {
 
 namespace {
 
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
 ojson number_or_null(double x) { return std::isfinite(x) ? ojson(x) : ojson(nullptr); }
+
+// A cell's growth rate (growth_rate.hpp) beside the prediction's.
+ojson growth_json(const GrowthRate& g, double theory_rate) {
+    ojson j{{"quantity", "weight_grad_rms"},
+            {"fitted_layers", ojson::array({g.first_layer, g.last_layer})},
+            {"seeds", g.seeds},
+            {"rate", number_or_null(g.rate)},
+            {"stderr", number_or_null(g.stderr_)},
+            {"depth_scale", number_or_null(g.depth_scale)},
+            {"theory_rate", number_or_null(theory_rate)}};
+    if (!g.defined()) j["reason"] = g.reason();
+    return j;
+}
 
 ojson summary_json(const Summary& s) {
     return ojson{{"n", s.n},
@@ -144,6 +161,7 @@ void write_results_json(const Spec& spec, const SweepResult& result, const ojson
             cj["theory"] = nullptr;
             cj["theory_reason"] = th.reason;
         }
+        cj["growth"] = growth_json(r.growth, th.applies ? theory_growth_rate(c.depth(), th.weight_grad_rms) : kNaN);
         stream_with_array(o, cj, 2, "layers", static_cast<size_t>(c.depth()), [&](size_t l, TextOut& lo) {
             ojson lj{{"layer", l}, {"fan_in", c.layer_sizes[l]}, {"fan_out", c.layer_sizes[l + 1]},
                      {"residual", c.residual_at(static_cast<int>(l))}, {"activation", c.activation_at(static_cast<int>(l))}};
@@ -157,11 +175,33 @@ void write_results_json(const Spec& spec, const SweepResult& result, const ojson
     out << "\n";
 }
 
+namespace {
+
+// The columns that identify a cell in results.csv and growth.csv: cell, its
+// parameters, the spec's columns.
+class CellPrefix {
+public:
+    explicit CellPrefix(const Spec& spec) : spec_(spec) {
+        const ojson spec_cols = spec_columns(spec);
+        for (auto it = spec_cols.begin(); it != spec_cols.end(); ++it) spec_part_ += "," + csv_value(it.value());
+    }
+    std::string operator()(int cell) const {
+        std::string prefix = std::to_string(cell);
+        const ojson params = cell_params(spec_.cells[cell]);
+        for (auto it = params.begin(); it != params.end(); ++it) prefix += "," + csv_value(it.value());
+        return prefix + spec_part_;
+    }
+
+private:
+    const Spec& spec_;
+    std::string spec_part_;
+};
+
+}  // namespace
+
 void write_results_csv(const Spec& spec, const SweepResult& result, TextOut& out) {
     out << results_csv_header();
-    std::string spec_part;
-    const ojson spec_cols = spec_columns(spec);
-    for (auto it = spec_cols.begin(); it != spec_cols.end(); ++it) spec_part += "," + csv_value(it.value());
+    const CellPrefix cell_prefix(spec);
     std::string row;
     auto put_row = [&](const std::string& prefix, const std::string& layer, const char* quantity, const Summary& s) {
         row = prefix;
@@ -172,10 +212,7 @@ void write_results_csv(const Spec& spec, const SweepResult& result, TextOut& out
     };
     for (const CellResult& r : result.cells) {
         const Cell& c = spec.cells[r.cell];
-        std::string prefix = std::to_string(r.cell);
-        const ojson params = cell_params(c);
-        for (auto it = params.begin(); it != params.end(); ++it) prefix += "," + csv_value(it.value());
-        prefix += spec_part;
+        const std::string prefix = cell_prefix(r.cell);
         for (int l = 0; l < c.depth(); ++l)
             for (int q = 0; q < kNumQuantities; ++q) {
                 if (q == bias_grad_mean_abs && !c.bias) continue;
@@ -215,6 +252,27 @@ std::string results_json_text(const Spec& spec, const SweepResult& result, const
 
 std::string results_csv_text(const Spec& spec, const SweepResult& result) {
     return whole_text([&](TextOut& o) { write_results_csv(spec, result, o); });
+}
+
+void write_growth_csv(const Spec& spec, const SweepResult& result, TextOut& out) {
+    std::string header = results_csv_header();
+    header.resize(header.find(",layer,quantity,"));
+    out << header + ",first_layer,last_layer,seeds,growth_rate,growth_rate_stderr,depth_scale,theory_growth_rate,reason\n";
+    const CellPrefix cell_prefix(spec);
+    for (const CellResult& r : result.cells) {
+        const Cell& c = spec.cells[r.cell];
+        const GrowthRate& g = r.growth;
+        const CellTheory th = cell_theory(spec, c);
+        const double theory = th.applies ? theory_growth_rate(c.depth(), th.weight_grad_rms) : kNaN;
+        std::string row = cell_prefix(r.cell);
+        row += "," + std::to_string(g.first_layer) + "," + std::to_string(g.last_layer) + "," + std::to_string(g.seeds);
+        for (double x : {g.rate, g.stderr_, g.depth_scale, theory}) row += "," + format_double(x);
+        out << row + "," + csv_value(ojson(g.reason())) + "\n";
+    }
+}
+
+std::string growth_csv_text(const Spec& spec, const SweepResult& result) {
+    return whole_text([&](TextOut& o) { write_growth_csv(spec, result, o); });
 }
 
 std::string theory_csv_text(const Spec& spec, const SweepResult& result) {

@@ -66,6 +66,11 @@ std::string summary_table(const std::vector<SummaryRow>& rows, uint64_t seeds) {
     const bool theory = std::any_of(rows.begin(), rows.end(), [](const SummaryRow& r) { return !std::isnan(r.theory_ratio); });
     std::vector<std::string> head = {"cell", "network", "first layer", "last layer", "first/last", "nonfinite"};
     if (theory) head.push_back("mean-field f/l");
+    const bool growth = std::any_of(rows.begin(), rows.end(), [](const SummaryRow& r) { return !std::isnan(r.growth_rate); });
+    const bool growth_theory =
+        growth && std::any_of(rows.begin(), rows.end(), [](const SummaryRow& r) { return !std::isnan(r.theory_growth_rate); });
+    if (growth) head.push_back("rate/layer");
+    if (growth_theory) head.push_back("mean-field rate");
     std::vector<std::vector<std::string>> table;
     for (const SummaryRow& r : rows) {
         // A median over seeds is NaN only when no network gave a finite value there.
@@ -78,6 +83,10 @@ std::string summary_table(const std::vector<SummaryRow>& rows, uint64_t seeds) {
         std::vector<std::string> line = {std::to_string(r.cell), r.label, cell_text(first), cell_text(last), ratio,
                                          std::to_string(r.nonfinite)};
         if (theory) line.push_back(std::isnan(r.theory_ratio) ? std::string(kNoData) : short_number(r.theory_ratio));
+        if (growth)
+            line.push_back(std::isnan(r.growth_rate) ? std::string(kNoData)
+                                                     : short_number(r.growth_rate) + " \u00b1 " + short_number(r.growth_stderr));
+        if (growth_theory) line.push_back(std::isnan(r.theory_growth_rate) ? std::string(kNoData) : short_number(r.theory_growth_rate));
         table.push_back(std::move(line));
     }
     std::vector<size_t> width(head.size());
@@ -104,6 +113,9 @@ std::string summary_table(const std::vector<SummaryRow>& rows, uint64_t seeds) {
         for (const auto& x : line) dash = dash || x == kNoData;
     if (dash) out += ";\n " + std::string(kNoData) + ": no network of the cell gave a finite value there";
     if (theory) out += ";\n mean-field f/l: infinite-width sqrt(E[rms^2]) ratio, docs/theory.md";
+    if (growth)
+        out += ";\n rate/layer: growth of ln E[rms^2] per layer towards the input over the hidden layers, \u00b1 its standard error"
+               " (growth.csv; mean-field: ln chi_1 at the fixed point)";
     out += ")\n";
     return out;
 }
@@ -121,7 +133,10 @@ std::vector<SummaryRow> summary_rows(const Spec& spec, const std::vector<CellRes
             // The same prediction results.json and theory.csv carry (and the same limits).
             const CellTheory t = cell_theory(spec, cell);
             if (t.applies && !t.weight_grad_rms.empty()) r.theory_ratio = t.weight_grad_rms.front() / t.weight_grad_rms.back();
+            if (t.applies) r.theory_growth_rate = theory_growth_rate(cell.depth(), t.weight_grad_rms);
         }
+        r.growth_rate = c.growth.rate;
+        r.growth_stderr = c.growth.stderr_;
         rows.push_back(std::move(r));
     }
     return rows;

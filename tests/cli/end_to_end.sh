@@ -35,29 +35,60 @@ ps=$(($(wc -l < "$work/out/per_seed.csv") - 1))
 grep -q "first layer" "$work/stdout.txt" || fail "no summary table"
 # The summary: a header, then one row per cell with first/last medians, ratio, non-finite count.
 /usr/bin/python3 - "$work/stdout.txt" "$work/out" <<'PY' || fail "summary table: $(cat "$work/stdout.txt")"
-import csv, math, sys
+import csv, math, re, sys
 lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
 head = [i for i, l in enumerate(lines) if l.split()[:2] == ["cell", "network"]]
 assert len(head) == 1, lines
-h = lines[head[0]]
-for col in ["first layer", "last layer", "first/last", "nonfinite", "mean-field f/l"]:
-    assert col in h, col
+cols = re.split(r"\s{2,}", lines[head[0]].strip())  # columns are two or more spaces apart
+for col in ["first layer", "last layer", "first/last", "nonfinite", "mean-field f/l", "rate/layer", "mean-field rate"]:
+    assert col in cols, (col, cols)
 rows = lines[head[0] + 1: head[0] + 9]
 assert "-nan" not in "\n".join(lines)
 med = {}
 for x in csv.DictReader(open(f"{sys.argv[2]}/results.csv")):
     if x["quantity"] == "weight_grad_mean_abs":
         med.setdefault(int(x["cell"]), {})[int(x["layer"])] = float(x["median"])
+growth = {int(x["cell"]): x for x in csv.DictReader(open(f"{sys.argv[2]}/growth.csv"))}
 for c, row in enumerate(rows):
-    f = row.split()
-    assert int(f[0]) == c, row
-    # label words, then first, last, ratio, nonfinite, mean-field ratio
-    first, last, ratio, nonfinite = f[-5], f[-4], f[-3], f[-2]
+    f = dict(zip(cols, re.split(r"\s{2,}", row.strip())))
+    assert int(f["cell"]) == c, row
     m = med[c]
-    assert math.isclose(float(first), m[0], rel_tol=6e-3), (row, m[0])
-    assert math.isclose(float(last), m[max(m)], rel_tol=6e-3), (row, m)
-    assert math.isclose(float(ratio), m[0] / m[max(m)], rel_tol=6e-3), row
-    assert nonfinite == "0", row
+    assert math.isclose(float(f["first layer"]), m[0], rel_tol=6e-3), (row, m[0])
+    assert math.isclose(float(f["last layer"]), m[max(m)], rel_tol=6e-3), (row, m)
+    assert math.isclose(float(f["first/last"]), m[0] / m[max(m)], rel_tol=6e-3), row
+    assert f["nonfinite"] == "0", row
+    g = growth[c]
+    if g["growth_rate"] == "NaN":  # depth 2: no hidden layers to fit
+        assert f["rate/layer"] == "\u2014" and g["reason"].startswith("fewer than 2 hidden layers"), (row, g)
+    else:
+        rate, se = f["rate/layer"].split(" \u00b1 ")
+        assert math.isclose(float(rate), float(g["growth_rate"]), rel_tol=6e-3), (row, g)
+        assert math.isclose(float(se), float(g["growth_rate_stderr"]), rel_tol=6e-3), (row, g)
+        assert math.isclose(float(f["mean-field rate"]), float(g["theory_growth_rate"]), rel_tol=6e-3), (row, g)
+PY
+# growth.csv: one row per cell, results.csv's identifying columns then the rate's.
+head -1 "$work/out/growth.csv" | grep -qx 'cell,depth,width,layer_sizes,activation,leaky_slope,shortcut,bias,last_activation,residual_scale,init,sigma_w,sigma_b,name,spec_hash,precision,rng,rng_key,seeds_first,seeds_count,input,input_batch,loss_target,first_layer,last_layer,seeds,growth_rate,growth_rate_stderr,depth_scale,theory_growth_rate,reason' \
+  || fail "growth.csv header: $(head -1 "$work/out/growth.csv")"
+[[ $(($(wc -l < "$work/out/growth.csv") - 1)) == 8 ]] || fail "growth.csv rows: $(wc -l < "$work/out/growth.csv")"
+# Recomputed from per_seed.csv: the slope of ln mean(rms^2) over layers 1..2 of the depth-4 cells.
+/usr/bin/python3 - "$work/out" <<'PY' || fail "growth.csv disagrees with per_seed.csv"
+import csv, json, math, sys
+d = sys.argv[1]
+sq = {}
+for x in csv.DictReader(open(f"{d}/per_seed.csv")):
+    if x["quantity"] == "weight_grad_rms":
+        sq.setdefault(int(x["cell"]), {}).setdefault(int(x["layer"]), []).append(float(x["value"]) ** 2)
+cells = json.load(open(f"{d}/results.json"))["cells"]
+for g in csv.DictReader(open(f"{d}/growth.csv")):
+    c = int(g["cell"])
+    if int(g["depth"]) != 4:
+        continue
+    m1, m2 = (sum(sq[c][l]) / len(sq[c][l]) for l in (1, 2))
+    want = math.log(m1) - math.log(m2)  # layer 1 is one layer further from the output than layer 2
+    assert (int(g["first_layer"]), int(g["last_layer"]), int(g["seeds"])) == (1, 2, 50), g
+    assert math.isclose(float(g["growth_rate"]), want, rel_tol=1e-9, abs_tol=1e-12), (g, want)
+    js = cells[c]["growth"]
+    assert js["rate"] == float(g["growth_rate"]) and js["fitted_layers"] == [1, 2] and js["seeds"] == 50, js
 PY
 [[ -s $work/out/theory.csv ]] || fail "missing theory.csv"
 [[ $(head -1 "$work/out/theory.csv") == "cell,layer,quantity,value" ]] || fail "theory.csv header"
@@ -89,6 +120,7 @@ PY
 "$bin" run "$work/spec.json" -o "$work/out1" --threads 1 -q > "$work/quiet.txt" 2>&1 || fail "run -q"
 cmp -s "$work/out/results.csv" "$work/out1/results.csv" || fail "1 vs 2 threads differ"
 cmp -s "$work/out/theory.csv" "$work/out1/theory.csv" || fail "theory.csv differs"
+cmp -s "$work/out/growth.csv" "$work/out1/growth.csv" || fail "growth.csv differs between 1 and 2 threads"
 [[ ! -s $work/quiet.txt ]] || fail "--quiet printed: $(cat "$work/quiet.txt")"
 
 # merge prints the same summary table (and nothing with --quiet).
@@ -100,6 +132,7 @@ sed -n '/^cell  *network/,/^(median/p' "$work/merge.txt" > "$work/table_merge.tx
 [[ -s $work/table_merge.txt ]] || fail "merge printed no summary: $(cat "$work/merge.txt")"
 cmp -s "$work/table_run.txt" "$work/table_merge.txt" || fail "merge summary differs from the run's"
 cmp -s "$work/out/theory.csv" "$work/merged/theory.csv" || fail "merged theory.csv differs"
+cmp -s "$work/out/growth.csv" "$work/merged/growth.csv" || fail "merged growth.csv differs"
 "$bin" merge "$work/s0" "$work/s1" -o "$work/merged_q" -q > "$work/merge_q.txt" 2>&1 || fail "merge -q"
 [[ ! -s $work/merge_q.txt ]] || fail "merge --quiet printed: $(cat "$work/merge_q.txt")"
 

@@ -51,10 +51,10 @@ def check_cell(path):
     data = open(path, "rb").read()
     if len(data) < 64:
         return "truncated", 0
-    if data[:8] != b"GSCELL3\n":
+    if data[:8] != b"GSCELL4\n":
         return "bad magic", 0
     cell, depth, networks, _ = struct.unpack("<4Q", data[24:56])
-    want = 56 + (depth * 5 + 1) * 88 + 8
+    want = 56 + (depth * 5 + 1) * 88 + 56 + 8  # header, summaries, growth record, checksum
     if len(data) != want:
         return f"size {len(data)} != {want}", 0
     if os.path.basename(path) != f"cell-{cell}.bin":

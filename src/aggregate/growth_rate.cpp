@@ -1,0 +1,110 @@
+#include "gradsweep/growth_rate.hpp"
+
+#include <cmath>
+#include <limits>
+
+namespace gs {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Least-squares weights of the slope against t_l = depth - 1 - l (layers between
+// layer l and the output): slope = sum_l w_l y_l.
+std::vector<long double> slope_weights(int64_t D, int64_t first, int64_t last) {
+    const int64_t n = last - first + 1;
+    long double tbar = 0;
+    for (int64_t l = first; l <= last; ++l) tbar += D - 1 - l;
+    tbar /= n;
+    long double sxx = 0;
+    for (int64_t l = first; l <= last; ++l) sxx += (D - 1 - l - tbar) * (D - 1 - l - tbar);
+    std::vector<long double> w;
+    for (int64_t l = first; l <= last; ++l) w.push_back((D - 1 - l - tbar) / sxx);
+    return w;
+}
+
+GrowthRate undefined(GrowthRate g, GrowthStatus why) {
+    g.rate = g.stderr_ = g.depth_scale = kNaN;
+    g.status = why;
+    return g;
+}
+
+}  // namespace
+
+const char* growth_reason(GrowthStatus s) {
+    switch (s) {
+        case GrowthStatus::ok: return "";
+        case GrowthStatus::few_layers: return "fewer than 2 hidden layers (depth < 4)";
+        case GrowthStatus::few_seeds: return "fewer than 2 seeds with finite gradients in every fitted layer";
+        case GrowthStatus::zero_layer: return "a fitted layer's weight gradients are all exactly 0";
+    }
+    return "unknown";
+}
+
+void growth_layers(int depth, int64_t& first, int64_t& last) {
+    first = 1;
+    last = depth - 2;
+}
+
+GrowthRate fit_growth_rate(int depth, const double* const* rms, uint64_t count) {
+    GrowthRate g;
+    growth_layers(depth, g.first_layer, g.last_layer);
+    const int64_t first = g.first_layer, last = g.last_layer;
+    if (last - first + 1 < 2) return undefined(g, GrowthStatus::few_layers);
+    // long double: squares of float64 gradients leave double's range above ~1e154.
+    // Seeds with a non-finite value in any fitted layer are left out whole, so that
+    // every layer's mean is over the same networks.
+    auto usable = [&](uint64_t s) {
+        for (int64_t l = first; l <= last; ++l)
+            if (!std::isfinite(rms[l][s])) return false;
+        return true;
+    };
+    std::vector<long double> mean(last - first + 1, 0.0L);
+    uint64_t n = 0;
+    for (uint64_t s = 0; s < count; ++s) {
+        if (!usable(s)) continue;
+        ++n;
+        for (int64_t l = first; l <= last; ++l) mean[l - first] += static_cast<long double>(rms[l][s]) * rms[l][s];
+    }
+    g.seeds = n;
+    if (n < 2) return undefined(g, GrowthStatus::few_seeds);
+    for (long double& m : mean) m /= static_cast<long double>(n);
+    for (long double m : mean)
+        if (!(m > 0)) return undefined(g, GrowthStatus::zero_layer);
+    const std::vector<long double> w = slope_weights(depth, first, last);
+    long double rate = 0;
+    for (size_t k = 0; k < w.size(); ++k) rate += w[k] * std::log(mean[k]);
+    // Delta method: rate = sum_l w_l ln m_l, and d rate / d m_l = w_l / m_l, so its
+    // variance is that of the per-seed value sum_l w_l rms_l^2 / m_l, over n.
+    long double gm = 0, gss = 0;
+    uint64_t k = 0;
+    for (uint64_t s = 0; s < count; ++s) {
+        if (!usable(s)) continue;
+        long double v = 0;
+        for (int64_t l = first; l <= last; ++l) v += w[l - first] * (static_cast<long double>(rms[l][s]) * rms[l][s]) / mean[l - first];
+        ++k;
+        const long double d = v - gm;  // Welford: no cancellation
+        gm += d / k;
+        gss += d * (v - gm);
+    }
+    g.rate = static_cast<double>(rate);
+    g.stderr_ = static_cast<double>(std::sqrt(gss / (n - 1) / n));
+    g.depth_scale = g.rate < 0 ? -1.0 / g.rate : kNaN;
+    return g;
+}
+
+double theory_growth_rate(int depth, const std::vector<double>& predicted_rms) {
+    int64_t first = 0, last = -1;
+    growth_layers(depth, first, last);
+    if (last - first + 1 < 2 || static_cast<int64_t>(predicted_rms.size()) <= last) return kNaN;
+    const std::vector<long double> w = slope_weights(depth, first, last);
+    long double rate = 0;
+    for (int64_t l = first; l <= last; ++l) {
+        const long double p = predicted_rms[l];
+        if (!(p > 0) || !std::isfinite(static_cast<double>(p))) return kNaN;
+        rate += w[l - first] * 2 * std::log(p);  // ln of the mean square
+    }
+    return static_cast<double>(rate);
+}
+
+}  // namespace gs

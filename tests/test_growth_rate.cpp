@@ -1,0 +1,129 @@
+// The per-cell gradient growth rate (growth_rate.hpp): exact on noiseless
+// columns, unbiased with a calibrated standard error on noisy ones (fixed seeds),
+// and undefined, with a reason, where it cannot be fitted.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "gradsweep/growth_rate.hpp"
+#include "gradsweep/spec.hpp"
+
+using namespace gs;
+
+namespace {
+
+Cell cell_of_depth(int depth, int width = 8) {
+    Cell c;
+    c.layer_sizes.assign(depth + 1, width);
+    c.layer_sizes.front() = 3;
+    c.layer_sizes.back() = 1;
+    return c;
+}
+
+// Columns with rms_l^2 = scale * exp(rate * (depth - 1 - l)) * noise, noise
+// log-normal with E = exp(sigma^2 / 2) the same in every layer (so the slope of
+// the log of the mean is `rate`), independent over seeds and layers.
+struct Columns {
+    std::vector<std::vector<double>> values;
+    std::vector<const double*> ptrs;
+    Columns(const Cell& c, uint64_t n, double rate, double sigma, std::mt19937_64& rng) : values(c.depth()) {
+        std::normal_distribution<double> z;
+        for (int l = 0; l < c.depth(); ++l) {
+            for (uint64_t s = 0; s < n; ++s) {
+                const double ms = 3.0 * std::exp(rate * (c.depth() - 1 - l) + sigma * (sigma > 0 ? z(rng) : 0.0));
+                values[l].push_back(std::sqrt(ms));
+            }
+            ptrs.push_back(values[l].data());
+        }
+    }
+};
+
+}  // namespace
+
+TEST_CASE("growth rate: noiseless columns give the slope exactly and no spread", "[growth]") {
+    std::mt19937_64 rng(1);
+    for (double rate : {-0.7, 0.0, 0.25}) {
+        const Cell c = cell_of_depth(12);
+        Columns cols(c, 16, rate, 0.0, rng);
+        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), 16);
+        REQUIRE(g.defined());
+        CHECK(g.first_layer == 1);
+        CHECK(g.last_layer == 10);
+        CHECK(g.seeds == 16);
+        CHECK(g.rate == Approx(rate).margin(1e-12));
+        CHECK(g.stderr_ == Approx(0).margin(1e-12));
+        if (rate < 0) CHECK(g.depth_scale == Approx(-1 / rate));
+        if (rate > 0) CHECK(std::isnan(g.depth_scale));  // growing towards the input: no depth scale
+    }
+}
+
+TEST_CASE("growth rate: unbiased, and its standard error covers the truth as often as it says", "[growth]") {
+    const unsigned seed = 20261201;
+    INFO("std::mt19937_64 seed " << seed);
+    std::mt19937_64 rng(seed);
+    const Cell c = cell_of_depth(10);
+    const double rate = -0.3;
+    const int reps = 400;
+    int within1 = 0, within2 = 0;
+    double mean_z = 0;
+    for (int r = 0; r < reps; ++r) {
+        Columns cols(c, 500, rate, 0.8, rng);
+        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), 500);
+        REQUIRE(g.defined());
+        const double z = (g.rate - rate) / g.stderr_;
+        within1 += std::fabs(z) < 1;
+        within2 += std::fabs(z) < 2;
+        mean_z += z / reps;
+    }
+    // Normal: 68.3 % and 95.4 %; with 400 replicates the binomial sd is 2.3 and 1.0 points.
+    CHECK(within1 / double(reps) == Approx(0.683).margin(0.08));
+    CHECK(within2 / double(reps) == Approx(0.954).margin(0.04));
+    CHECK(std::fabs(mean_z) < 0.2);  // bias below a fifth of a standard error
+}
+
+TEST_CASE("growth rate: undefined with a reason; non-finite seeds are left out whole", "[growth]") {
+    std::mt19937_64 rng(2);
+    {
+        const Cell c = cell_of_depth(3);
+        Columns cols(c, 8, -0.1, 0.0, rng);
+        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), 8);
+        CHECK_FALSE(g.defined());
+        CHECK(std::isnan(g.rate));
+        CHECK(std::isnan(g.stderr_));
+    }
+    {
+        const Cell c = cell_of_depth(6);
+        Columns cols(c, 8, -0.1, 0.0, rng);
+        for (double& v : cols.values[3]) v = 0.0;  // a layer whose gradients vanished exactly
+        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), 8);
+        CHECK_FALSE(g.defined());
+        CHECK(g.status == GrowthStatus::zero_layer);
+        CHECK(std::string(g.reason()).find("exactly 0") != std::string::npos);
+    }
+    {
+        const Cell c = cell_of_depth(6);
+        Columns cols(c, 10, -0.2, 0.0, rng);
+        cols.values[2][4] = std::nan("");
+        cols.values[4][7] = INFINITY;
+        cols.values[0][1] = NAN;  // layer 0 is not fitted: seed 1 stays
+        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), 10);
+        REQUIRE(g.defined());
+        CHECK(g.seeds == 8);
+        CHECK(g.rate == Approx(-0.2).margin(1e-12));
+    }
+}
+
+TEST_CASE("growth rate: the prediction's slope", "[growth]") {
+    const Cell c = cell_of_depth(8);
+    std::vector<double> rms;
+    for (int l = 0; l < 8; ++l) rms.push_back(std::sqrt(5.0 * std::exp(-0.4 * (7 - l))));
+    rms[0] = 100;  // the layers outside the fit do not count
+    rms[7] = 1e-9;
+    CHECK(theory_growth_rate(c.depth(), rms) == Approx(-0.4).margin(1e-12));
+    rms[3] = std::nan("");
+    CHECK(std::isnan(theory_growth_rate(c.depth(), rms)));
+    CHECK(std::isnan(theory_growth_rate(3, {1.0, 1.0, 1.0})));
+}
