@@ -99,6 +99,7 @@ TEST_CASE("cell files keep a cell's aggregates exactly", "[scaleout]") {
         CHECK(back.nonfinite_networks == c.nonfinite_networks);
         CHECK(std::memcmp(&back.loss, &c.loss, sizeof(Summary)) == 0);
         CHECK(std::memcmp(&back.growth, &c.growth, sizeof(GrowthRate)) == 0);
+        CHECK(std::memcmp(&back.delta_growth, &c.delta_growth, sizeof(GrowthRate)) == 0);
         CHECK_FALSE(read_cell_file(path, spec, (c.cell + 1) % 4, back, &why));
         std::string bytes = slurp(path);
         bytes[70] ^= 4;

@@ -48,7 +48,7 @@ TEST_CASE("growth rate: noiseless columns give the slope exactly and no spread",
     for (double rate : {-0.7, 0.0, 0.25}) {
         const Cell c = cell_of_depth(12);
         Columns cols(c, 16, rate, 0.0, rng);
-        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), 16);
+        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), nullptr, 16);
         REQUIRE(g.defined());
         CHECK(g.first_layer == 1);
         CHECK(g.last_layer == 10);
@@ -71,7 +71,7 @@ TEST_CASE("growth rate: unbiased, and its standard error covers the truth as oft
     double mean_z = 0;
     for (int r = 0; r < reps; ++r) {
         Columns cols(c, 500, rate, 0.8, rng);
-        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), 500);
+        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), nullptr, 500);
         REQUIRE(g.defined());
         const double z = (g.rate - rate) / g.stderr_;
         within1 += std::fabs(z) < 1;
@@ -89,7 +89,7 @@ TEST_CASE("growth rate: undefined with a reason; non-finite seeds are left out w
     {
         const Cell c = cell_of_depth(3);
         Columns cols(c, 8, -0.1, 0.0, rng);
-        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), 8);
+        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), nullptr, 8);
         CHECK_FALSE(g.defined());
         CHECK(std::isnan(g.rate));
         CHECK(std::isnan(g.stderr_));
@@ -98,7 +98,7 @@ TEST_CASE("growth rate: undefined with a reason; non-finite seeds are left out w
         const Cell c = cell_of_depth(6);
         Columns cols(c, 8, -0.1, 0.0, rng);
         for (double& v : cols.values[3]) v = 0.0;  // a layer whose gradients vanished exactly
-        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), 8);
+        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), nullptr, 8);
         CHECK_FALSE(g.defined());
         CHECK(g.status == GrowthStatus::zero_layer);
         CHECK(std::string(g.reason()).find("exactly 0") != std::string::npos);
@@ -109,7 +109,7 @@ TEST_CASE("growth rate: undefined with a reason; non-finite seeds are left out w
         cols.values[2][4] = std::nan("");
         cols.values[4][7] = INFINITY;
         cols.values[0][1] = NAN;  // layer 0 is not fitted: seed 1 stays
-        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), 10);
+        const GrowthRate g = fit_growth_rate(c.depth(), cols.ptrs.data(), nullptr, 10);
         REQUIRE(g.defined());
         CHECK(g.seeds == 8);
         CHECK(g.rate == Approx(-0.2).margin(1e-12));
@@ -126,4 +126,37 @@ TEST_CASE("growth rate: the prediction's slope", "[growth]") {
     rms[3] = std::nan("");
     CHECK(std::isnan(theory_growth_rate(c.depth(), rms)));
     CHECK(std::isnan(theory_growth_rate(3, {1.0, 1.0, 1.0})));
+    // Divided by the previous layer's value: ln(rms_l^2 / act_{l-1}^2) = ln 5 - 0.4 t_l - 0.1 t_l.
+    rms[3] = std::sqrt(5.0 * std::exp(-0.4 * 4));
+    std::vector<double> act;  // act[l-1]^2 = e^{0.1 t_l}, t_l = 7 - l
+    for (int k = 0; k < 8; ++k) act.push_back(std::sqrt(std::exp(0.1 * (6 - k))));
+    CHECK(theory_growth_rate(8, rms, &act) == Approx(-0.5).margin(1e-12));
+}
+
+TEST_CASE("growth rate of a ratio: the backpropagated gradient from weight_grad_rms / the input's rms", "[growth]") {
+    // Per seed rms_l^2 = d_l^2 a_{l-1}^2 with d_l^2 ~ e^{-0.3 t_l} and a_{l-1}^2 ~ e^{0.3 t_l}:
+    // the weight gradients do not grow at all, the deltas shrink by -0.3 per layer.
+    const Cell c = cell_of_depth(9);
+    std::mt19937_64 rng(3);
+    std::lognormal_distribution<double> noise(0.0, 0.5);
+    std::vector<std::vector<double>> rms(9), act(9);
+    for (int l = 0; l < 9; ++l)
+        for (int s = 0; s < 64; ++s) {
+            const double t = 8 - l, a2 = std::exp(0.3 * t) * noise(rng), d2 = std::exp(-0.3 * t) * noise(rng);
+            rms[l].push_back(std::sqrt(d2 * a2));
+            act[l].push_back(0);  // filled below: act[l-1] is layer l's input
+        }
+    std::vector<const double*> num(9), den(9, nullptr);
+    for (int l = 1; l < 9; ++l) {
+        for (int s = 0; s < 64; ++s) act[l - 1][s] = rms[l][s] / std::sqrt(std::exp(-0.3 * (8 - l)));  // exact d_l^2
+        den[l] = act[l - 1].data();
+    }
+    for (int l = 0; l < 9; ++l) num[l] = rms[l].data();
+    const GrowthRate d = fit_growth_rate(c.depth(), num.data(), den.data(), 64);
+    REQUIRE(d.defined());
+    CHECK(d.rate == Approx(-0.3).margin(1e-12));  // the ratio is exactly e^{-0.3 t}
+    CHECK(d.stderr_ == Approx(0).margin(1e-12));
+    act[2][5] = 0;  // a zero input rms makes that seed's ratio infinite: left out
+    const GrowthRate d2 = fit_growth_rate(c.depth(), num.data(), den.data(), 64);
+    CHECK(d2.seeds == 63);
 }

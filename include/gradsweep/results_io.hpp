@@ -20,8 +20,9 @@ void write_results_csv(const Spec& spec, const SweepResult& result, TextOut& out
 // The infinite-width prediction per (cell, layer): cell,layer,quantity,value, where
 // value is sqrt(E[quantity^2]) over seeds (theory.hpp); cells without one have no rows.
 void write_theory_csv(const Spec& spec, const SweepResult& result, TextOut& out);
-// growth.csv: one row per cell, its identifying columns (results.csv's) then the
-// growth rate's (growth_rate.hpp) and the prediction's rate.
+// growth.csv: per cell a row for each growth rate (growth_rate.hpp; quantity
+// weight_grad_rms and delta_rms), the cell's identifying columns (results.csv's)
+// first, the prediction's rate beside the measured one.
 void write_growth_csv(const Spec& spec, const SweepResult& result, TextOut& out);
 // The same texts whole (for tests and small outputs).
 std::string results_json_text(const Spec& spec, const SweepResult& result, const ojson& extra = ojson::object());

@@ -22,7 +22,8 @@ struct CellResult {
     uint64_t nonfinite_networks = 0;  // networks with any non-finite statistic
     std::vector<std::array<Summary, kNumQuantities>> layers;
     Summary loss;
-    GrowthRate growth;  // fitted from the weight_grad_rms columns in seed order
+    GrowthRate growth;        // of E[weight_grad_rms^2], fitted from the columns in seed order
+    GrowthRate delta_growth;  // of E[(weight_grad_rms_l / activation_rms_{l-1})^2]: backpropagated gradients
 };
 
 struct RunInfo {

@@ -28,6 +28,7 @@ struct CellTheory {
     bool applies = false;
     std::string reason;                   // why there is no prediction, when !applies
     std::vector<double> weight_grad_rms;  // per layer: sqrt(E[weight_grad_rms^2]); NaN where the recursion overflows
+    std::vector<double> activation_rms;   // per layer: sqrt(E[activation_rms^2]); NaN likewise
 };
 
 // Cells whose prediction would cost more than this many two-dimensional quadratures

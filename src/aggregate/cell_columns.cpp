@@ -110,9 +110,14 @@ CellResult CellColumns::finish() {
     r.nonfinite_networks = nonfinite_networks_.load();
     r.layers.resize(D);
     // Before the summaries: they reorder the columns, the fit reads them in seed order.
-    std::vector<const double*> rms(static_cast<size_t>(D));
-    for (int l = 0; l < D; ++l) rms[l] = buf_ + static_cast<size_t>(l * kNumQuantities + weight_grad_rms) * count;
-    r.growth = fit_growth_rate(D, rms.data(), count);
+    auto values_of = [&](int l, Quantity q) { return buf_ + static_cast<size_t>(l * kNumQuantities + q) * count; };
+    std::vector<const double*> rms(static_cast<size_t>(D)), input_rms(static_cast<size_t>(D), nullptr);
+    for (int l = 0; l < D; ++l) {
+        rms[l] = values_of(l, weight_grad_rms);
+        if (l > 0) input_rms[l] = values_of(l - 1, activation_rms);  // layer l's input is layer l-1's output
+    }
+    r.growth = fit_growth_rate(D, rms.data(), nullptr, count);
+    r.delta_growth = fit_growth_rate(D, rms.data(), input_rms.data(), count);
     // Each column is an independent summary: large cells spread them over the cores
     // (a column's result is the same whichever thread computes it).
     auto column = [&](int c) {

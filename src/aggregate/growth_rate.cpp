@@ -36,7 +36,8 @@ const char* growth_reason(GrowthStatus s) {
         case GrowthStatus::ok: return "";
         case GrowthStatus::few_layers: return "fewer than 2 hidden layers (depth < 4)";
         case GrowthStatus::few_seeds: return "fewer than 2 seeds with finite gradients in every fitted layer";
-        case GrowthStatus::zero_layer: return "a fitted layer's weight gradients are all exactly 0";
+        case GrowthStatus::zero_layer: return "a fitted layer's values are all exactly 0";
+        case GrowthStatus::not_computed: return "not computed";
     }
     return "unknown";
 }
@@ -46,17 +47,23 @@ void growth_layers(int depth, int64_t& first, int64_t& last) {
     last = depth - 2;
 }
 
-GrowthRate fit_growth_rate(int depth, const double* const* rms, uint64_t count) {
+GrowthRate fit_growth_rate(int depth, const double* const* num, const double* const* den, uint64_t count) {
     GrowthRate g;
+    g.status = GrowthStatus::ok;
     growth_layers(depth, g.first_layer, g.last_layer);
     const int64_t first = g.first_layer, last = g.last_layer;
     if (last - first + 1 < 2) return undefined(g, GrowthStatus::few_layers);
     // long double: squares of float64 gradients leave double's range above ~1e154.
     // Seeds with a non-finite value in any fitted layer are left out whole, so that
     // every layer's mean is over the same networks.
-    auto usable = [&](uint64_t s) {
+    auto value = [&](int64_t l, uint64_t s) {
+        const long double x = den ? static_cast<long double>(num[l][s]) / den[l][s] : static_cast<long double>(num[l][s]);
+        return x * x;
+    };
+    auto usable = [&](uint64_t s) {  // a zero den gives inf or NaN: left out too
         for (int64_t l = first; l <= last; ++l)
-            if (!std::isfinite(rms[l][s])) return false;
+            if (!std::isfinite(num[l][s]) || (den && !std::isfinite(den[l][s])) || !std::isfinite(value(l, s)))
+                return false;
         return true;
     };
     std::vector<long double> mean(last - first + 1, 0.0L);
@@ -64,7 +71,7 @@ GrowthRate fit_growth_rate(int depth, const double* const* rms, uint64_t count) 
     for (uint64_t s = 0; s < count; ++s) {
         if (!usable(s)) continue;
         ++n;
-        for (int64_t l = first; l <= last; ++l) mean[l - first] += static_cast<long double>(rms[l][s]) * rms[l][s];
+        for (int64_t l = first; l <= last; ++l) mean[l - first] += value(l, s);
     }
     g.seeds = n;
     if (n < 2) return undefined(g, GrowthStatus::few_seeds);
@@ -75,13 +82,13 @@ GrowthRate fit_growth_rate(int depth, const double* const* rms, uint64_t count) 
     long double rate = 0;
     for (size_t k = 0; k < w.size(); ++k) rate += w[k] * std::log(mean[k]);
     // Delta method: rate = sum_l w_l ln m_l, and d rate / d m_l = w_l / m_l, so its
-    // variance is that of the per-seed value sum_l w_l rms_l^2 / m_l, over n.
+    // variance is that of the per-seed value sum_l w_l x_l^2 / m_l, over n.
     long double gm = 0, gss = 0;
     uint64_t k = 0;
     for (uint64_t s = 0; s < count; ++s) {
         if (!usable(s)) continue;
         long double v = 0;
-        for (int64_t l = first; l <= last; ++l) v += w[l - first] * (static_cast<long double>(rms[l][s]) * rms[l][s]) / mean[l - first];
+        for (int64_t l = first; l <= last; ++l) v += w[l - first] * value(l, s) / mean[l - first];
         ++k;
         const long double d = v - gm;  // Welford: no cancellation
         gm += d / k;
@@ -93,15 +100,16 @@ GrowthRate fit_growth_rate(int depth, const double* const* rms, uint64_t count) 
     return g;
 }
 
-double theory_growth_rate(int depth, const std::vector<double>& predicted_rms) {
+double theory_growth_rate(int depth, const std::vector<double>& num, const std::vector<double>* den_of_previous) {
     int64_t first = 0, last = -1;
     growth_layers(depth, first, last);
-    if (last - first + 1 < 2 || static_cast<int64_t>(predicted_rms.size()) <= last) return kNaN;
+    if (last - first + 1 < 2 || static_cast<int64_t>(num.size()) <= last) return kNaN;
+    if (den_of_previous && static_cast<int64_t>(den_of_previous->size()) < last) return kNaN;
     const std::vector<long double> w = slope_weights(depth, first, last);
     long double rate = 0;
     for (int64_t l = first; l <= last; ++l) {
-        const long double p = predicted_rms[l];
-        if (!(p > 0) || !std::isfinite(static_cast<double>(p))) return kNaN;
+        const long double p = den_of_previous ? static_cast<long double>(num[l]) / (*den_of_previous)[l - 1] : num[l];
+        if (!(p > 0) || !std::isfinite(p)) return kNaN;
         rate += w[l - first] * 2 * std::log(p);  // ln of the mean square
     }
     return static_cast<double>(rate);

@@ -306,8 +306,11 @@ CellTheory cell_theory(const Spec& spec, const Cell& cell) {
         return t;
     }
     t.applies = true;
-    for (double ms : predict_weight_grad_ms(spec, cell))
-        t.weight_grad_rms.push_back(std::isfinite(ms) && ms >= 0 ? std::sqrt(ms) : std::numeric_limits<double>::quiet_NaN());
+    auto root = [](double ms) { return std::isfinite(ms) && ms >= 0 ? std::sqrt(ms) : std::numeric_limits<double>::quiet_NaN(); };
+    for (const LayerPrediction& p : predict_layers(spec, cell)) {
+        t.weight_grad_rms.push_back(root(p.weight_grad_ms));
+        t.activation_rms.push_back(root(p.activation_ms));
+    }
     return t;
 }
 

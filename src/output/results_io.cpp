@@ -36,14 +36,24 @@ ojson provenance_json(const Spec& spec, const RunInfo& info) {
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
 ojson number_or_null(double x) { return std::isfinite(x) ? ojson(x) : ojson(nullptr); }
 
-// A cell's growth rate (growth_rate.hpp) beside the prediction's.
+// A cell's two growth rates (growth_rate.hpp), each with the prediction's:
+// "weight_grad_rms" of E[weight_grad_rms^2], "delta_rms" of the backpropagated
+// gradient's E[mean(dLoss/dz^2)] (weight_grad_rms / the layer input's activation_rms).
+struct CellGrowth {
+    const char* quantity;
+    const GrowthRate& measured;
+    double theory;
+};
+std::vector<CellGrowth> cell_growth(const CellResult& r, const Cell& c, const CellTheory& th) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    return {{"weight_grad_rms", r.growth, th.applies ? theory_growth_rate(c.depth(), th.weight_grad_rms) : nan},
+            {"delta_rms", r.delta_growth, th.applies ? theory_growth_rate(c.depth(), th.weight_grad_rms, &th.activation_rms) : nan}};
+}
+
 ojson growth_json(const GrowthRate& g, double theory_rate) {
-    ojson j{{"quantity", "weight_grad_rms"},
-            {"fitted_layers", ojson::array({g.first_layer, g.last_layer})},
+    ojson j{{"fitted_layers", ojson::array({g.first_layer, g.last_layer})},
             {"seeds", g.seeds},
             {"rate", number_or_null(g.rate)},
             {"stderr", number_or_null(g.stderr_)},
@@ -161,7 +171,8 @@ void write_results_json(const Spec& spec, const SweepResult& result, const ojson
             cj["theory"] = nullptr;
             cj["theory_reason"] = th.reason;
         }
-        cj["growth"] = growth_json(r.growth, th.applies ? theory_growth_rate(c.depth(), th.weight_grad_rms) : kNaN);
+        cj["growth"] = ojson::object();
+        for (const CellGrowth& g : cell_growth(r, c, th)) cj["growth"][g.quantity] = growth_json(g.measured, g.theory);
         stream_with_array(o, cj, 2, "layers", static_cast<size_t>(c.depth()), [&](size_t l, TextOut& lo) {
             ojson lj{{"layer", l}, {"fan_in", c.layer_sizes[l]}, {"fan_out", c.layer_sizes[l + 1]},
                      {"residual", c.residual_at(static_cast<int>(l))}, {"activation", c.activation_at(static_cast<int>(l))}};
@@ -257,17 +268,18 @@ std::string results_csv_text(const Spec& spec, const SweepResult& result) {
 void write_growth_csv(const Spec& spec, const SweepResult& result, TextOut& out) {
     std::string header = results_csv_header();
     header.resize(header.find(",layer,quantity,"));
-    out << header + ",first_layer,last_layer,seeds,growth_rate,growth_rate_stderr,depth_scale,theory_growth_rate,reason\n";
+    out << header + ",quantity,first_layer,last_layer,seeds,rate,rate_stderr,depth_scale,theory_rate,reason\n";
     const CellPrefix cell_prefix(spec);
     for (const CellResult& r : result.cells) {
         const Cell& c = spec.cells[r.cell];
-        const GrowthRate& g = r.growth;
-        const CellTheory th = cell_theory(spec, c);
-        const double theory = th.applies ? theory_growth_rate(c.depth(), th.weight_grad_rms) : kNaN;
-        std::string row = cell_prefix(r.cell);
-        row += "," + std::to_string(g.first_layer) + "," + std::to_string(g.last_layer) + "," + std::to_string(g.seeds);
-        for (double x : {g.rate, g.stderr_, g.depth_scale, theory}) row += "," + format_double(x);
-        out << row + "," + csv_value(ojson(g.reason())) + "\n";
+        const std::string prefix = cell_prefix(r.cell);
+        for (const CellGrowth& cg : cell_growth(r, c, cell_theory(spec, c))) {
+            const GrowthRate& g = cg.measured;
+            std::string row = prefix + "," + cg.quantity;
+            row += "," + std::to_string(g.first_layer) + "," + std::to_string(g.last_layer) + "," + std::to_string(g.seeds);
+            for (double x : {g.rate, g.stderr_, g.depth_scale, cg.theory}) row += "," + format_double(x);
+            out << row + "," + csv_value(ojson(g.reason())) + "\n";
+        }
     }
 }
 

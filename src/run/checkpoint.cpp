@@ -111,7 +111,7 @@ bool read_checked(const std::string& path, const Spec& spec, uint64_t block_seed
 }
 
 // Cell files hold summaries, so their digit also counts changes of their own
-// layout: 4 = values version 3 plus the growth-rate record (2026-12-01).
+// layout: 4 = values version 3 plus the two growth-rate records (2026-12-01).
 constexpr char kCellVersion = '4';
 static_assert(kValuesVersion == '3', "a new values version bumps kCellVersion too");
 constexpr char kCellMagic[8] = {'G', 'S', 'C', 'E', 'L', 'L', kCellVersion, '\n'};
@@ -123,7 +123,7 @@ struct CellHeader {
 };
 static_assert(sizeof(CellHeader) == 56, "cell file header is 7 words");
 static_assert(sizeof(Summary) == 88, "a Summary is 11 words, no padding");
-static_assert(sizeof(GrowthRate) == 56 && std::is_trivially_copyable_v<GrowthRate>, "the growth record is 7 words");
+static_assert(sizeof(GrowthRate) == 56 && std::is_trivially_copyable_v<GrowthRate>, "a growth record is 7 words");
 
 }  // namespace
 
@@ -146,10 +146,12 @@ void write_cell_file(const std::string& path, const Spec& spec, const CellResult
     sum = mix(sum, layers, layer_bytes);
     sum = mix(sum, &r.loss, sizeof r.loss);
     sum = mix(sum, &r.growth, sizeof r.growth);
+    sum = mix(sum, &r.delta_growth, sizeof r.delta_growth);
     write_file_atomic_parts(path,
                             {std::string_view(reinterpret_cast<const char*>(&h), sizeof h), std::string_view(layers, layer_bytes),
                              std::string_view(reinterpret_cast<const char*>(&r.loss), sizeof r.loss),
                              std::string_view(reinterpret_cast<const char*>(&r.growth), sizeof r.growth),
+                             std::string_view(reinterpret_cast<const char*>(&r.delta_growth), sizeof r.delta_growth),
                              std::string_view(reinterpret_cast<const char*>(&sum), sizeof sum)},
                             /*sync=*/false);
 }
@@ -164,7 +166,7 @@ bool read_cell_file(const std::string& path, const Spec& spec, int cell, CellRes
     const auto size = static_cast<uint64_t>(f.tellg());
     f.seekg(0);
     const uint64_t depth = static_cast<uint64_t>(spec.cells[cell].depth());
-    const uint64_t want = sizeof(CellHeader) + (depth * kNumQuantities + 1) * sizeof(Summary) + sizeof(GrowthRate) + 8;
+    const uint64_t want = sizeof(CellHeader) + (depth * kNumQuantities + 1) * sizeof(Summary) + 2 * sizeof(GrowthRate) + 8;
     CellHeader h{};
     if (size < sizeof h || !f.read(reinterpret_cast<char*>(&h), sizeof h)) return fail("truncated");
     if (std::memcmp(h.magic, kCellMagic, 8) != 0) return fail(magic_mismatch(h.magic, kCellMagic, "cell"));
@@ -181,12 +183,14 @@ bool read_cell_file(const std::string& path, const Spec& spec, int cell, CellRes
     const size_t layer_bytes = sizeof(r.layers[0]) * r.layers.size();
     if (!f.read(reinterpret_cast<char*>(r.layers.data()), static_cast<std::streamsize>(layer_bytes)) ||
         !f.read(reinterpret_cast<char*>(&r.loss), sizeof r.loss) || !f.read(reinterpret_cast<char*>(&r.growth), sizeof r.growth) ||
+        !f.read(reinterpret_cast<char*>(&r.delta_growth), sizeof r.delta_growth) ||
         !f.read(reinterpret_cast<char*>(&stored), sizeof stored))
         return fail("truncated");
     uint64_t sum = mix(kFnvBasis, &h, sizeof h);
     sum = mix(sum, r.layers.data(), layer_bytes);
     sum = mix(sum, &r.loss, sizeof r.loss);
     sum = mix(sum, &r.growth, sizeof r.growth);
+    sum = mix(sum, &r.delta_growth, sizeof r.delta_growth);
     if (sum != stored) return fail("checksum mismatch (corrupt file)");
     out = std::move(r);
     return true;

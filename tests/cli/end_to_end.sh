@@ -48,7 +48,7 @@ med = {}
 for x in csv.DictReader(open(f"{sys.argv[2]}/results.csv")):
     if x["quantity"] == "weight_grad_mean_abs":
         med.setdefault(int(x["cell"]), {})[int(x["layer"])] = float(x["median"])
-growth = {int(x["cell"]): x for x in csv.DictReader(open(f"{sys.argv[2]}/growth.csv"))}
+growth = {int(x["cell"]): x for x in csv.DictReader(open(f"{sys.argv[2]}/growth.csv")) if x["quantity"] == "weight_grad_rms"}
 for c, row in enumerate(rows):
     f = dict(zip(cols, re.split(r"\s{2,}", row.strip())))
     assert int(f["cell"]) == c, row
@@ -58,37 +58,41 @@ for c, row in enumerate(rows):
     assert math.isclose(float(f["first/last"]), m[0] / m[max(m)], rel_tol=6e-3), row
     assert f["nonfinite"] == "0", row
     g = growth[c]
-    if g["growth_rate"] == "NaN":  # depth 2: no hidden layers to fit
+    if g["rate"] == "NaN":  # depth 2: no hidden layers to fit
         assert f["rate/layer"] == "\u2014" and g["reason"].startswith("fewer than 2 hidden layers"), (row, g)
     else:
         rate, se = f["rate/layer"].split(" \u00b1 ")
-        assert math.isclose(float(rate), float(g["growth_rate"]), rel_tol=6e-3), (row, g)
-        assert math.isclose(float(se), float(g["growth_rate_stderr"]), rel_tol=6e-3), (row, g)
-        assert math.isclose(float(f["mean-field rate"]), float(g["theory_growth_rate"]), rel_tol=6e-3), (row, g)
+        assert math.isclose(float(rate), float(g["rate"]), rel_tol=6e-3), (row, g)
+        assert math.isclose(float(se), float(g["rate_stderr"]), rel_tol=6e-3), (row, g)
+        assert math.isclose(float(f["mean-field rate"]), float(g["theory_rate"]), rel_tol=6e-3), (row, g)
 PY
-# growth.csv: one row per cell, results.csv's identifying columns then the rate's.
-head -1 "$work/out/growth.csv" | grep -qx 'cell,depth,width,layer_sizes,activation,leaky_slope,shortcut,bias,last_activation,residual_scale,init,sigma_w,sigma_b,name,spec_hash,precision,rng,rng_key,seeds_first,seeds_count,input,input_batch,loss_target,first_layer,last_layer,seeds,growth_rate,growth_rate_stderr,depth_scale,theory_growth_rate,reason' \
+# growth.csv: two rows per cell (weight_grad_rms, delta_rms), results.csv's identifying columns then the rate's.
+head -1 "$work/out/growth.csv" | grep -qx 'cell,depth,width,layer_sizes,activation,leaky_slope,shortcut,bias,last_activation,residual_scale,init,sigma_w,sigma_b,name,spec_hash,precision,rng,rng_key,seeds_first,seeds_count,input,input_batch,loss_target,quantity,first_layer,last_layer,seeds,rate,rate_stderr,depth_scale,theory_rate,reason' \
   || fail "growth.csv header: $(head -1 "$work/out/growth.csv")"
-[[ $(($(wc -l < "$work/out/growth.csv") - 1)) == 8 ]] || fail "growth.csv rows: $(wc -l < "$work/out/growth.csv")"
-# Recomputed from per_seed.csv: the slope of ln mean(rms^2) over layers 1..2 of the depth-4 cells.
+[[ $(($(wc -l < "$work/out/growth.csv") - 1)) == 16 ]] || fail "growth.csv rows: $(wc -l < "$work/out/growth.csv")"
+# Recomputed from per_seed.csv: the slope of ln mean(x^2) over layers 1..2 of the depth-4 cells, x the
+# weight_grad_rms of the layer, or for delta_rms that divided by the activation_rms of the layer before.
 /usr/bin/python3 - "$work/out" <<'PY' || fail "growth.csv disagrees with per_seed.csv"
 import csv, json, math, sys
 d = sys.argv[1]
-sq = {}
+v = {}
 for x in csv.DictReader(open(f"{d}/per_seed.csv")):
-    if x["quantity"] == "weight_grad_rms":
-        sq.setdefault(int(x["cell"]), {}).setdefault(int(x["layer"]), []).append(float(x["value"]) ** 2)
+    v.setdefault((int(x["cell"]), int(x["seed"]), int(x["layer"]), x["quantity"]), float(x["value"]))
+seeds = sorted({k[1] for k in v})
 cells = json.load(open(f"{d}/results.json"))["cells"]
 for g in csv.DictReader(open(f"{d}/growth.csv")):
-    c = int(g["cell"])
+    c, q = int(g["cell"]), g["quantity"]
     if int(g["depth"]) != 4:
         continue
-    m1, m2 = (sum(sq[c][l]) / len(sq[c][l]) for l in (1, 2))
+    def x2(s, l):
+        w = v[(c, s, l, "weight_grad_rms")]
+        return (w / v[(c, s, l - 1, "activation_rms")] if q == "delta_rms" else w) ** 2
+    m1, m2 = (sum(x2(s, l) for s in seeds) / len(seeds) for l in (1, 2))
     want = math.log(m1) - math.log(m2)  # layer 1 is one layer further from the output than layer 2
     assert (int(g["first_layer"]), int(g["last_layer"]), int(g["seeds"])) == (1, 2, 50), g
-    assert math.isclose(float(g["growth_rate"]), want, rel_tol=1e-9, abs_tol=1e-12), (g, want)
-    js = cells[c]["growth"]
-    assert js["rate"] == float(g["growth_rate"]) and js["fitted_layers"] == [1, 2] and js["seeds"] == 50, js
+    assert math.isclose(float(g["rate"]), want, rel_tol=1e-9, abs_tol=1e-12), (g, want)
+    js = cells[c]["growth"][q]
+    assert js["rate"] == float(g["rate"]) and js["fitted_layers"] == [1, 2] and js["seeds"] == 50, js
 PY
 [[ -s $work/out/theory.csv ]] || fail "missing theory.csv"
 [[ $(head -1 "$work/out/theory.csv") == "cell,layer,quantity,value" ]] || fail "theory.csv header"

@@ -54,7 +54,7 @@ def check_cell(path):
     if data[:8] != b"GSCELL4\n":
         return "bad magic", 0
     cell, depth, networks, _ = struct.unpack("<4Q", data[24:56])
-    want = 56 + (depth * 5 + 1) * 88 + 56 + 8  # header, summaries, growth record, checksum
+    want = 56 + (depth * 5 + 1) * 88 + 2 * 56 + 8  # header, summaries, growth records, checksum
     if len(data) != want:
         return f"size {len(data)} != {want}", 0
     if os.path.basename(path) != f"cell-{cell}.bin":

@@ -1,0 +1,104 @@
+// The classic signal-propagation results, reproduced by the engine on cut-down
+// versions of the studies (issue 18). Every tolerance comes from the seeds'
+// standard error (growth_rate.hpp), plus the 5 % of the predicted rate that
+// finite width is allowed to shift it.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+
+#include "gradsweep/backend.hpp"
+#include "gradsweep/spec.hpp"
+#include "gradsweep/sweep.hpp"
+#include "gradsweep/theory.hpp"
+
+using namespace gs;
+
+namespace {
+
+// |measured - predicted| within 3 standard errors (a 0.3 % chance for an unbiased
+// estimate: the seeds are fixed, so the outcome is too) plus 5 % of the prediction.
+void check_rate(const GrowthRate& g, double predicted) {
+    INFO("measured " << g.rate << " +- " << g.stderr_ << " over " << g.seeds << " seeds, predicted " << predicted);
+    REQUIRE(g.defined());
+    CHECK(std::fabs(g.rate - predicted) <= 3 * g.stderr_ + 0.05 * std::fabs(predicted));
+}
+
+}  // namespace
+
+TEST_CASE("He criticality: relu, no bias, sigma_w^2 = 2(1 + eps): deltas grow ln(1 + eps) per layer, weight gradients not at all", "[studies][slow]") {
+    // He et al., "Delving Deep into Rectifiers", 2015: E[relu'(z)^2] = 1/2, so the
+    // backpropagated gradient grows by chi_1 = sigma_w^2 / 2 per layer at any
+    // forward variance, and 2 is critical. The forward variance grows by the same
+    // factor per layer, so the weight gradients (delta times the layer's input)
+    // are balanced across layers whatever sigma_w: their rate is 0.
+    for (double eps : {0.0, -0.25, 0.25}) {
+        const double sw = std::sqrt(2 * (1 + eps));
+        const std::string spec_text = R"({"name": "he", "seeds": {"count": 256, "first": 1},
+          "network": {"depth": 10, "width": 256, "input_dim": 16, "activation": "relu", "bias": false,
+                      "last_activation": false, "init": {"kind": "normal", "sigma_w": )" +
+                                      std::to_string(sw) + R"(}},
+          "input": {"distribution": "normal", "batch": 1}})";
+        const Spec spec = parse_spec_text(spec_text);
+        auto backend = make_cpu_backend(0);
+        const SweepResult r = run_sweep(spec, *backend);
+        INFO("eps " << eps);
+        check_rate(r.cells[0].delta_growth, std::log1p(eps));
+        check_rate(r.cells[0].growth, 0.0);
+        // The mean-field prediction's slopes are the same (exactly, for relu).
+        const CellTheory th = cell_theory(spec, spec.cells[0]);
+        REQUIRE(th.applies);
+        const int D = spec.cells[0].depth();
+        CHECK(theory_growth_rate(D, th.weight_grad_rms, &th.activation_rms) == Approx(std::log1p(eps)).margin(1e-6));
+        CHECK(theory_growth_rate(D, th.weight_grad_rms) == Approx(0).margin(1e-6));
+    }
+}
+
+TEST_CASE("residual scale 0 (ReZero, SkipInit): hidden residual layers' weight gradients are exactly 0", "[studies]") {
+    const Spec spec = parse_spec_text(R"({"name": "rezero", "seeds": {"count": 64},
+      "grid": {"activation": ["relu", "gelu", "tanh"]},
+      "network": {"depth": 6, "width": 16, "input_dim": 3, "shortcut": true, "residual_scale": 0, "last_activation": false},
+      "input": {"distribution": "normal", "batch": 2}})");
+    auto backend = make_cpu_backend(1);
+    const SweepResult r = run_sweep(spec, *backend);
+    for (const CellResult& c : r.cells) {
+        const Cell& cell = spec.cells[c.cell];
+        for (int l = 0; l < cell.depth(); ++l) {
+            INFO("cell " << c.cell << " layer " << l);
+            const Summary& s = c.layers[l][weight_grad_rms];
+            if (cell.residual_at(l)) {
+                CHECK(s.n_zero == 64);  // counted as vanished, never hidden
+                CHECK(s.max == 0);
+            } else {
+                CHECK(s.n_zero == 0);  // the input and output layers still learn
+            }
+        }
+        CHECK_FALSE(c.growth.defined());  // every fitted layer is exactly 0
+        CHECK(c.growth.status == GrowthStatus::zero_layer);
+        CHECK(c.delta_growth.status == GrowthStatus::zero_layer);
+    }
+}
+
+TEST_CASE("residual scale 1/sqrt(L) tames the first layer's gradient where 1 explodes", "[studies][slow]") {
+    // relu with shortcut: each residual add multiplies the forward second moment by
+    // ~(1 + s^2 + 2 s c), c from the activations' nonzero mean: with s = 1 that is
+    // exponential in L; with s = 1/sqrt(L) only the mean's cross term still grows
+    // with depth, like e^{2c sqrt(L)}: tamed, not bounded. Medians over seeds: at
+    // depth/width 1/4 the mean of rms^2 is dominated by rare large networks
+    // (finite-width spread, Hanin 2018), the median is not.
+    auto first_layer_median = [](int depth, double scale) {
+        const Spec spec = parse_spec_text(R"({"name": "res", "seeds": {"count": 256},
+          "network": {"depth": )" + std::to_string(depth) + R"(, "width": 128, "input_dim": 3, "shortcut": true,
+                      "residual_scale": )" + std::to_string(scale) + R"(, "bias": false, "last_activation": false,
+                      "init": "kaiming_normal"},
+          "input": {"values": [[1.0, 0.5, -1.0]]}})");
+        return run_sweep(spec, *make_cpu_backend(0)).cells[0].layers[0][weight_grad_rms].median;
+    };
+    const double one_4 = first_layer_median(4, 1.0), one_32 = first_layer_median(32, 1.0);
+    const double inv_4 = first_layer_median(4, 0.5), inv_32 = first_layer_median(32, 1 / std::sqrt(32.0));
+    INFO("median weight_grad_rms of layer 0, scale 1: " << one_4 << " -> " << one_32 << "; scale 1/sqrt(L): " << inv_4 << " -> "
+                                                        << inv_32);
+    CHECK(one_32 / one_4 > 1e9);   // explodes (mean field: 2^28 in rms^2 from the residual adds alone)
+    CHECK(inv_32 / inv_4 < 1e2);   // at least 1e7 times less growth
+    CHECK(inv_32 / inv_4 > 1);     // but it still grows: the activations' mean
+}
