@@ -116,6 +116,12 @@ struct Scratch {
     std::vector<HostParams> torch;  // per lane, torch mode only
     AlignedBuf<double> stage;       // one group's output rows, [value][lane]
 
+    // Layer l's activations a_l and f'(z_l) (l = 0..D), [b][unit][lane] with np[l] units per sample.
+    T* act_at(int l) { return a.data() + aoff[l]; }
+    T* dact_at(int l) { return dact.data() + aoff[l]; }
+    // Statistics of layer l in the staging area, [quantity][lane]; the loss follows the last layer's.
+    double* stage_row(int l) { return stage.data() + static_cast<size_t>(l) * kNumQuantities * L; }
+
     // The bytes the constructor below allocates for a network of layer sizes n,
     // batch B (torch: with each lane's parameters), computed without allocating:
     // what `gradsweep plan` counts per thread. Keep in step with the constructor.
