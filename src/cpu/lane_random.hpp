@@ -34,6 +34,25 @@ LaneKeys lane_keys(const uint64_t* seeds) {
     return k;
 }
 
+// The values of one 16-lane group's words, w[q][m] being word q of Philox lane m's
+// block, exactly as draw_from_block makes them: put(q, m, value of word q).
+// (Uniform words that are already in a register take uniform_values16 instead.)
+template <class T, class Put>
+GS_INLINE void block_values16(const uint32_t (&w)[4][16], Dist::Kind kind, T scale, Put&& put) {
+    if (kind == Dist::uniform) {
+        const T s = uniform_scale(scale);
+        for (int q = 0; q < 4; ++q)
+            for (int m = 0; m < 16; ++m) put(q, m, uniform_value<T>(w[q][m], s));
+    } else {  // Box-Muller pairs: words 0, 1 and words 2, 3
+        for (int m = 0; m < 16; ++m) {
+            T z[4];
+            normal_pair<T>(w[0][m], w[1][m], z[0], z[1]);
+            normal_pair<T>(w[2][m], w[3][m], z[2], z[3]);
+            for (int q = 0; q < 4; ++q) put(q, m, scale * z[q]);
+        }
+    }
+}
+
 // G groups of 16 Philox lanes starting at block `blk`. A 16-lane group covers 16 / L
 // consecutive blocks for L networks; word q of block b is element 4b + q, stored at
 // dst[(4b + q) * L + network], i.e. draw_value's element e for every lane.
@@ -47,7 +66,7 @@ GS_INLINE void gen_step(const LaneKeys& keys, uint32_t rng_key, Stream stream, u
     // vectorised over blocks (lane m: block blk + 16 g + m).
     if constexpr (L == 1 || (L == 16 && std::is_same_v<T, float>)) {
         if (kind == Dist::uniform) {
-            const T s = scale * T(5.9604644775390625e-08);
+            const T s = uniform_scale(scale);
             __m512i cv[G][2];
             if constexpr (L == 1) {
                 for (int g = 0; g < G; ++g) counters_consecutive(blk + 16u * static_cast<uint32_t>(g), cv[g]);
@@ -75,31 +94,22 @@ GS_INLINE void gen_step(const LaneKeys& keys, uint32_t rng_key, Stream stream, u
         for (int m = 0; m < 16; ++m) c0[g][m] = blk + static_cast<uint32_t>(g * BPV + m / L);
     alignas(64) uint32_t w[G][4][16];
     philox16<G>(c0, layer, static_cast<uint32_t>(stream), rng_key, keys, w);
-    if (kind == Dist::uniform) {
-        const T s = scale * T(5.9604644775390625e-08);
-        if constexpr (L == 1) {
+    if constexpr (L == 1) {
+        if (kind == Dist::uniform) {  // words into element order first, then values in one contiguous pass
+            const T s = uniform_scale(scale);
             alignas(64) uint32_t e[64];
             for (int g = 0; g < G; ++g) {
                 blocks_to_elements(w[g], e);
                 T* o = dst + 4 * (static_cast<size_t>(blk) + 16 * g);
                 for (int i = 0; i < 64; ++i) o[i] = uniform_value<T>(e[i], s);
             }
-        } else {
-            for (int g = 0; g < G; ++g)
-                for (int q = 0; q < 4; ++q)
-                    for (int m = 0; m < 16; ++m)
-                        dst[(4 * (static_cast<size_t>(blk) + g * BPV + m / L) + q) * L + m % L] = uniform_value<T>(w[g][q][m], s);
+            return;
         }
-    } else {  // Box-Muller pairs, exactly as draw_from_block computes them
-        for (int g = 0; g < G; ++g)
-            for (int m = 0; m < 16; ++m) {
-                T z[4];
-                normal_pair<T>(w[g][0][m], w[g][1][m], z[0], z[1]);
-                normal_pair<T>(w[g][2][m], w[g][3][m], z[2], z[3]);
-                const size_t b = static_cast<size_t>(blk) + g * BPV + m / L;
-                for (int q = 0; q < 4; ++q) dst[(4 * b + q) * L + m % L] = scale * z[q];
-            }
     }
+    for (int g = 0; g < G; ++g)
+        block_values16<T>(w[g], kind, scale, [&](int q, int m, T v) {
+            dst[(4 * (static_cast<size_t>(blk) + g * BPV + m / L) + q) * L + m % L] = v;
+        });
 }
 
 // dst[e * L + k] = element e of tensor (stream, layer) for lane k's seed, for e in
@@ -179,19 +189,7 @@ void pregenerate_all(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s) 
         const size_t n = jobs.size();
         auto emit = [&](const typename Scratch<T, L>::GenJob& j, const uint32_t (&w)[4][16]) {
             T* dst = (j.to_bias ? s.ball.data() : s.w.data()) + j.offset + static_cast<size_t>(4) * j.block * 16;
-            const T scale = static_cast<T>(j.d.scale);
-            if (j.d.kind == Dist::uniform) {
-                const T sc = scale * T(5.9604644775390625e-08);
-                for (int q = 0; q < 4; ++q)
-                    for (int m = 0; m < 16; ++m) dst[q * 16 + m] = uniform_value<T>(w[q][m], sc);
-            } else {
-                for (int m = 0; m < 16; ++m) {
-                    T z[4];
-                    normal_pair<T>(w[0][m], w[1][m], z[0], z[1]);
-                    normal_pair<T>(w[2][m], w[3][m], z[2], z[3]);
-                    for (int q = 0; q < 4; ++q) dst[q * 16 + m] = scale * z[q];
-                }
-            }
+            block_values16<T>(w, j.d.kind, static_cast<T>(j.d.scale), [&](int q, int m, T v) { dst[q * 16 + m] = v; });
         };
         auto batch = [&]<int G>(size_t at) {
             uint32_t c1[G], c2[G];
@@ -209,7 +207,7 @@ void pregenerate_all(const CellPlan& p, const LaneKeys& keys, Scratch<T, L>& s) 
                 if constexpr (std::is_same_v<T, float>) {
                     if (j.d.kind == Dist::uniform) {
                         T* dst = (j.to_bias ? s.ball.data() : s.w.data()) + j.offset + static_cast<size_t>(4) * j.block * 16;
-                        const T sc = static_cast<T>(j.d.scale) * T(5.9604644775390625e-08);
+                        const T sc = uniform_scale(static_cast<T>(j.d.scale));
                         for (int q = 0; q < 4; ++q) uniform_values16(w[q], sc, dst + 16 * q);
                         return;
                     }

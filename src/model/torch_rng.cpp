@@ -12,6 +12,7 @@
 #endif
 
 #include "gradsweep/torch_rng.hpp"
+#include "gradsweep/random_values.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -55,8 +56,8 @@ float float_of(uint32_t u) {
 }
 
 // at::uniform_real_distribution<float>(0, 1): the low 24 bits of one 32-bit
-// draw, times 2^-24 (exact in float).
-float unit_float(uint32_t r) { return static_cast<float>(r & 0xffffffu) * 5.9604644775390625e-08f; }
+// draw, times 2^-24 (exact in float: random_values.hpp's kWord24Unit).
+float unit_float(uint32_t r) { return static_cast<float>(r & 0xffffffu) * static_cast<float>(kWord24Unit); }
 
 // at::uniform_real_distribution<double>(0, 1): the low 53 bits of a 64-bit draw.
 double unit_double(uint64_t r) {
