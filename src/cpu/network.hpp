@@ -48,6 +48,35 @@ struct CellPlan {
     CellPlan(const Spec& spec, const Cell& c);
 };
 
+// One network per SIMD lane (L = 16 floats or 8 doubles) while every layer, the
+// input included, is at most this wide; one network at a time vectorised over
+// units (L = 1) beyond: a wide layer fills the vectors on its own, and L copies
+// of its weights would leave the cache.
+inline constexpr int kLanesMaxWidth = 64;
+
+// Calls f.template operator()<T, L>() with the element type and lane count the
+// CPU backend runs a cell of this precision and widest layer with. The backend
+// (backend.cpp) and `gradsweep plan` (memory_plan.cpp: Scratch::bytes_for) both
+// decide through here.
+template <class F>
+void with_lane_layout(Precision precision, int max_width, F&& f) {
+    const bool narrow = max_width <= kLanesMaxWidth;
+    if (precision == Precision::float32) {
+        if (narrow) f.template operator()<float, 16>();
+        else f.template operator()<float, 1>();
+    } else {
+        if (narrow) f.template operator()<double, 8>();
+        else f.template operator()<double, 1>();
+    }
+}
+
+// Threads that work on one call of `networks` networks in groups of L: no more
+// than there are groups (at least one).
+inline uint64_t threads_for_call(int threads, uint64_t networks, int L) {
+    const uint64_t groups = (networks + static_cast<uint64_t>(L) - 1) / static_cast<uint64_t>(L);
+    return std::max<uint64_t>(1, std::min<uint64_t>(static_cast<uint64_t>(std::max(1, threads)), groups));
+}
+
 // Weights are kept from the forward to the backward pass while all layers' weights
 // (for all L lanes) fit in this many bytes per thread: re-reading them from L2/L3
 // is cheaper than a second Philox pass; from DRAM it is not.
