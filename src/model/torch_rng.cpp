@@ -15,6 +15,7 @@
 #include "gradsweep/random_values.hpp"
 
 #include <cmath>
+#include <numbers>
 #include <cstring>
 
 namespace gs {
@@ -64,7 +65,7 @@ double unit_double(uint64_t r) {
     return static_cast<double>(r & ((uint64_t{1} << 53) - 1)) * 1.1102230246251565404e-16;
 }
 
-constexpr double kPi = 3.14159265358979323846;
+constexpr double kPi = std::numbers::pi;  // the double nearest pi (theory.cpp and torch_rng.cpp each spelled it out)
 
 // The AVX2 build's log256_ps (Cephes logf, Julien Pommier's SSE/AVX port), one
 // lane at a time. u is in (0, 1] here, never zero, negative or denormal.
