@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
             auto emit = [&](size_t j, const uint32_t (&w)[4][16]) {
                 float* o = dst + 64 * j;
                 for (int q = 0; q < 4; ++q)
-                    for (int m = 0; m < 16; ++m) o[16 * q + m] = gs::cpu::uniform_value<float>(w[q][m], 3.4e-8f);
+                    for (int m = 0; m < 16; ++m) o[16 * q + m] = gs::uniform_value<float>(w[q][m], 3.4e-8f);
             };
             for (size_t j = 0; j < nj; ++j) {
                 alignas(64) uint32_t c0[1][16], w[1][4][16];

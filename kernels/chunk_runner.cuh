@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "gradsweep/cuda_extras.hpp"
+#include "gradsweep/cuda_sizing.hpp"  // launch_cap
 #include "net_layout.cuh"
 
 namespace gs::kern {
@@ -53,10 +54,6 @@ inline void force_threads_per_net(NetLayout& L, int P) {
 
 // The memory budget with the test hooks' cap (0: no cap).
 inline uint64_t capped_budget(uint64_t budget, uint64_t cap) { return cap ? std::min(budget, cap) : budget; }
-
-// Most networks per launch: enough to fill any GPU, few enough that one launch
-// stays well under a second for the small networks that reach the cap.
-inline uint64_t launch_cap(int threads_per_net) { return threads_per_net == 1 ? (uint64_t{1} << 20) : (uint64_t{1} << 16); }
 
 // Rows for seeds spec.seed_first + seed_offset + [0, count): to host_out
 // (count x stride, host memory) or, when host_out is null, straight into the

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "gradsweep/cuda_sizing.hpp"  // threads_per_network, network_scratch_elements, torch_param_elements
 #include "gradsweep/init.hpp"
 #include "gradsweep/spec.hpp"
 #include "gradsweep/stats.hpp"
@@ -54,19 +55,6 @@ struct NetArgs {
     double* out = nullptr;  // row_stride(depth) doubles per network
     int stride = 0;
 };
-
-// Threads that cooperate on one network. Up to width 32 a thread runs a whole
-// network (thousands per launch); wider layers get a block, sized so the row
-// sweep (one thread per output unit) and the column sweep (one thread per four
-// input units) both keep most threads busy. A function of the cell only, never
-// of the seed count, so a network's result never depends on how seeds were split.
-inline int threads_per_network(int max_width) {
-    if (max_width <= 32) return 1;
-    int p = 32;
-    const int want = (max_width + 3) / 4;
-    while (p < want && p < 256) p *= 2;
-    return p;
-}
 
 struct NetLayout {
     std::vector<LayerDesc> layers;
@@ -121,11 +109,13 @@ inline NetLayout make_layout(const Spec& spec, const Cell& cell) {
     L.off_g0 = z_off;
     L.off_g1 = L.off_g0 + vec;
     L.off_delta = L.off_g1 + vec;
-    L.scratch_per_net = L.off_delta + vec;
+    L.scratch_per_net = network_scratch_elements(n, L.batch);  // what the plan counts
+    if (L.off_delta + vec != L.scratch_per_net) throw std::logic_error("cuda backend: scratch layout and network_scratch_elements disagree");
     if (L.torch) {
         L.off_input = p_off;
         if (L.random_input) p_off += B * static_cast<uint64_t>(n[0]);
-        L.params_per_net = p_off;
+        L.params_per_net = torch_param_elements(n, L.bias, L.random_input, L.batch);  // what the plan counts
+        if (p_off != L.params_per_net) throw std::logic_error("cuda backend: parameter layout and torch_param_elements disagree");
     }
     if (!L.random_input) {
         if (spec.input.values.size() != B) throw std::runtime_error("cuda backend: fixed input rows != batch");

@@ -18,12 +18,38 @@ GS_HD U32x4 philox_block(uint64_t seed, uint32_t rng_key, Stream stream, uint32_
                          static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 
+// 2^-24, the unit of every value made from a 24-bit slice of a random word (here
+// the top 24 bits of a Philox word; in torch mode PyTorch's unit float takes the
+// low 24 bits of an MT19937 word, torch_rng.cpp). 24 because float's significand
+// holds 24 bits (23 stored and the implicit one): every k * 2^-24 with |k| < 2^24
+// is exact in float, so float32 and float64 runs draw the very same numbers.
+inline constexpr double kWord24Unit = 0x1p-24;
+
+// The odd integer k = 2 (word >> 8) - (2^24 - 1) in (-2^24, 2^24) behind a uniform value.
+GS_HD int32_t uniform_pm1_numerator(uint32_t word) {
+    return static_cast<int32_t>(word >> 8) * 2 - ((1 << 24) - 1);
+}
+
 // Odd multiples of 2^-24 in (-1, 1): symmetric, exact in float, and the same
 // values in float32 and float64 runs.
 template <class T>
 GS_HD T uniform_pm1(uint32_t word) {
-    const int32_t k = static_cast<int32_t>(word >> 8) * 2 - ((1 << 24) - 1);
-    return static_cast<T>(k) * T(5.9604644775390625e-08);  // 2^-24
+    return static_cast<T>(uniform_pm1_numerator(word)) * T(kWord24Unit);
+}
+
+// A tensor's scale with 2^-24 folded in, once per tensor, for uniform_value.
+template <class T>
+GS_HD T uniform_scale(T scale) {
+    return scale * T(kWord24Unit);
+}
+
+// scale * uniform_pm1<T>(w), exactly, given uniform_scale(scale): k * 2^-24 is
+// exact, so folding 2^-24 into the scale rounds the same real number once, as
+// draw_from_block does. (The CPU backend's 16-word AVX-512 form: uniform_values16
+// in src/cpu/philox_simd.hpp.)
+template <class T>
+GS_HD T uniform_value(uint32_t word, T scaled_unit) {
+    return static_cast<T>(uniform_pm1_numerator(word)) * scaled_unit;
 }
 
 // Box-Muller on a word pair: u1 in (0, 1] so log(u1) is finite.
@@ -33,8 +59,8 @@ GS_HD void normal_pair(uint32_t w0, uint32_t w1, T& z0, T& z1) {
     using std::log;
     using std::sin;
     using std::sqrt;
-    const T u1 = static_cast<T>((w0 >> 8) + 1u) * T(5.9604644775390625e-08);
-    const T u2 = static_cast<T>(w1 >> 8) * T(5.9604644775390625e-08);
+    const T u1 = static_cast<T>((w0 >> 8) + 1u) * T(kWord24Unit);
+    const T u2 = static_cast<T>(w1 >> 8) * T(kWord24Unit);
     const T r = sqrt(T(-2) * log(u1));
     const T theta = T(6.283185307179586477) * u2;
     z0 = r * cos(theta);

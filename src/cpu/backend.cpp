@@ -98,14 +98,8 @@ public:
     void run(const Spec& spec, const Cell& cell, uint64_t seed_offset, uint64_t count, double* out) override {
         const cpu::CellPlan plan(spec, cell);
         // Narrow networks: one per SIMD lane. Wide ones: one at a time, vectorised over units.
-        const bool narrow = plan.max_width <= 64;
-        if (spec.precision == Precision::float32) {
-            if (narrow) run_typed<float, 16>(spec, plan, seed_offset, count, out);
-            else run_typed<float, 1>(spec, plan, seed_offset, count, out);
-        } else {
-            if (narrow) run_typed<double, 8>(spec, plan, seed_offset, count, out);
-            else run_typed<double, 1>(spec, plan, seed_offset, count, out);
-        }
+        cpu::with_lane_layout(spec.precision, plan.max_width,
+                              [&]<class T, int L>() { run_typed<T, L>(spec, plan, seed_offset, count, out); });
     }
 
 private:
@@ -140,7 +134,7 @@ private:
                 next.store(groups);
             }
         };
-        const int n = static_cast<int>(std::min<uint64_t>(threads_, groups));
+        const int n = static_cast<int>(cpu::threads_for_call(threads_, count, L));  // what the plan counts
         const std::function<void()> job = worker;
         pool_.run(n, job);
         if (error) std::rethrow_exception(error);

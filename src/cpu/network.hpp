@@ -48,6 +48,35 @@ struct CellPlan {
     CellPlan(const Spec& spec, const Cell& c);
 };
 
+// One network per SIMD lane (L = 16 floats or 8 doubles) while every layer, the
+// input included, is at most this wide; one network at a time vectorised over
+// units (L = 1) beyond: a wide layer fills the vectors on its own, and L copies
+// of its weights would leave the cache.
+inline constexpr int kLanesMaxWidth = 64;
+
+// Calls f.template operator()<T, L>() with the element type and lane count the
+// CPU backend runs a cell of this precision and widest layer with. The backend
+// (backend.cpp) and `gradsweep plan` (memory_plan.cpp: Scratch::bytes_for) both
+// decide through here.
+template <class F>
+void with_lane_layout(Precision precision, int max_width, F&& f) {
+    const bool narrow = max_width <= kLanesMaxWidth;
+    if (precision == Precision::float32) {
+        if (narrow) f.template operator()<float, 16>();
+        else f.template operator()<float, 1>();
+    } else {
+        if (narrow) f.template operator()<double, 8>();
+        else f.template operator()<double, 1>();
+    }
+}
+
+// Threads that work on one call of `networks` networks in groups of L: no more
+// than there are groups (at least one).
+inline uint64_t threads_for_call(int threads, uint64_t networks, int L) {
+    const uint64_t groups = (networks + static_cast<uint64_t>(L) - 1) / static_cast<uint64_t>(L);
+    return std::max<uint64_t>(1, std::min<uint64_t>(static_cast<uint64_t>(std::max(1, threads)), groups));
+}
+
 // Weights are kept from the forward to the backward pass while all layers' weights
 // (for all L lanes) fit in this many bytes per thread: re-reading them from L2/L3
 // is cheaper than a second Philox pass; from DRAM it is not.
@@ -116,13 +145,29 @@ struct Scratch {
     std::vector<HostParams> torch;  // per lane, torch mode only
     AlignedBuf<double> stage;       // one group's output rows, [value][lane]
 
-    // The bytes the constructor below allocates for a network of layer sizes n,
-    // batch B (torch: with each lane's parameters), computed without allocating:
-    // what `gradsweep plan` counts per thread. Keep in step with the constructor.
-    static double bytes_for(const std::vector<int>& n, int B, bool torch) {
+    // Layer l's activations a_l and f'(z_l) (l = 0..D), [b][unit][lane] with np[l] units per sample.
+    T* act_at(int l) { return a.data() + aoff[l]; }
+    T* dact_at(int l) { return dact.data() + aoff[l]; }
+    // Statistics of layer l in the staging area, [quantity][lane]; the loss follows the last layer's.
+    double* stage_row(int l) { return stage.data() + static_cast<size_t>(l) * kNumQuantities * L; }
+
+    // Every buffer's element count for layer sizes n, batch B and torch mode, and
+    // the two choices that hang on them. The constructor allocates exactly these
+    // and bytes_for adds them up, so `gradsweep plan` counts what a thread
+    // allocates. In double: the plan's absurd specs stay finite instead of wrapping.
+    struct Sizes {
+        double acts = 0;      // a and dact, each: every layer's [b][unit][lane] and kPad
+        double w = 0;         // every layer's weights when kept, else the largest layer's
+        double ball = 0;      // every layer's bias when pre-generated, else nothing
+        double stage = 0;     // one group's rows [value][lane] (doubles)
+        double vec = 0;       // bias, sabs, smax (T) and ssq (double): the widest layer's units x lanes
+        double vec_batch = 0; // z, g, gprev, delta: the same for the whole batch
+        double tmp = 0;       // the unpadded input batch
+        bool keep_weights = true, pregenerate = false;
+    };
+    static Sizes sizes_for(const std::vector<int>& n, int B, bool torch) {
         const int D = static_cast<int>(n.size()) - 1;
-        auto round_buf = [](double elements, double size) { return std::ceil(elements * size / 64) * 64; };
-        double acts = 0, total = 0, largest = 0, biases = 0, params = 0;
+        double acts = 0, total = 0, largest = 0, biases = 0;
         int max_np = 0;
         for (int l = 0; l <= D; ++l) {
             const int np = (n[l] + kUnitAlign - 1) / kUnitAlign * kUnitAlign;
@@ -134,46 +179,57 @@ struct Scratch {
             total += sz;
             largest = std::max(largest, sz);
             biases += static_cast<double>(n[l + 1]) * L + kPad;
-            params += (static_cast<double>(n[l]) + 1) * n[l + 1];
         }
-        const bool keep = total * sizeof(T) <= kKeepWeightsBytes;
+        Sizes out;
+        out.keep_weights = total * sizeof(T) <= kKeepWeightsBytes;
+        out.pregenerate = L == 16 && out.keep_weights && !torch && (total + biases) * sizeof(T) <= kPregenerateBytes;
+        out.acts = acts + kPad;
+        out.w = out.keep_weights ? total : largest;
+        out.ball = out.pregenerate ? biases : 0;
+        out.stage = static_cast<double>(row_stride(D)) * L;
         const double m = static_cast<double>(max_np) * L;
-        double b = 2 * round_buf(acts + kPad, sizeof(T));                               // a, dact
-        b += round_buf(keep ? total : largest, sizeof(T));                               // w
-        const bool pregenerate = L == 16 && keep && !torch && (total + biases) * sizeof(T) <= kPregenerateBytes;
-        b += pregenerate ? round_buf(biases, sizeof(T)) : 0;                               // ball
-        b += round_buf(static_cast<double>(row_stride(D)) * L, sizeof(double));           // stage
-        b += 3 * round_buf(m + kPad, sizeof(T)) + round_buf(m + kPad, sizeof(double));   // bias, sabs, smax, ssq
-        b += 4 * round_buf(m * B + kPad, sizeof(T));                                     // z, g, gprev, delta
-        b += round_buf(static_cast<double>(B) * n[0] * L + kPad, sizeof(T));             // tmp
-        b += (sizeof(int) + 2 * sizeof(size_t)) * (D + 2.0);                            // np, aoff, woff, boff
-        if (torch) b += L * (params + static_cast<double>(B) * n[0]) * sizeof(float);    // HostParams per lane
+        out.vec = m + kPad;
+        out.vec_batch = m * B + kPad;
+        out.tmp = static_cast<double>(B) * n[0] * L + kPad;
+        return out;
+    }
+
+    // The bytes the constructor below allocates for a network of layer sizes n,
+    // batch B (torch: with each lane's parameters), computed without allocating:
+    // what `gradsweep plan` counts per thread.
+    static double bytes_for(const std::vector<int>& n, int B, bool torch) {
+        const int D = static_cast<int>(n.size()) - 1;
+        const Sizes sizes = sizes_for(n, B, torch);
+        auto bytes = [](double elements, double size) { return std::ceil(elements * size / 64) * 64; };  // AlignedBuf's rounding
+        double b = 2 * bytes(sizes.acts, sizeof(T)) + bytes(sizes.w, sizeof(T)) + bytes(sizes.ball, sizeof(T)) + bytes(sizes.stage, sizeof(double));
+        b += 3 * bytes(sizes.vec, sizeof(T)) + bytes(sizes.vec, sizeof(double)) + 4 * bytes(sizes.vec_batch, sizeof(T)) + bytes(sizes.tmp, sizeof(T));
+        b += (sizeof(int) + 2 * sizeof(size_t)) * (D + 2.0);  // np, aoff, woff, boff
+        if (torch) {  // HostParams per lane
+            double params = 0;
+            for (int l = 0; l < D; ++l) params += (static_cast<double>(n[l]) + 1) * n[l + 1];
+            b += L * (params + static_cast<double>(B) * n[0]) * sizeof(float);
+        }
         return b;
     }
 
     explicit Scratch(const CellPlan& p) {
         const int D = p.depth, B = p.batch;
+        const Sizes sizes = sizes_for(p.n, B, p.torch);
+        auto count = [](double elements) { return static_cast<size_t>(elements); };
         np.resize(D + 1);
         for (int l = 0; l <= D; ++l) np[l] = (p.n[l] + kUnitAlign - 1) / kUnitAlign * kUnitAlign;
-        const int max_np = *std::max_element(np.begin(), np.end());
         aoff.assign(D + 2, 0);
         for (int l = 0; l <= D; ++l) aoff[l + 1] = aoff[l] + static_cast<size_t>(B) * np[l] * L;
-        a = AlignedBuf<T>(aoff[D + 1] + kPad);
-        dact = AlignedBuf<T>(aoff[D + 1] + kPad);
-        size_t total = 0, largest = 0;
+        a = AlignedBuf<T>(count(sizes.acts));
+        dact = AlignedBuf<T>(count(sizes.acts));
         woff.assign(D + 1, 0);
-        for (int l = 0; l < D; ++l) {
-            const size_t sz = static_cast<size_t>(p.n[l]) * p.n[l + 1] * L + kPad;
-            woff[l + 1] = woff[l] + sz;
-            total += sz;
-            largest = std::max(largest, sz);
-        }
-        keep_weights = total * sizeof(T) <= kKeepWeightsBytes;
+        for (int l = 0; l < D; ++l) woff[l + 1] = woff[l] + static_cast<size_t>(p.n[l]) * p.n[l + 1] * L + kPad;
+        keep_weights = sizes.keep_weights;
         boff.assign(D + 1, 0);
         for (int l = 0; l < D; ++l) boff[l + 1] = boff[l] + static_cast<size_t>(p.n[l + 1]) * L + kPad;
-        pregenerate = L == 16 && keep_weights && !p.torch && (total + boff[D]) * sizeof(T) <= kPregenerateBytes;
+        pregenerate = sizes.pregenerate;
         if (pregenerate) {
-            ball = AlignedBuf<T>(boff[D]);
+            ball = AlignedBuf<T>(count(sizes.ball));
             // Zero-distribution tensors (and absent biases) stay as allocated: zero.
             for (int l = 0; l < D; ++l) {
                 const uint32_t nw = static_cast<uint32_t>(p.n[l] * p.n[l + 1]), nb = static_cast<uint32_t>(p.n[l + 1]);
@@ -186,18 +242,17 @@ struct Scratch {
             }
         }
         if (!keep_weights) std::fill(woff.begin(), woff.end(), size_t(0));
-        w = AlignedBuf<T>(keep_weights ? total : largest);
-        stage = AlignedBuf<double>(static_cast<size_t>(row_stride(D)) * L);
-        const size_t m = static_cast<size_t>(max_np) * L;
-        bias = AlignedBuf<T>(m + kPad);
-        z = AlignedBuf<T>(m * B + kPad);
-        g = AlignedBuf<T>(m * B + kPad);
-        gprev = AlignedBuf<T>(m * B + kPad);
-        delta = AlignedBuf<T>(m * B + kPad);
-        sabs = AlignedBuf<T>(m + kPad);
-        ssq = AlignedBuf<double>(m + kPad);
-        smax = AlignedBuf<T>(m + kPad);
-        tmp = AlignedBuf<T>(static_cast<size_t>(B) * p.n[0] * L + kPad);
+        w = AlignedBuf<T>(count(sizes.w));
+        stage = AlignedBuf<double>(count(sizes.stage));
+        bias = AlignedBuf<T>(count(sizes.vec));
+        z = AlignedBuf<T>(count(sizes.vec_batch));
+        g = AlignedBuf<T>(count(sizes.vec_batch));
+        gprev = AlignedBuf<T>(count(sizes.vec_batch));
+        delta = AlignedBuf<T>(count(sizes.vec_batch));
+        sabs = AlignedBuf<T>(count(sizes.vec));
+        ssq = AlignedBuf<double>(count(sizes.vec));
+        smax = AlignedBuf<T>(count(sizes.vec));
+        tmp = AlignedBuf<T>(count(sizes.tmp));
         if (p.torch) torch.resize(L);
     }
 };

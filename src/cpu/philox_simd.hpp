@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "gradsweep/philox.hpp"
+#include "gradsweep/random_values.hpp"
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -198,17 +199,10 @@ GS_INLINE void philox16_elements(const __m512i (&c0)[G][2], uint32_t c1, uint32_
 }
 #endif
 
-// scale * uniform_pm1<T>(w), exactly: k * 2^-24 is exact, so folding 2^-24 into the
-// scale rounds the same real number once, as the reference does.
-template <class T>
-GS_INLINE T uniform_value(uint32_t w, T scale_2m24) {
-    const int32_t k = static_cast<int32_t>(w >> 8) * 2 - ((1 << 24) - 1);
-    return static_cast<T>(k) * scale_2m24;
-}
-
 #if defined(__AVX512F__)
-// uniform_value of 16 words at once, the same operations in the same order: the
-// integer k = 2 (w >> 8) - (2^24 - 1), then k * (scale 2^-24).
+// uniform_value (random_values.hpp) of 16 words at once, the same operations in
+// the same order: uniform_pm1_numerator's k = 2 (w >> 8) - (2^24 - 1), then
+// k * uniform_scale(scale).
 GS_INLINE void uniform_values16(__m512i w, float scale_2m24, float* o) {
     const __m512i k = _mm512_sub_epi32(_mm512_slli_epi32(_mm512_srli_epi32(w, 8), 1), _mm512_set1_epi32((1 << 24) - 1));
     _mm512_storeu_ps(o, _mm512_mul_ps(_mm512_cvtepi32_ps(k), _mm512_set1_ps(scale_2m24)));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <limits>
 #include <string>
 
@@ -11,7 +12,7 @@ namespace gs {
 
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
+constexpr double kPi = std::numbers::pi;  // the double nearest pi (theory.cpp and torch_rng.cpp each spelled it out)
 
 struct GaussLegendre {
     std::vector<double> x, w;  // on [-1, 1]

@@ -12,8 +12,10 @@
 #endif
 
 #include "gradsweep/torch_rng.hpp"
+#include "gradsweep/random_values.hpp"
 
 #include <cmath>
+#include <numbers>
 #include <cstring>
 
 namespace gs {
@@ -55,15 +57,15 @@ float float_of(uint32_t u) {
 }
 
 // at::uniform_real_distribution<float>(0, 1): the low 24 bits of one 32-bit
-// draw, times 2^-24 (exact in float).
-float unit_float(uint32_t r) { return static_cast<float>(r & 0xffffffu) * 5.9604644775390625e-08f; }
+// draw, times 2^-24 (exact in float: random_values.hpp's kWord24Unit).
+float unit_float(uint32_t r) { return static_cast<float>(r & 0xffffffu) * static_cast<float>(kWord24Unit); }
 
 // at::uniform_real_distribution<double>(0, 1): the low 53 bits of a 64-bit draw.
 double unit_double(uint64_t r) {
     return static_cast<double>(r & ((uint64_t{1} << 53) - 1)) * 1.1102230246251565404e-16;
 }
 
-constexpr double kPi = 3.14159265358979323846;
+constexpr double kPi = std::numbers::pi;  // the double nearest pi (theory.cpp and torch_rng.cpp each spelled it out)
 
 // The AVX2 build's log256_ps (Cephes logf, Julien Pommier's SSE/AVX port), one
 // lane at a time. u is in (0, 1] here, never zero, negative or denormal.

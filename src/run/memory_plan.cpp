@@ -10,12 +10,13 @@
 #include <thread>
 #include <vector>
 
+#include "gradsweep/cuda_sizing.hpp"  // the CUDA backend's launch cap and per-network sizes
 #include "gradsweep/results_io.hpp"
 #include "gradsweep/stats.hpp"
 #include "gradsweep/sweep.hpp"
 #include "gradsweep/work_units.hpp"
 
-#include "cpu/network.hpp"  // Scratch::bytes_for, header only
+#include "cpu/network.hpp"  // with_lane_layout, threads_for_call, Scratch::bytes_for: header only
 
 namespace gs {
 
@@ -37,43 +38,18 @@ constexpr u128 kHistogramBytes = u128{512} << 10;
 constexpr u128 kNumberChars = 24;
 constexpr u128 kQuantityChars = 20;
 
-// Elements of per-network scratch on a GPU: activations and pre-activations of
-// every layer for the whole batch, plus three gradient vectors of the widest
-// layer (kernels/net_layout.cuh).
-u128 network_scratch_elements(const Spec& spec, const Cell& c) {
-    const u128 B = static_cast<u128>(spec.input.batch);
-    u128 acts = 0;
-    int max_n = 0;
-    for (int l = 0; l <= c.depth(); ++l) {
-        acts += B * static_cast<u128>(c.layer_sizes[l]);
-        max_n = std::max(max_n, c.layer_sizes[l]);
-    }
-    return 2 * acts + 3 * B * static_cast<u128>(max_n);
-}
-
-u128 torch_param_elements(const Spec& spec, const Cell& c) {
-    if (spec.rng != RngKind::torch) return 0;
-    u128 p = 0;
-    for (int l = 0; l < c.depth(); ++l) p += static_cast<u128>(c.layer_sizes[l]) * c.layer_sizes[l + 1] + c.layer_sizes[l + 1];
-    return p + static_cast<u128>(spec.input.batch) * c.input_dim();
-}
-
 // Bytes of scratch the CPU backend's threads (`threads` at most) allocate for one
-// call of `networks` networks of this cell: the lane count and thread count
-// CpuBackend::run picks (src/cpu/backend.cpp: one network per lane up to width 64,
-// no more threads than groups of lanes), times what a Scratch allocates.
+// call of `networks` networks of this cell: the lane layout and thread count
+// CpuBackend::run picks (cpu::with_lane_layout, cpu::threads_for_call), times
+// what a Scratch allocates.
 double cpu_scratch_bytes(const Spec& spec, const Cell& cell, int threads, uint64_t networks) {
     const int max_width = *std::max_element(cell.layer_sizes.begin(), cell.layer_sizes.end());
-    const bool narrow = max_width <= 64, torch = spec.rng == RngKind::torch;
-    const int B = spec.input.batch;
-    const int lanes = !narrow ? 1 : spec.precision == Precision::float32 ? 16 : 8;
-    const uint64_t groups = std::max<uint64_t>(1, (networks + lanes - 1) / lanes);
-    const double used = static_cast<double>(std::min<uint64_t>(static_cast<uint64_t>(std::max(1, threads)), groups));
-    if (spec.precision == Precision::float32)
-        return used * (narrow ? cpu::Scratch<float, 16>::bytes_for(cell.layer_sizes, B, torch)
-                              : cpu::Scratch<float, 1>::bytes_for(cell.layer_sizes, B, torch));
-    return used * (narrow ? cpu::Scratch<double, 8>::bytes_for(cell.layer_sizes, B, torch)
-                          : cpu::Scratch<double, 1>::bytes_for(cell.layer_sizes, B, torch));
+    double bytes = 0;
+    cpu::with_lane_layout(spec.precision, max_width, [&]<class T, int L>() {
+        bytes = static_cast<double>(cpu::threads_for_call(threads, networks, L)) *
+                cpu::Scratch<T, L>::bytes_for(cell.layer_sizes, spec.input.batch, spec.rng == RngKind::torch);
+    });
+    return bytes;
 }
 
 u128 digits(uint64_t x) {
@@ -135,11 +111,16 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
         scratch = std::max(scratch, workers * cpu_scratch_bytes(spec, c, (threads + workers - 1) / workers,
                                                                 block * std::max<uint64_t>(1, in.units_per_call)));
         scratch_one = std::max(scratch_one, cpu_scratch_bytes(spec, c, 1, 1));
-        // GPU: networks in flight per launch, capped as the CUDA backend caps them.
-        const int max_n = *std::max_element(c.layer_sizes.begin() + 1, c.layer_sizes.end());
-        const u128 cap = max_n <= 32 ? (u128{1} << 20) : (u128{1} << 16);
+        // GPU: networks in flight per launch, capped as the CUDA backend caps them
+        // (its widest layer counts the input too), each with its scratch, its
+        // torch-mode parameters and its row (kernels/net_layout.cuh, bytes_per_network).
+        const int max_width = *std::max_element(c.layer_sizes.begin(), c.layer_sizes.end());
+        const u128 cap = kern::launch_cap(kern::threads_per_network(max_width));
         const u128 in_flight = std::min<u128>(cap, std::min<u128>(static_cast<u128>(block) * in.units_per_call, spec.seed_count));
-        cuda_dev = std::max(cuda_dev, in_flight * (T * (network_scratch_elements(spec, c) + torch_param_elements(spec, c)) + stride * 8));
+        const u128 params = spec.rng == RngKind::torch
+                                ? kern::torch_param_elements<u128>(c.layer_sizes, c.bias, spec.input.random, spec.input.batch)
+                                : 0;
+        cuda_dev = std::max(cuda_dev, in_flight * (T * (kern::network_scratch_elements<u128>(c.layer_sizes, spec.input.batch) + params) + stride * 8));
         // per_seed.csv: "cell,seed,layer,quantity,value" per value.
         const u128 values = static_cast<u128>(c.depth()) * (c.bias ? kNumQuantities : kNumQuantities - 1) + 1;
         per_seed_chars += static_cast<u128>(spec.seed_count) * values *
