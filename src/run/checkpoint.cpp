@@ -27,7 +27,9 @@ namespace {
 // 2: weight_grad_rms squares summed in double (2026-11-27). 3: NaN through relu,
 // the float32 loss as PyTorch's float32 mse_loss, float64 sums of squares
 // rescaled when they leave double's range, std of one value NaN (2026-12-01).
-constexpr char kValuesVersion = '3';
+// 4: float64 activation_rms's sum of squares fused the same way in every SIMD
+// lane, so a network's value no longer depends on its lane (2026-12-01).
+constexpr char kValuesVersion = '4';
 constexpr char kMagic[8] = {'G', 'S', 'U', 'N', 'I', 'T', kValuesVersion, '\n'};
 
 // Why a file with another magic cannot be used: another version's, or not ours at all.
@@ -110,11 +112,8 @@ bool read_checked(const std::string& path, const Spec& spec, uint64_t block_seed
     return true;
 }
 
-// Cell files hold summaries, so their digit also counts changes of their own
-// layout: 4 = values version 3 plus the two growth-rate records (2026-12-01).
-constexpr char kCellVersion = '4';
-static_assert(kValuesVersion == '3', "a new values version bumps kCellVersion too");
-constexpr char kCellMagic[8] = {'G', 'S', 'C', 'E', 'L', 'L', kCellVersion, '\n'};
+// Cell files: the same digit (from version 4 they also hold the two growth-rate records).
+constexpr char kCellMagic[8] = {'G', 'S', 'C', 'E', 'L', 'L', kValuesVersion, '\n'};
 
 struct CellHeader {
     char magic[8];

@@ -32,7 +32,7 @@ def check_unit(path):
     data = open(path, "rb").read()
     if len(data) < 80:
         return "truncated"
-    if data[:8] != b"GSUNIT3\n":  # the digit: version of the per-network values (checkpoint.cpp)
+    if data[:8] != b"GSUNIT4\n":  # the digit: version of the per-network values (checkpoint.cpp)
         return "bad magic"
     cell, block, off, count, stride, block_seeds = struct.unpack("<6Q", data[24:72])
     want = 72 + count * stride * 8 + 8
