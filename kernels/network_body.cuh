@@ -153,7 +153,7 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
                         if (e < e_begin || e >= e_end) continue;
                         const uint64_t j = e - e_begin;
                         for (int bb = 0; bb < kBatchTile; ++bb)
-                            if (b0 + bb < B) acc[bb] += w[q] * S(L.off_a_in + static_cast<uint64_t>(b0 + bb) * n_in + j);
+                            if (b0 + bb < B) acc[bb] += w[q] * S(L.off_a_in + static_cast<uint64_t>(b0 + bb) * n_in + j);  // [sweep:forward weights=4]
                     }
                 }
                 for (int bb = 0; bb < kBatchTile; ++bb) {
@@ -286,7 +286,7 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
                         for (int bb = 0; bb < kBatchTile; ++bb) {
                             if (b0 + bb >= B) break;
                             const T d = S(a.off_delta + static_cast<uint64_t>(b0 + bb) * n_out + i);
-                            for (int q = 0; q < 4; ++q) g4[bb][q] += w[q] * d;
+                            for (int q = 0; q < 4; ++q) g4[bb][q] += w[q] * d;  // [sweep:backward weights=4]
                         }
                     }
                     if (first) {
