@@ -22,7 +22,10 @@ from (and the line of its caller where it was inlined). From that:
 Usage: ptx_loops.py FILE.ptx REPO_ROOT
 """
 import re
+import os
 import sys
+
+DETAIL = os.environ.get("PTX_LOOPS_DETAIL") == "1"
 from collections import Counter, defaultdict
 
 SCENARIOS = {
@@ -300,6 +303,9 @@ def analyse(blocks, tags, anchor_lines):
                 ins = [i for k in seen for i in blocks[k]["ins"]]
                 philox = sum(1 for _, loc in ins if loc and loc[0] == "philox.hpp")
                 per[scen] = (len(ins), philox)
+                if DETAIL and scen == "uniform":
+                    by = Counter(f"{loc[0]}:{loc[1]}" if loc else "?" for _, loc in ins)
+                    print(f"    [{sweep} {scen}] " + ", ".join(f"{k} {v}" for k, v in by.most_common(25)))
             total = sum(len(blocks[k]["ins"]) for k in body)
             results.append((sweep, site.most_common(1)[0][0] if site else "?", total, per))
     return results
