@@ -170,17 +170,20 @@ GS_HD double forward_rows(const NetArgs<T>& a, const LayerDesc& L, int l, uint64
 // Backward column sweep of layer l: columns 4J..4J+3, J = t, t+P, ..., of the input
 // gradient gprev = res*g + W^T delta (not needed below layer 0, l = 0) and the
 // weight-gradient statistics, added to wabs, wsq, wmax. BT batch rows per walk over
-// the rows i (BT = 1: batch 1 only); every sum runs in the same order whatever BT is. When one tile holds
-// the whole batch (B <= BT: always at batch 1), each delta is loaded once for both
-// the input gradient and G_ij, and the tile's a_in columns stay in registers.
+// the rows i (BT = 1: batch 1 only); every sum runs in the same order whatever BT
+// is. At batch 1 each delta is loaded once for both the input gradient and G_ij,
+// and the four a_in values stay in registers.
 template <class T, int BT>
 GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, int t, int P, T* sb,
                         uint64_t ss, uint64_t gc, uint64_t gp, double& wabs, double& wsq, double& wmax) {
     auto S = [sb, ss](uint64_t k) -> T& { return sb[k * ss]; };
     const int B = a.batch, n_in = L.n_in, n_out = L.n_out;
     const bool need_gp = l > 0;
-    // BT = 1 only runs batch 1 (network_body dispatches), so its one tile is the batch.
-    const bool whole = BT == 1 || B <= BT;
+    // BT = 1 only runs batch 1 (network_body dispatches), so its one tile is the
+    // batch: the delta and the four a_in values the statistics need are already in
+    // registers. Wider tiles read them from scratch (registers for a 4x4 a_in tile
+    // would cost occupancy).
+    constexpr bool whole = BT == 1;
     const int nq = (n_in + 3) / 4;
     const uint64_t dstep = static_cast<uint64_t>(n_out) * ss, astep = static_cast<uint64_t>(n_in) * ss;  // one batch row
     for (int J = t; J < nq; J += P) {
@@ -195,16 +198,15 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
         for (int b0 = 0; b0 < (BT == 1 ? 1 : B); b0 += BT) {
             const bool first = b0 == 0;
             if (!first && !need_gp) break;
-            T g4[BT][4], ain[BT][4];
+            T g4[BT][4], ain[4];
+            if constexpr (whole)
+                for (int q = 0; q < 4; ++q) ain[q] = q < c ? S(L.off_a_in + j0 + q) : T(0);
             const T* dp[BT];  // delta[b0 + bb][i] for the next i
             for (int bb = 0; bb < BT; ++bb) {
                 const bool real = BT == 1 || b0 + bb < B;
                 const uint64_t b = static_cast<uint64_t>(real ? b0 + bb : b0);  // rows past the batch: a real row, never read
                 dp[bb] = sb + (a.off_delta + b * static_cast<uint64_t>(n_out)) * ss;
-                for (int q = 0; q < 4; ++q) {
-                    g4[bb][q] = (need_gp && L.res && real && q < c) ? S(gc + b * n_in + j0 + q) : T(0);
-                    ain[bb][q] = (whole && real && q < c) ? S(L.off_a_in + b * n_in + j0 + q) : T(0);
-                }
+                for (int q = 0; q < 4; ++q) g4[bb][q] = (need_gp && L.res && real && q < c) ? S(gc + b * n_in + j0 + q) : T(0);
             }
             uint32_t e0 = static_cast<uint32_t>(j0);  // flattened index of W[i][j0]
             for (int i = 0; i < n_out; ++i, e0 += static_cast<uint32_t>(n_in)) {
@@ -225,9 +227,8 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
                     for (int q = 0; q < 4; ++q) {
                         if (q >= c) break;
                         T G = T(0);
-                        if (whole) {
-                            for (int bb = 0; bb < BT; ++bb)
-                                if (BT == 1 || bb < B) G += d[bb] * ain[bb][q];
+                        if constexpr (whole) {
+                            G += d[0] * ain[q];
                         } else {
                             const T* dq = sb + (a.off_delta + static_cast<uint64_t>(i)) * ss;
                             const T* aq = sb + (L.off_a_in + static_cast<uint64_t>(j0 + q)) * ss;
