@@ -60,11 +60,11 @@ GS_HD void group_reduce3(double* red, int t, int P, Sync& sync, double& a, doubl
 
 // Weights 4*blk .. 4*blk+3 of layer l (flattened row-major [out][in]).
 template <class T>
-GS_HD void weight_block(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, uint64_t blk, T v[4]) {
+GS_HD void weight_block(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, uint32_t blk, T v[4]) {
     if (a.torch) {
         const uint64_t numel = static_cast<uint64_t>(L.n_in) * static_cast<uint64_t>(L.n_out);
         for (int q = 0; q < 4; ++q) {
-            const uint64_t e = blk * 4 + q;
+            const uint64_t e = static_cast<uint64_t>(blk) * 4 + q;
             v[q] = e < numel ? pb[L.off_w + e] : T(0);
         }
         return;
@@ -73,14 +73,15 @@ GS_HD void weight_block(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
         for (int q = 0; q < 4; ++q) v[q] = T(0);
         return;
     }
-    const U32x4 r = philox_block(seed, a.rng_key, Stream::weight, static_cast<uint32_t>(l), static_cast<uint32_t>(blk));
+    const U32x4 r = philox_block(seed, a.rng_key, Stream::weight, static_cast<uint32_t>(l), blk);
     expand_block<T>(r, L.wdist.kind, static_cast<T>(L.wdist.scale), v);
 }
 
 // The c <= 4 consecutive weights starting at flattened index e0 (all in one row);
-// v[q] = 0 for q >= c.
+// v[q] = 0 for q >= c. Indices are 32-bit: a layer has fewer than 2^32 weights
+// (make_layout checks).
 template <class T>
-GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, uint64_t e0, int c, T v[4]) {
+GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, uint32_t e0, int c, T v[4]) {
     if (a.torch) {
         for (int q = 0; q < 4; ++q) v[q] = q < c ? pb[L.off_w + e0 + q] : T(0);
         return;
@@ -93,9 +94,14 @@ GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t 
     } else {
         for (int q = 0; q < 4; ++q) hi[q] = T(0);
     }
+    // v[q] = (lo, hi)[ph + q]: the eight words shifted by ph in two select steps
+    // (by 1, then by 2) rather than a select chain per word.
+    const T x[8] = {lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]};
+    T s1[6];
+    for (int m = 0; m < 6; ++m) s1[m] = (ph & 1) ? x[m + 1] : x[m];
     for (int q = 0; q < 4; ++q) {
-        const int k = ph + q;
-        v[q] = q < c ? (k < 4 ? pick4(lo, k) : pick4(hi, k - 4)) : T(0);
+        const T s2 = (ph & 2) ? s1[q + 2] : s1[q];
+        v[q] = q < c ? s2 : T(0);
     }
 }
 
@@ -103,6 +109,150 @@ template <class T>
 GS_HD T bias_value(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, int i) {
     if (a.torch) return a.has_bias ? pb[L.off_b + i] : T(0);
     return draw_value<T>(seed, a.rng_key, Stream::bias, static_cast<uint32_t>(l), static_cast<uint32_t>(i), L.bdist);
+}
+
+// Forward row sweep of layer l: rows i = t, t+P, ... of z = b + W a_in, the
+// layer's output, and the thread's sum of squared outputs. BT batch rows share one
+// walk over the row's Philox blocks; each row's sum runs j ascending whatever BT is,
+// so BT changes the cost, never the numbers. The input is read through one pointer
+// per batch row, stepped by the scratch stride, instead of an index multiplied
+// out per weight.
+template <class T, int BT>
+GS_HD double forward_rows(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, int t, int P, T* sb,
+                          uint64_t ss) {
+    auto S = [sb, ss](uint64_t k) -> T& { return sb[k * ss]; };
+    const int B = a.batch, n_in = L.n_in, n_out = L.n_out;
+    const Activation act = a.activation;
+    const T slope = a.slope, rs = a.rs;
+    double act_ss = 0;
+    for (int i = t; i < n_out; i += P) {
+        const T bias = bias_value<T>(a, L, l, seed, pb, i);
+        const uint32_t e_begin = static_cast<uint32_t>(i) * static_cast<uint32_t>(n_in);
+        const uint32_t e_last = e_begin + static_cast<uint32_t>(n_in) - 1u;
+        const uint32_t blk_first = e_begin >> 2, blk_last = e_last >> 2;
+        for (int b0 = 0; b0 < B; b0 += BT) {
+            T acc[BT];
+            const T* ap[BT];  // a_in[b0 + bb][j] for the next j
+            for (int bb = 0; bb < BT; ++bb) {
+                acc[bb] = bias;
+                const int b = b0 + bb < B ? b0 + bb : b0;  // rows past the batch point at a real row, never read
+                ap[bb] = sb + (L.off_a_in + static_cast<uint64_t>(b) * static_cast<uint64_t>(n_in)) * ss;
+            }
+            for (uint32_t blk = blk_first; blk <= blk_last; ++blk) {
+                T w[4];
+                weight_block<T>(a, L, l, seed, pb, blk, w);
+                // The block's words that belong to row i: q0 <= q < q1.
+                const int q0 = blk == blk_first ? static_cast<int>(e_begin & 3u) : 0;
+                const int q1 = blk == blk_last ? static_cast<int>(e_last & 3u) + 1 : 4;
+                for (int q = 0; q < 4; ++q) {
+                    if (q < q0 || q >= q1) continue;
+                    for (int bb = 0; bb < BT; ++bb) {
+                        if (BT == 1 || b0 + bb < B) acc[bb] += w[q] * *ap[bb];  // [sweep:forward weights=4]
+                        ap[bb] += ss;
+                    }
+                }
+            }
+            for (int bb = 0; bb < BT; ++bb) {
+                if (b0 + bb >= B) break;
+                const uint64_t b = static_cast<uint64_t>(b0 + bb);
+                const T z = acc[bb];
+                const T y = L.act ? act_fwd_rt<T>(act, z, slope) : z;
+                const T v = L.res ? S(L.off_a_in + b * n_in + i) + rs * y : y;
+                S(L.off_z + b * n_out + i) = z;
+                S(L.off_a_out + b * n_out + i) = v;
+                act_ss += static_cast<double>(v) * static_cast<double>(v);
+            }
+        }
+    }
+    return act_ss;
+}
+
+// Backward column sweep of layer l: columns 4J..4J+3, J = t, t+P, ..., of the input
+// gradient gprev = res*g + W^T delta (not needed below layer 0, l = 0) and the
+// weight-gradient statistics, added to wabs, wsq, wmax. BT batch rows per walk over
+// the rows i (BT = 1: batch 1 only); every sum runs in the same order whatever BT
+// is. At batch 1 each delta is loaded once for both the input gradient and G_ij,
+// and the four a_in values stay in registers.
+template <class T, int BT>
+GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, int t, int P, T* sb,
+                        uint64_t ss, uint64_t gc, uint64_t gp, double& wabs, double& wsq, double& wmax) {
+    auto S = [sb, ss](uint64_t k) -> T& { return sb[k * ss]; };
+    const int B = a.batch, n_in = L.n_in, n_out = L.n_out;
+    const bool need_gp = l > 0;
+    // BT = 1 only runs batch 1 (network_body dispatches), so its one tile is the
+    // batch: the delta and the four a_in values the statistics need are already in
+    // registers. Wider tiles read them from scratch (registers for a 4x4 a_in tile
+    // would cost occupancy).
+    constexpr bool whole = BT == 1;
+    const int nq = (n_in + 3) / 4;
+    const uint64_t dstep = static_cast<uint64_t>(n_out) * ss, astep = static_cast<uint64_t>(n_in) * ss;  // one batch row
+    for (int J = t; J < nq; J += P) {
+        const int j0 = 4 * J;
+        const int c = n_in - j0 < 4 ? n_in - j0 : 4;
+        T cabs[4], cmax[4];
+        double csq[4];  // squares of T gradients in double, as the CPU backend: 1e-20 squared is no 0
+        for (int q = 0; q < 4; ++q) {
+            cabs[q] = cmax[q] = T(0);
+            csq[q] = 0.0;
+        }
+        for (int b0 = 0; b0 < (BT == 1 ? 1 : B); b0 += BT) {
+            const bool first = b0 == 0;
+            if (!first && !need_gp) break;
+            T g4[BT][4], ain[4];
+            if constexpr (whole)
+                for (int q = 0; q < 4; ++q) ain[q] = q < c ? S(L.off_a_in + j0 + q) : T(0);
+            const T* dp[BT];  // delta[b0 + bb][i] for the next i
+            for (int bb = 0; bb < BT; ++bb) {
+                const bool real = BT == 1 || b0 + bb < B;
+                const uint64_t b = static_cast<uint64_t>(real ? b0 + bb : b0);  // rows past the batch: a real row, never read
+                dp[bb] = sb + (a.off_delta + b * static_cast<uint64_t>(n_out)) * ss;
+                for (int q = 0; q < 4; ++q) g4[bb][q] = (need_gp && L.res && real && q < c) ? S(gc + b * n_in + j0 + q) : T(0);
+            }
+            uint32_t e0 = static_cast<uint32_t>(j0);  // flattened index of W[i][j0]
+            for (int i = 0; i < n_out; ++i, e0 += static_cast<uint32_t>(n_in)) {
+                T d[BT];
+                for (int bb = 0; bb < BT; ++bb) {
+                    d[bb] = (BT == 1 || b0 + bb < B) ? *dp[bb] : T(0);
+                    dp[bb] += ss;
+                }
+                if (need_gp) {
+                    T w[4];
+                    weight_run4<T>(a, L, l, seed, pb, e0, c, w);
+                    for (int bb = 0; bb < BT; ++bb) {
+                        if (b0 + bb >= B) break;
+                        for (int q = 0; q < 4; ++q) g4[bb][q] += w[q] * d[bb];  // [sweep:backward weights=4]
+                    }
+                }
+                if (first) {
+                    for (int q = 0; q < 4; ++q) {
+                        if (q >= c) break;
+                        T G = T(0);
+                        if constexpr (whole) {
+                            G += d[0] * ain[q];
+                        } else {
+                            const T* dq = sb + (a.off_delta + static_cast<uint64_t>(i)) * ss;
+                            const T* aq = sb + (L.off_a_in + static_cast<uint64_t>(j0 + q)) * ss;
+                            for (int b = 0; b < B; ++b, dq += dstep, aq += astep) G += *dq * *aq;
+                        }
+                        const T ag = std::fabs(G);
+                        cabs[q] += ag;
+                        csq[q] += static_cast<double>(ag) * static_cast<double>(ag);
+                        cmax[q] = nan_max(cmax[q], ag);
+                    }
+                }
+            }
+            if (need_gp)
+                for (int bb = 0; bb < BT; ++bb) {
+                    if (b0 + bb >= B) break;
+                    for (int q = 0; q < c; ++q) S(gp + static_cast<uint64_t>(b0 + bb) * n_in + j0 + q) = g4[bb][q];
+                }
+        }
+        for (int q = 0; q < c; ++q) {
+            wabs += static_cast<double>(cabs[q]);
+            wsq += csq[q];
+            wmax = nan_max<double>(wmax, static_cast<double>(cmax[q]));
+        }
+    }
 }
 
 template <class T, class Sync>
@@ -135,39 +285,11 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
     // Forward: row sweep per layer.
     for (int l = 0; l < D; ++l) {
         const LayerDesc L = a.layers[l];
-        const int n_in = L.n_in, n_out = L.n_out;
-        double act_ss = 0;
-        for (int i = t; i < n_out; i += P) {
-            const T bias = bias_value<T>(a, L, l, seed, pb, i);
-            const uint64_t e_begin = static_cast<uint64_t>(i) * static_cast<uint64_t>(n_in);
-            const uint64_t e_end = e_begin + static_cast<uint64_t>(n_in);
-            const uint64_t blk_first = e_begin >> 2, blk_last = (e_end - 1) >> 2;
-            for (int b0 = 0; b0 < B; b0 += kBatchTile) {
-                T acc[kBatchTile];
-                for (int bb = 0; bb < kBatchTile; ++bb) acc[bb] = bias;
-                for (uint64_t blk = blk_first; blk <= blk_last; ++blk) {
-                    T w[4];
-                    weight_block<T>(a, L, l, seed, pb, blk, w);
-                    for (int q = 0; q < 4; ++q) {
-                        const uint64_t e = blk * 4 + static_cast<uint64_t>(q);
-                        if (e < e_begin || e >= e_end) continue;
-                        const uint64_t j = e - e_begin;
-                        for (int bb = 0; bb < kBatchTile; ++bb)
-                            if (b0 + bb < B) acc[bb] += w[q] * S(L.off_a_in + static_cast<uint64_t>(b0 + bb) * n_in + j);
-                    }
-                }
-                for (int bb = 0; bb < kBatchTile; ++bb) {
-                    if (b0 + bb >= B) break;
-                    const uint64_t b = static_cast<uint64_t>(b0 + bb);
-                    const T z = acc[bb];
-                    const T y = L.act ? act_fwd_rt<T>(act, z, slope) : z;
-                    const T v = L.res ? S(L.off_a_in + b * n_in + i) + rs * y : y;
-                    S(L.off_z + b * n_out + i) = z;
-                    S(L.off_a_out + b * n_out + i) = v;
-                    act_ss += static_cast<double>(v) * static_cast<double>(v);
-                }
-            }
-        }
+        const int n_out = L.n_out;
+        // Batch 1 gets a one-row tile: no guards, addresses or accumulators for rows
+        // that do not exist. Each row's sum has the same order in either tile.
+        double act_ss = B == 1 ? forward_rows<T, 1>(a, L, l, seed, pb, t, P, sb, ss)
+                               : forward_rows<T, kBatchTile>(a, L, l, seed, pb, t, P, sb, ss);
         double unused_sum = 0, unused_max = 0;
         group_reduce3(red, t, P, sync, act_ss, unused_sum, unused_max);
         if (t == 0) row[l * kNumQuantities + activation_rms] = std::sqrt(act_ss / (static_cast<double>(B) * n_out));
@@ -258,63 +380,11 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
         }
 
         // Column sweep: input gradient (not needed below layer 0) and weight-gradient statistics.
-        const bool need_gp = l > 0;
-        const int nq = (n_in + 3) / 4;
         double wabs = 0, wsq = 0, wmax = 0;
-        for (int J = t; J < nq; J += P) {
-            const int j0 = 4 * J;
-            const int c = n_in - j0 < 4 ? n_in - j0 : 4;
-            T cabs[4], cmax[4];
-            double csq[4];  // squares of T gradients in double, as the CPU backend: 1e-20 squared is no 0
-            for (int q = 0; q < 4; ++q) {
-                cabs[q] = cmax[q] = T(0);
-                csq[q] = 0.0;
-            }
-            for (int b0 = 0; b0 < B; b0 += kBatchTile) {
-                const bool first = b0 == 0;
-                if (!first && !need_gp) break;
-                T g4[kBatchTile][4];
-                for (int bb = 0; bb < kBatchTile; ++bb)
-                    for (int q = 0; q < 4; ++q)
-                        g4[bb][q] = (need_gp && L.res && b0 + bb < B && q < c)
-                                        ? S(gc + static_cast<uint64_t>(b0 + bb) * n_in + j0 + q)
-                                        : T(0);
-                for (int i = 0; i < n_out; ++i) {
-                    if (need_gp) {
-                        T w[4];
-                        weight_run4<T>(a, L, l, seed, pb, static_cast<uint64_t>(i) * n_in + j0, c, w);
-                        for (int bb = 0; bb < kBatchTile; ++bb) {
-                            if (b0 + bb >= B) break;
-                            const T d = S(a.off_delta + static_cast<uint64_t>(b0 + bb) * n_out + i);
-                            for (int q = 0; q < 4; ++q) g4[bb][q] += w[q] * d;
-                        }
-                    }
-                    if (first) {
-                        for (int q = 0; q < 4; ++q) {
-                            if (q >= c) break;
-                            T G = T(0);
-                            for (int b = 0; b < B; ++b)
-                                G += S(a.off_delta + static_cast<uint64_t>(b) * n_out + i) *
-                                     S(L.off_a_in + static_cast<uint64_t>(b) * n_in + j0 + q);
-                            const T ag = std::fabs(G);
-                            cabs[q] += ag;
-                            csq[q] += static_cast<double>(ag) * static_cast<double>(ag);
-                            cmax[q] = nan_max(cmax[q], ag);
-                        }
-                    }
-                }
-                if (need_gp)
-                    for (int bb = 0; bb < kBatchTile; ++bb) {
-                        if (b0 + bb >= B) break;
-                        for (int q = 0; q < c; ++q) S(gp + static_cast<uint64_t>(b0 + bb) * n_in + j0 + q) = g4[bb][q];
-                    }
-            }
-            for (int q = 0; q < c; ++q) {
-                wabs += static_cast<double>(cabs[q]);
-                wsq += csq[q];
-                wmax = nan_max<double>(wmax, static_cast<double>(cmax[q]));
-            }
-        }
+        if (B == 1)
+            column_sweep<T, 1>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
+        else
+            column_sweep<T, kBatchTile>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
         group_reduce3(red, t, P, sync, wabs, wsq, wmax);
         const double numel = static_cast<double>(n_in) * static_cast<double>(n_out);
         if (t == 0) {

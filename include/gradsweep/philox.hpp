@@ -17,13 +17,25 @@ constexpr uint32_t kM1 = 0xCD9E8D57u;
 constexpr uint32_t kW0 = 0x9E3779B9u;  // golden ratio
 constexpr uint32_t kW1 = 0xBB67AE85u;  // sqrt(3) - 1
 
+// The high and low halves of the 32x32 -> 64-bit product a*b. On the device as
+// two 32-bit multiplies: a uint64 product there drags 64-bit xor/and/shift work
+// through every round (about a third of the block's instructions). The host keeps
+// the uint64 product; both are the same integers, so the words are identical.
+GS_HD void mulhilo32(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
+#if defined(__CUDA_ARCH__)
+    hi = __umulhi(a, b);
+    lo = a * b;
+#else
+    const uint64_t p = static_cast<uint64_t>(a) * b;
+    hi = static_cast<uint32_t>(p >> 32);
+    lo = static_cast<uint32_t>(p);
+#endif
+}
+
 GS_HD void round(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t k0, uint32_t k1) {
-    // 64-bit products rather than __umulhi keep one source for host and device;
-    // nvcc lowers them to mul.hi/mul.lo.
-    const uint64_t p0 = static_cast<uint64_t>(kM0) * c0;
-    const uint64_t p1 = static_cast<uint64_t>(kM1) * c2;
-    const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
-    const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
+    uint32_t hi0, lo0, hi1, lo1;
+    mulhilo32(kM0, c0, hi0, lo0);
+    mulhilo32(kM1, c2, hi1, lo1);
     c0 = hi1 ^ c1 ^ k0;
     c1 = lo1;
     c2 = hi0 ^ c3 ^ k1;

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Static cost of the network kernels, without a GPU: compiles kernels/cuda_backend.cu
+# for sm_90 with the flags CMakeLists.txt gives it and prints, per kernel, what
+# ptxas reports (registers, stack, spills) and, per inner loop (the forward row
+# sweep, the backward column sweep), instructions per weight counted from the PTX
+# by scripts/ptx_loops.py. docs/cuda_backend.md ("Static instruction counts")
+# explains the numbers. Output is stable text, meant to be committed under
+# bench/results/.
+#
+# Usage: scripts/sass_report.sh [OUTPUT_FILE]   (default: stdout)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
+PTXAS="$(dirname "$NVCC")/ptxas"
+ARCH=sm_90
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# The flags of gradsweep_cuda in CMakeLists.txt (Release), for one architecture.
+"$NVCC" -std=c++20 --expt-relaxed-constexpr -lineinfo -O3 -DNDEBUG -I include -I kernels \
+    -arch="$ARCH" -ptx kernels/cuda_backend.cu -o "$tmp/k.ptx"
+"$PTXAS" -arch="$ARCH" -O3 -v --generate-line-info "$tmp/k.ptx" -o "$tmp/k.cubin" 2>"$tmp/ptxas.txt"
+
+report() {
+    echo "# scripts/sass_report.sh: kernels/cuda_backend.cu for $ARCH"
+    echo "# commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- kernels include 2>/dev/null || echo ' (kernels or include modified)')"
+    echo "# $("$NVCC" --version | grep -o 'release [0-9.]*, V[0-9.]*' || true)"
+    echo
+    echo "## ptxas -v (registers, stack, spills)"
+    awk '
+        /Compiling entry function/ { name = $0; sub(/.*network_kernel/, "network_kernel", name); sub(/EEvNS0.*/, "", name);
+                                      sub(/network_kernelIf/, "network_kernel<float>", name); sub(/network_kernelId/, "network_kernel<double>", name) }
+        /bytes stack frame/ && name != "" { stack = $0; gsub(/^ +/, "", stack) }
+        /Used [0-9]+ registers/ && name != "" { regs = $0; sub(/.*Used /, "", regs); sub(/,.*/, "", regs);
+                                                 printf "%-24s %s; %s\n", name, regs, stack; name = "" }
+    ' "$tmp/ptxas.txt"
+    echo
+    if command -v cuobjdump >/dev/null 2>&1; then
+        echo "## SASS (cuobjdump -sass): instructions per kernel"
+        cuobjdump -sass "$tmp/k.cubin" | awk '/Function :/ { f = $3 } /^ +\/\*[0-9a-f]+\*\// { n[f]++ } END { for (f in n) print f, n[f] }' | sort
+        echo "(the per-loop counts below are still from the PTX)"
+        echo
+    fi
+    echo "## Inner loops, from the PTX (no SASS disassembler in this CUDA toolkit)"
+    echo "# static PTX instructions in one iteration of the innermost loop holding the"
+    echo "# [sweep:...] line; 'uniform'/'normal': philox mode with that init, torch-mode"
+    echo "# and zero-init code and the trigonometric slow path left out, both sides of"
+    echo "# every other branch counted. PTX is not SASS: ptxas may fuse or expand."
+    python3 scripts/ptx_loops.py "$tmp/k.ptx" "$root"
+}
+
+if [[ $# -ge 1 ]]; then report >"$1"; else report; fi
