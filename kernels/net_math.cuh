@@ -83,10 +83,4 @@ GS_HD void expand_block(const U32x4& r, Dist::Kind kind, T scale, T v[4]) {
     }
 }
 
-// v[k] with k in 0..3 chosen at run time, as selects so v can stay in registers.
-template <class T>
-GS_HD T pick4(const T v[4], int k) {
-    return k == 0 ? v[0] : k == 1 ? v[1] : k == 2 ? v[2] : v[3];
-}
-
 }  // namespace gs::kern

@@ -15,6 +15,7 @@
 #include "gradsweep/spec.hpp"
 #include "gradsweep/work_units.hpp"
 #include "scale_out_util.hpp"
+#include "run_sweep.hpp"
 
 using namespace gs;
 using namespace gs::test;

@@ -16,6 +16,7 @@
 #include "gradsweep/stats.hpp"
 #include "gradsweep/sweep.hpp"
 #include "test_seed.hpp"
+#include "run_sweep.hpp"
 
 using namespace gs;
 

@@ -15,6 +15,7 @@
 #include "gradsweep/stats.hpp"
 #include "gradsweep/sweep.hpp"
 #include "reference_net.hpp"
+#include "run_sweep.hpp"
 
 using namespace gs;
 

@@ -16,6 +16,7 @@
 #include "gradsweep/sweep.hpp"
 #include "gradsweep/work_units.hpp"
 #include "scale_out_util.hpp"
+#include "run_sweep.hpp"
 
 using namespace gs;
 using namespace gs::test;

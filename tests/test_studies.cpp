@@ -11,6 +11,7 @@
 #include "gradsweep/spec.hpp"
 #include "gradsweep/sweep.hpp"
 #include "gradsweep/theory.hpp"
+#include "run_sweep.hpp"
 
 using namespace gs;
 

@@ -14,6 +14,7 @@
 #include "gradsweep/summary_table.hpp"
 #include "gradsweep/sweep.hpp"
 #include "gradsweep/theory.hpp"
+#include "run_sweep.hpp"
 
 using namespace gs;
 

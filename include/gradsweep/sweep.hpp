@@ -77,10 +77,6 @@ private:
     std::atomic<uint64_t> nonfinite_networks_{0};
 };
 
-// The whole sweep in memory on one backend, cell by cell, every seed in one call:
-// the plain reference the tests hold the real path (units, threads, shards,
-// checkpoint, the orchestrator) against.
-SweepResult run_sweep(const Spec& spec, Backend& backend);
 
 std::string utc_now_iso8601();
 
@@ -90,8 +86,9 @@ std::string utc_now_iso8601();
 using UnitLoader = std::function<void(const WorkUnit& u, double* dst)>;
 
 // Aggregates every cell from its work units. A cell's rows are put together in
-// seed order before summarize_cell sees them, so the result equals run_sweep's
-// bit for bit however the units were computed (shards, devices, resumed runs).
+// seed order before summarize_cell sees them, so the result equals
+// summarize_cell over the cell's rows computed whole (tests/run_sweep.hpp), bit
+// for bit however the units were computed (shards, devices, resumed runs).
 // on_rows gets each cell's rows (for per_seed.csv); between_cells runs after
 // each cell (a place to notice signals).
 std::vector<CellResult> aggregate_units(const Spec& spec, uint64_t block_seeds, const UnitLoader& load,
