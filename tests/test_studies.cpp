@@ -4,11 +4,14 @@
 // finite width is allowed to shift it.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "gradsweep/backend.hpp"
 #include "gradsweep/spec.hpp"
+#include "gradsweep/stats.hpp"
 #include "gradsweep/sweep.hpp"
 #include "gradsweep/theory.hpp"
 #include "run_sweep.hpp"
@@ -102,4 +105,48 @@ TEST_CASE("residual scale 1/sqrt(L) tames the first layer's gradient where 1 exp
     CHECK(one_32 / one_4 > 1e9);   // explodes (mean field: 2^28 in rms^2 from the residual adds alone)
     CHECK(inv_32 / inv_4 < 1e2);   // at least 1e7 times less growth
     CHECK(inv_32 / inv_4 > 1);     // but it still grows: the activations' mean
+}
+
+TEST_CASE("finite-width spread follows beta = sum of 1/width, not depth alone", "[studies][slow]") {
+    // Hanin, "Which Neural Net Architectures Give Rise to Exploding and Vanishing
+    // Gradients?", NeurIPS 2018: for relu networks the variance over seeds of
+    // ln(gradient^2) grows with beta = sum_j 1/n_j. Four shapes with beta = 1/4
+    // (depth 5 x width 16 ... depth 33 x width 128) agree within their standard
+    // errors; at the same depth, width 16 (beta = 1) spreads far more than 64.
+    struct Spread {
+        double var, stderr_;
+    };
+    auto spread = [](int depth, int width) {
+        const Spec spec = parse_spec_text(R"({"name": "spread", "seeds": {"count": 512},
+          "network": {"depth": )" + std::to_string(depth) + R"(, "width": )" + std::to_string(width) + R"(, "input_dim": 3,
+                      "activation": "relu", "bias": false, "last_activation": false, "init": "kaiming_normal"},
+          "input": {"values": [[1.0, 0.5, -1.0]]}})");
+        const Cell& cell = spec.cells[0];
+        const int stride = row_stride(cell.depth());
+        std::vector<double> rows(spec.seed_count * stride), x;
+        make_cpu_backend(0)->run(spec, cell, 0, spec.seed_count, rows.data());
+        for (uint64_t s = 0; s < spec.seed_count; ++s) {
+            const double g = rows[s * stride + weight_grad_rms];  // layer 0
+            REQUIRE(g > 0);
+            x.push_back(2 * std::log(g));
+        }
+        const double n = static_cast<double>(x.size());
+        double m = 0;
+        for (double v : x) m += v / n;
+        double m2 = 0, m4 = 0;
+        for (double v : x) {
+            m2 += (v - m) * (v - m);
+            m4 += std::pow(v - m, 4) / n;
+        }
+        const double var = m2 / (n - 1);
+        return Spread{var, std::sqrt(std::max(0.0, m4 - var * var * (n - 3) / (n - 1)) / n)};
+    };
+    const Spread a = spread(5, 16), b = spread(9, 32), c = spread(17, 64), d = spread(33, 128), wide = spread(17, 16);
+    INFO("beta 1/4: depth 5 " << a.var << " +- " << a.stderr_ << ", depth 9 " << b.var << " +- " << b.stderr_ << ", depth 17 "
+                              << c.var << " +- " << c.stderr_ << ", depth 33 " << d.var << " +- " << d.stderr_
+                              << "; depth 17 width 16 (beta 1): " << wide.var << " +- " << wide.stderr_);
+    const Spread same[] = {a, b, c, d};
+    for (const Spread& p : same)
+        for (const Spread& q : same) CHECK(std::fabs(p.var - q.var) <= 3 * std::hypot(p.stderr_, q.stderr_));
+    CHECK(wide.var - c.var > 3 * std::hypot(wide.stderr_, c.stderr_));
 }

@@ -4,7 +4,8 @@
 # as written, and runs to completion when it is small (at most 50000 networks).
 # There must be at least one spec among them. A block introduced by "runs as"
 # must be exactly the spec that results.json records for the block before it
-# (the spec with every default filled in).
+# (the spec with every default filled in). Every shipped sweep (sweeps/**.json)
+# passes `gradsweep validate`.
 set -euo pipefail
 bin=$1 src=$2 work=$3
 rm -rf "$work"; mkdir -p "$work"
@@ -56,6 +57,15 @@ for doc in docs:
         last_resolved = json.load(open(os.path.join(out, "results.json")))["spec"]
         print(f"{where}: valid and ran ({p.stdout.strip() or networks} networks)")
 print(f"{blocks} json blocks, {specs} specs, {ran} run, {resolved_checked} resolved forms checked")
+# The shipped sweeps (sweeps/, sweeps/seeds/, sweeps/studies/) validate as they are.
+shipped = sorted(glob.glob(os.path.join(src, "sweeps", "**", "*.json"), recursive=True))
+for path in shipped:
+    p = subprocess.run([binary, "validate", path], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        failures.append(f"{os.path.relpath(path, src)}: gradsweep validate: exit {p.returncode}: {p.stderr.strip()}")
+print(f"{len(shipped)} shipped sweeps validated")
+if not any("/studies/" in x for x in shipped):
+    failures.append("no sweep under sweeps/studies/")
 for f in failures:
     print("FAIL:", f)
 if specs == 0:
