@@ -1,13 +1,17 @@
 // A host stand-in for the GPU: runs the kernel bodies (network_body.cuh,
 // summary_body.cuh) and the backend's chunk loop (chunk_runner.cuh) exactly as
-// the device does, with one std::thread per CUDA thread and a std::barrier for
-// __syncthreads. Device memory is host memory filled with NaN, so any read of a
-// value the kernel never wrote shows up in the results.
+// the device does, with one fiber (ucontext) per CUDA thread and __syncthreads
+// as a switch to the next fiber. Device memory is host memory filled with NaN,
+// so any read of a value the kernel never wrote shows up in the results.
 #pragma once
-#include <barrier>
+#include <ucontext.h>
+
+#include <cstdint>
 #include <cstring>
+#include <exception>
+#include <functional>
 #include <limits>
-#include <thread>
+#include <memory>
 #include <vector>
 
 #include "chunk_runner.cuh"
@@ -20,12 +24,95 @@ struct NoSync {
     void sync() {}
 };
 
-struct BarrierSync {
-    std::barrier<>* bar;
-    void sync() { bar->arrive_and_wait(); }
+// One emulated block: P fibers on the calling thread, taking turns. A fiber runs
+// until its next barrier (or its end), then the next one in the round's order
+// runs; the body's barriers are block-uniform, so when the last fiber of a round
+// reaches a barrier every fiber has, and the next round begins, in the opposite
+// order: a value read before the barrier that should have separated it from
+// its write (a missing __syncthreads) is then read before it is written in one
+// of the two orders, and the results show it.
+// Fibers rather than P threads meeting at a std::barrier: one OS thread whatever
+// P, so the emulation takes the same CPU time on a busy machine as on an idle
+// one (P threads that must all be scheduled to pass each barrier slowed a test
+// under load from ~70 s to past its 900 s timeout), and every run interleaves
+// the threads' work the same way.
+class FiberBlock {
+public:
+    FiberBlock(int P, std::function<void(int, FiberBlock&)> body)
+        : P_(P), live_(P), body_(std::move(body)), ctx_(P), done_(P, 0) {
+        stacks_.reserve(P);
+        const auto addr = reinterpret_cast<uintptr_t>(this);
+        for (int t = 0; t < P; ++t) {
+            stacks_.emplace_back(new char[kStackBytes]);
+            getcontext(&ctx_[t]);
+            ctx_[t].uc_stack.ss_sp = stacks_[t].get();
+            ctx_[t].uc_stack.ss_size = kStackBytes;
+            ctx_[t].uc_link = nullptr;  // a fiber never returns: entry() switches away at its end
+            // makecontext passes ints: the block's address in two halves.
+            makecontext(&ctx_[t], reinterpret_cast<void (*)()>(&FiberBlock::entry), 3, static_cast<int>(addr & 0xffffffffu),
+                        static_cast<int>(addr >> 32), t);
+        }
+    }
+    // Runs every fiber to its end; rethrows the first exception one of them threw.
+    void run() {
+        swapcontext(&main_, &ctx_[0]);
+        if (error_) std::rethrow_exception(error_);
+    }
+    // __syncthreads from fiber t.
+    void barrier(int t) {
+        const int u = after_arrival(t);
+        if (u != t) swapcontext(&ctx_[t], &ctx_[u]);
+    }
+
+private:
+    static constexpr size_t kStackBytes = size_t{1} << 19;  // the bodies' locals are small; untouched pages cost nothing
+
+    static void entry(int lo, int hi, int t) {
+        auto* b = reinterpret_cast<FiberBlock*>((static_cast<uintptr_t>(static_cast<unsigned>(hi)) << 32) |
+                                                static_cast<unsigned>(lo));
+        try {
+            b->body_(t, *b);
+        } catch (...) {
+            if (!b->error_) b->error_ = std::current_exception();
+        }
+        b->done_[t] = 1;
+        --b->live_;
+        if (b->live_ == 0) setcontext(&b->main_);
+        --b->arrived_;  // after_arrival counts it once more: an ended fiber waits at no barrier
+        setcontext(&b->ctx_[b->after_arrival(t)]);
+    }
+    // Fiber t has arrived (at a barrier or its end): the fiber to run next.
+    int after_arrival(int t) {
+        if (++arrived_ < live_) {
+            for (int u = t + dir_; u >= 0 && u < P_; u += dir_)
+                if (!done_[u]) return u;
+        }
+        arrived_ = 0;  // the round is complete: the next one runs in the other order
+        dir_ = -dir_;
+        for (int k = 0; k < P_; ++k) {
+            const int u = dir_ > 0 ? k : P_ - 1 - k;
+            if (!done_[u]) return u;
+        }
+        return t;
+    }
+
+    const int P_;
+    int live_, arrived_ = 0, dir_ = 1;
+    std::function<void(int, FiberBlock&)> body_;
+    ucontext_t main_{};
+    std::vector<ucontext_t> ctx_;
+    std::vector<std::unique_ptr<char[]>> stacks_;
+    std::vector<char> done_;
+    std::exception_ptr error_;
 };
 
-// Runs fn(t, sync) on P threads that share one barrier: one emulated block.
+struct FiberSync {
+    FiberBlock* block;
+    int t;
+    void sync() { block->barrier(t); }
+};
+
+// Runs fn(t, sync) for t = 0..P-1 as one emulated block.
 template <class Fn>
 void run_block(int P, Fn&& fn) {
     if (P == 1) {
@@ -33,15 +120,11 @@ void run_block(int P, Fn&& fn) {
         fn(0, s);
         return;
     }
-    std::barrier<> bar(P);
-    std::vector<std::thread> threads;
-    threads.reserve(P);
-    for (int t = 0; t < P; ++t)
-        threads.emplace_back([&, t] {
-            BarrierSync s{&bar};
-            fn(t, s);
-        });
-    for (auto& th : threads) th.join();
+    FiberBlock block(P, [&fn](int t, FiberBlock& b) {
+        FiberSync s{&b, t};
+        fn(t, s);
+    });
+    block.run();
 }
 
 template <class T>
