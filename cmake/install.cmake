@@ -22,7 +22,7 @@ target_compile_definitions(gradsweep_core PRIVATE GS_DATA_DIR_FROM_BINDIR="${GS_
                                                   GS_BUILD_BINARY_DIR="$<TARGET_FILE_DIR:gradsweep>")
 
 install(TARGETS gradsweep RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(PROGRAMS scripts/plot.py DESTINATION ${GS_INSTALL_DATADIR}/scripts)
+install(PROGRAMS scripts/plot.py scripts/plot_studies.py DESTINATION ${GS_INSTALL_DATADIR}/scripts)
 install(PROGRAMS scripts/slurm/submit.sh scripts/slurm/shard_task.sh scripts/slurm/merge_task.sh
         DESTINATION ${GS_INSTALL_DATADIR}/scripts/slurm)
 install(DIRECTORY sweeps/ DESTINATION ${GS_INSTALL_DATADIR}/sweeps)

@@ -56,12 +56,13 @@ run_quickstart() {
 
 # 1. cmake --install into a prefix; then the prefix is moved.
 cmake --install "$build" --prefix "$work/prefix" > "$work/install.log" 2>&1 || fail "cmake --install: $(tail -5 "$work/install.log")"
-for f in bin/gradsweep share/gradsweep/scripts/plot.py share/gradsweep/scripts/slurm/submit.sh \
+for f in bin/gradsweep share/gradsweep/scripts/plot.py share/gradsweep/scripts/plot_studies.py share/gradsweep/scripts/slurm/submit.sh \
          share/gradsweep/scripts/slurm/shard_task.sh share/gradsweep/scripts/slurm/merge_task.sh; do
     [[ -x $work/prefix/$f ]] || fail "cmake --install: $f missing or not executable"
 done
 for f in share/gradsweep/sweeps/quickstart.json share/gradsweep/sweeps/shortcut_vs_depth.json \
-         share/gradsweep/sweeps/seeds/001_shortcut_relu.json share/doc/gradsweep/README.md \
+         share/gradsweep/sweeps/seeds/001_shortcut_relu.json share/gradsweep/sweeps/studies/he_criticality.json \
+         share/doc/gradsweep/README.md \
          share/doc/gradsweep/docs/scale_out.md share/doc/gradsweep/docs/plots/layers_relu.png; do
     [[ -f $work/prefix/$f ]] || fail "cmake --install: $f missing"
 done
