@@ -54,24 +54,23 @@ GrowthRate fit_growth_rate(int depth, const double* const* num, const double* co
     const int64_t first = g.first_layer, last = g.last_layer;
     if (last - first + 1 < 2) return undefined(g, GrowthStatus::few_layers);
     // long double: squares of float64 gradients leave double's range above ~1e154.
-    // Seeds with a non-finite value in any fitted layer are left out whole, so that
-    // every layer's mean is over the same networks.
     auto value = [&](int64_t l, uint64_t s) {
         const long double x = den ? static_cast<long double>(num[l][s]) / den[l][s] : static_cast<long double>(num[l][s]);
         return x * x;
     };
-    auto usable = [&](uint64_t s) {  // a zero den gives inf or NaN: left out too
-        for (int64_t l = first; l <= last; ++l)
-            if (!std::isfinite(num[l][s]) || (den && !std::isfinite(den[l][s])) || !std::isfinite(value(l, s)))
-                return false;
-        return true;
-    };
-    std::vector<long double> mean(last - first + 1, 0.0L);
+    // Which seeds count, decided once: a seed with a non-finite value (a zero den
+    // gives inf or NaN) in any fitted layer is left out of every layer.
+    std::vector<char> used(count, 0);
+    std::vector<long double> mean(last - first + 1, 0.0L), row(last - first + 1);
     uint64_t n = 0;
     for (uint64_t s = 0; s < count; ++s) {
-        if (!usable(s)) continue;
+        bool ok = true;
+        for (int64_t l = first; ok && l <= last; ++l)
+            ok = std::isfinite(num[l][s]) && (!den || std::isfinite(den[l][s])) && std::isfinite(row[l - first] = value(l, s));
+        if (!ok) continue;
+        used[s] = 1;
         ++n;
-        for (int64_t l = first; l <= last; ++l) mean[l - first] += value(l, s);
+        for (size_t k = 0; k < row.size(); ++k) mean[k] += row[k];
     }
     g.seeds = n;
     if (n < 2) return undefined(g, GrowthStatus::few_seeds);
@@ -86,7 +85,7 @@ GrowthRate fit_growth_rate(int depth, const double* const* num, const double* co
     long double gm = 0, gss = 0;
     uint64_t k = 0;
     for (uint64_t s = 0; s < count; ++s) {
-        if (!usable(s)) continue;
+        if (!used[s]) continue;
         long double v = 0;
         for (int64_t l = first; l <= last; ++l) v += w[l - first] * value(l, s) / mean[l - first];
         ++k;
