@@ -45,6 +45,12 @@ ojson cell_params(const Cell& cell);
 // spec_hash, precision, rng, rng_key, seeds_first, seeds_count, input ("values"
 // or "normal"), input_batch, loss_target.
 ojson spec_columns(const Spec& spec);
+// The same columns as results.csv writes them: each preceded by a comma.
+std::string cell_params_csv(const Cell& cell);
+std::string spec_columns_csv(const Spec& spec);
+// One JSON value as a CSV field: null empty, strings quoted as RFC 4180 needs,
+// doubles as format_double.
+std::string csv_value(const ojson& v);
 
 // results.json's "provenance": version, commit, backend, device, threads, precision,
 // rng, times and rate (shard results and merges record the same fields).

@@ -11,14 +11,6 @@
 
 namespace gs {
 
-std::string format_double(double x) {
-    if (std::isnan(x)) return "NaN";
-    if (std::isinf(x)) return x > 0 ? "Infinity" : "-Infinity";
-    char buf[32];
-    const auto r = std::to_chars(buf, buf + sizeof buf, x);
-    return std::string(buf, r.ptr);
-}
-
 ojson provenance_json(const Spec& spec, const RunInfo& info) {
     return ojson{{"version", gs::version_string()},
                  {"git_commit", gs::git_commit()},
@@ -75,21 +67,6 @@ ojson summary_json(const Summary& s) {
                  {"geomean", number_or_null(s.geomean)},
                  {"n_nonfinite", s.n_nonfinite},
                  {"n_zero", s.n_zero}};
-}
-
-std::string csv_value(const ojson& v) {
-    if (v.is_null()) return "";
-    if (v.is_string()) {
-        // RFC 4180: a label such as "normal(sigma_w=2,sigma_b=0)" holds a comma.
-        const std::string t = v.get<std::string>();
-        if (t.find_first_of(",\"\r\n") == std::string::npos) return t;
-        std::string q = "\"";
-        for (char c : t) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-        return q + "\"";
-    }
-    if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
-    if (v.is_number_float()) return format_double(v.get<double>());
-    return v.dump();
 }
 
 }  // namespace
@@ -192,16 +169,8 @@ namespace {
 // parameters, the spec's columns.
 class CellPrefix {
 public:
-    explicit CellPrefix(const Spec& spec) : spec_(spec) {
-        const ojson spec_cols = spec_columns(spec);
-        for (auto it = spec_cols.begin(); it != spec_cols.end(); ++it) spec_part_ += "," + csv_value(it.value());
-    }
-    std::string operator()(int cell) const {
-        std::string prefix = std::to_string(cell);
-        const ojson params = cell_params(spec_.cells[cell]);
-        for (auto it = params.begin(); it != params.end(); ++it) prefix += "," + csv_value(it.value());
-        return prefix + spec_part_;
-    }
+    explicit CellPrefix(const Spec& spec) : spec_(spec), spec_part_(spec_columns_csv(spec)) {}
+    std::string operator()(int cell) const { return std::to_string(cell) + cell_params_csv(spec_.cells[cell]) + spec_part_; }
 
 private:
     const Spec& spec_;

@@ -59,23 +59,16 @@ u128 digits(uint64_t x) {
 }
 
 // results.csv's spec-wide columns, the same on every row.
-size_t spec_part_bytes(const Spec& spec) {
-    size_t n = 0;
-    const ojson cols = spec_columns(spec);
-    for (auto it = cols.begin(); it != cols.end(); ++it) n += it.value().dump().size() + 1;
-    return n;
-}
+size_t spec_part_bytes(const Spec& spec) { return spec_columns_csv(spec).size(); }
 
 // results.csv: a row per layer and quantity, and the loss row, each the cell's
 // columns (measured here) plus at most ~230 bytes of numbers; results.json: at
 // most ~1.9 kB per layer (pretty-printed summaries), ~2 kB per cell.
 void add_cell_text(const Cell& c, size_t spec_part, u128& csv, u128& json) {
     const u128 rows = static_cast<u128>(c.depth()) * (c.bias ? 5 : 4) + 1;
-    std::string prefix;
-    const ojson params = cell_params(c);
-    for (auto it = params.begin(); it != params.end(); ++it) prefix += it.value().dump() + ",";
-    csv += rows * (prefix.size() + spec_part + 230);
-    json += static_cast<u128>(c.depth()) * 1900 + 2000 + prefix.size();
+    const size_t prefix = cell_params_csv(c).size();
+    csv += rows * (prefix + spec_part + 230);
+    json += static_cast<u128>(c.depth()) * 1900 + 2000 + prefix;
 }
 
 }  // namespace
