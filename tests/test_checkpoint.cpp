@@ -290,3 +290,55 @@ TEST_CASE("progress lines: plain for logs, a bar for terminals", "[scaleout]") {
     CHECK(format_rate(950) == "950");
     CHECK(format_rate(1.25e6) == "1.25M");
 }
+
+TEST_CASE("cells kept in memory: no unit file, the same cell file bits as from unit files, and cells sent to files by the budget or by units on disk", "[scaleout]") {
+    const std::string d = scratch_dir("inmemory");
+    const Spec spec = parse_spec_text(kSpec);
+    const auto units = all_work_units(spec, 64);  // 4 cells x 4 units (64, 64, 64, 8 seeds)
+    const uint64_t cell_bytes = [&](int c) { return spec.seed_count * row_stride(spec.cells[c].depth()) * sizeof(double); }(3);
+    // Unit files, cell by cell: the reference cell files.
+    const std::string files = d + "/files";
+    fs::create_directories(files);
+    {
+        Checkpoint cp(files, spec, 64, ShardId{}, units, Checkpoint::Mode::fresh);
+        for (size_t i = 0; i < units.size(); ++i) cp.store(i, unit_rows(spec, units[i]).data());
+        for (int c = 0; c < 4; ++c) cp.summarise_cell(c);
+    }
+    // In memory, units stored out of order (as several workers deliver them):
+    // cell 3 (the deepest, largest) alone fits the budget at first; cell 1 arrives
+    // while cell 3 holds it and goes to files; once 3 is summarised, 2 fits.
+    const std::string mem = d + "/mem";
+    fs::create_directories(mem);
+    {
+        Checkpoint cp(mem, spec, 64, ShardId{}, units, Checkpoint::Mode::fresh);
+        cp.keep_cells_in_memory(std::vector<char>{1, 1, 1, 1}, cell_bytes);
+        for (size_t i : {15u, 13u, 5u, 12u, 14u}) cp.store(i, unit_rows(spec, units[i]).data());
+        CHECK(cp.cell_in_memory(3));
+        CHECK_FALSE(cp.cell_in_memory(1));                                 // no room left: unit files
+        CHECK(fs::exists(mem + "/units/" + unit_file_name(units[5])));
+        CHECK_FALSE(fs::exists(mem + "/units/" + unit_file_name(units[15])));
+        CHECK(cp.done_count() == 1);                                       // only what is on disk is kept
+        cp.summarise_cell(3);
+        CHECK(cp.done_count() == 5);
+        for (size_t i : {8u, 9u, 10u, 11u, 4u, 6u, 7u, 0u, 1u, 2u, 3u}) cp.store(i, unit_rows(spec, units[i]).data());
+        CHECK(cp.cell_in_memory(2));
+        CHECK_FALSE(cp.cell_in_memory(0));  // cell 2 holds the budget now
+        for (int c : {2, 1, 0}) cp.summarise_cell(c);
+        CHECK(cp.done_count() == 16);
+        CHECK(fs::is_empty(mem + "/units"));  // cell 1's unit files went when it was summarised
+    }
+    for (int c = 0; c < 4; ++c) CHECK(slurp(mem + "/cells/cell-" + std::to_string(c) + ".bin") == slurp(files + "/cells/cell-" + std::to_string(c) + ".bin"));
+
+    // A resumed cell with units on disk goes on in files, even when eligible.
+    const std::string part = d + "/part";
+    fs::create_directories(part);
+    { Checkpoint(part, spec, 64, ShardId{}, units, Checkpoint::Mode::fresh).store(1, unit_rows(spec, units[1]).data()); }
+    Checkpoint cp(part, spec, 64, ShardId{}, units, Checkpoint::Mode::resume);
+    cp.keep_cells_in_memory(std::vector<char>{1, 1, 0, 1}, uint64_t{1} << 30);
+    for (size_t i : {0u, 2u, 3u, 8u, 4u}) cp.store(i, unit_rows(spec, units[i]).data());
+    CHECK_FALSE(cp.cell_in_memory(0));  // unit 1 was on disk
+    CHECK_FALSE(cp.cell_in_memory(2));  // not eligible
+    CHECK(cp.cell_in_memory(1));
+    CHECK(fs::exists(part + "/units/" + unit_file_name(units[0])));
+    CHECK_FALSE(fs::exists(part + "/units/" + unit_file_name(units[4])));
+}

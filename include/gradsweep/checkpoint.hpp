@@ -2,9 +2,12 @@
 //   checkpoint.json            what is being run (spec, hash, block size, shard)
 //   units/cell-C-block-B.bin   one finished work unit's raw rows each
 //   cells/cell-C.bin           a finished cell's aggregates (unsharded runs without
-//                              --per-seed: once a cell is complete its unit files
-//                              are summarised into this and deleted, so the rows of
-//                              a long sweep never pile up on disk)
+//                              --per-seed: once a cell is complete its rows are
+//                              summarised into this and its unit files deleted, so
+//                              the rows of a long sweep never pile up on disk)
+// In such runs a cell cheap to redo (cell_cheap_to_redo) keeps its rows in memory
+// while it is computed and writes no unit file at all: only its cell file. A
+// kill loses such cells in flight; they are computed again on --resume.
 // Every file is written to a temporary name and renamed into place, and carries
 // its identity and a checksum, so whatever moment a run is killed at, a file
 // present is complete (or, after an OS crash, detectably damaged and redone):
@@ -22,6 +25,7 @@
 // (checkpoint.cpp, kValuesVersion): files of another version are refused.
 #pragma once
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -77,12 +81,21 @@ public:
     size_t discarded() const { return discarded_; }  // damaged files found (and removed) on resume
     bool any_cell_summarised() const;
 
-    // Thread-safe. Writes the unit file and marks the unit done.
+    // Cells that may keep their rows in memory rather than in unit files (the
+    // orchestrator's choice: unsharded runs without --per-seed, cells cheap to
+    // redo): a cell with eligible[c] does when its columns fit in what is left of
+    // budget_bytes as its first unit arrives, and no unit of it was on disk when
+    // the run started. Call before the first store().
+    void keep_cells_in_memory(std::vector<char> eligible, uint64_t budget_bytes);
+    bool cell_in_memory(int cell) const { return rows_at_[cell] == in_memory; }
+
+    // Thread-safe. The unit's rows go into its cell's columns in memory, or to its
+    // unit file (then the unit is done: kept for --resume).
     void store(size_t i, const double* rows);
 
-    // Aggregates a cell whose units are all done from its unit files, stores the
-    // result as the cell file and deletes the unit files. Not thread-safe with
-    // itself; safe alongside store() of other cells.
+    // Aggregates a cell whose units are all stored, from its columns in memory or
+    // its unit files, stores the result as the cell file and deletes the unit
+    // files. Not thread-safe with itself; safe alongside store() of other cells.
     void summarise_cell(int cell);
     bool cell_summarised(int cell) const { return cell_done_[cell]; }
     // A done unit's rows, read back into dst (u.count * row_stride(depth) doubles);
@@ -105,7 +118,13 @@ private:
     const std::vector<WorkUnit>& units_;
     std::vector<char> done_, cell_done_;
     std::vector<std::pair<size_t, size_t>> cell_units_;  // per cell: [first, last) into units_
-    std::atomic<size_t> done_count_{0};
+    std::atomic<size_t> done_count_{0};  // units kept on disk (unit files, summarised cells)
+    // Where each cell's rows go (keep_cells_in_memory); the columns of the cells in
+    // memory and the bytes they hold, at most memory_budget_.
+    enum CellRows : char { undecided, in_files, in_memory };
+    std::vector<CellRows> rows_at_;
+    std::vector<std::unique_ptr<CellColumns>> memory_;
+    uint64_t memory_budget_ = 0, memory_used_ = 0;
     size_t discarded_ = 0;
     std::mutex mu_;
     CellColumns columns_;                         // summarise_cell's buffers, kept between cells

@@ -26,6 +26,7 @@ struct CliOptions {
     bool all_devices = false;          // --devices all
     std::vector<int> devices;          // --devices 0,1,...; empty (and not all_devices): one device (--device)
     bool resume = false;
+    bool checkpoint_units = false;     // --checkpoint-units: every unit's rows to a unit file (finest resume)
     uint64_t max_memory = 0;           // --max-memory in bytes; 0: only MemAvailable limits
     uint64_t seed_block = kSeedBlock;  // seeds per work unit
     std::vector<std::string> inputs;   // merge: the shard directories

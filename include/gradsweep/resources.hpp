@@ -23,11 +23,13 @@ struct MemoryInputs {
     bool per_seed = false;        // per_seed.csv is built in memory
     bool aggregates = true;       // cells are summarised here (not in a shard run)
     bool outputs = true;          // results.csv/json are built here (not in a shard run)
+    bool cells_in_memory = false; // cells cheap to redo keep their rows in memory (Checkpoint::keep_cells_in_memory)
 };
 
 struct MemoryPlan {
     uint64_t unit_rows = 0;               // rows of one work unit, largest cell
     uint64_t cell_rows = 0;               // to aggregate the largest cell: its columns + one unit's rows (+ all its rows with per_seed)
+    uint64_t cells_in_memory = 0;         // columns of the cells in flight that keep their rows in memory: the budget for them
     int largest_cell = 0;                 // the cell behind cell_rows
     uint64_t cpu_scratch_per_thread = 0;  // largest cell
     uint64_t cpu_compute = 0;             // CPU backend: scratch of all threads + rows in flight

@@ -15,6 +15,14 @@ namespace gs {
 // Seeds per work unit unless --seed-block says otherwise.
 inline constexpr uint64_t kSeedBlock = 4096;
 
+// A cell whose forward and backward pass cost at most this many multiply-adds
+// over all its seeds (unit_cost summed: ~2 s of a 2-core CPU at 20 x 64, far
+// less on a GPU) keeps its rows in memory while it is computed and writes only
+// its summary to the checkpoint: a killed run loses at most the cells in
+// flight, each this cheap to redo. Costlier cells write every unit's rows
+// (docs/scale_out.md, "What a killed run keeps").
+inline constexpr unsigned __int128 kInMemoryCellWork = static_cast<unsigned __int128>(1) << 34;
+
 struct WorkUnit {
     int cell = 0;
     uint64_t block = 0;        // index of the seed block within the cell
@@ -23,6 +31,9 @@ struct WorkUnit {
 
     bool operator==(const WorkUnit& o) const { return cell == o.cell && block == o.block; }
 };
+
+// Whether a cell is cheap enough to keep its rows in memory (kInMemoryCellWork).
+bool cell_cheap_to_redo(const Spec& spec, int cell);
 
 struct ShardId {
     uint64_t index = 0, count = 1;  // shard `index` of `count`, 0-based

@@ -26,7 +26,11 @@ struct Workers {
 // Throws UsageError when the options ask for devices that are not there.
 Workers choose_workers(const CliOptions& o);
 
-// The memory plan (resources.hpp) of `units` work units on these workers.
+// The memory plan (resources.hpp) of `units` work units on these workers. An
+// unsharded run without --per-seed or --checkpoint-units keeps the rows of cells
+// cheap to redo in memory (plan.cells_in_memory > 0: their budget) when that
+// fits in --max-memory and MemAvailable; otherwise every cell's rows go to unit
+// files, as they always do in shards and with --per-seed.
 MemoryPlan memory_plan_for(const Spec& spec, const CliOptions& o, const Workers& w, uint64_t units);
 
 }  // namespace gs

@@ -16,11 +16,11 @@ namespace {
 const char* kUsage =
     "usage: gradsweep run SPEC -o DIR [--threads N] [--backend auto|cpu|cuda] [--device N | --devices all|0,1,...]\n"
     "                     [--shard K/N|auto] [--resume | --force] [--max-memory SIZE] [--seed-block N]\n"
-    "                     [--per-seed] [--quiet] [--plot]\n"
+    "                     [--per-seed] [--quiet] [--plot] [--checkpoint-units]\n"
     "       gradsweep merge SHARD_DIR... -o DIR [--per-seed] [--force] [--quiet] [--plot] [--max-memory SIZE]\n"
     "       gradsweep validate SPEC\n"
     "       gradsweep plan SPEC [--threads N] [--backend auto|cpu|cuda] [--devices ...] [--shard K/N]\n"
-    "                      [--max-memory SIZE] [--seed-block N] [--per-seed]\n"
+    "                      [--max-memory SIZE] [--seed-block N] [--per-seed] [--checkpoint-units]\n"
     "       gradsweep --version\n";
 
 // `gradsweep validate`: the spec read and checked, as a run would, and nothing else.

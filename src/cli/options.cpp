@@ -89,7 +89,7 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
         const std::string name = a == "-o" ? "--out" : a == "-q" ? "--quiet" : a;
         static const char* const kValued[] = {"--out", "--threads", "--device", "--devices", "--backend", "--shard",
                                               "--max-memory", "--seed-block"};
-        static const char* const kFlags[] = {"--per-seed", "--quiet", "--force", "--resume", "--plot"};
+        static const char* const kFlags[] = {"--per-seed", "--quiet", "--force", "--resume", "--plot", "--checkpoint-units"};
         const bool valued = std::find(std::begin(kValued), std::end(kValued), name) != std::end(kValued);
         if (!valued && std::find(std::begin(kFlags), std::end(kFlags), name) == std::end(kFlags))
             throw UsageError("unknown option " + one_line_text(a));
@@ -128,6 +128,7 @@ CliOptions parse_cli(const std::vector<std::string>& args) {
         else if (name == "--force") o.force = true;
         else if (name == "--resume") o.resume = true;
         else if (name == "--plot") o.plot = true;
+        else if (name == "--checkpoint-units") o.checkpoint_units = true;
     }
     if (o.command == "merge") {
         if (o.inputs.empty()) throw UsageError("merge needs the shard directories");

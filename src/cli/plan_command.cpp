@@ -47,6 +47,9 @@ int plan_command(const CliOptions& o) {
     std::printf("  rows of one work unit       %s\n", human_bytes(m.unit_rows).c_str());
     std::printf("  rows to aggregate one cell  %s (cell %d: %llu seeds x %d values, all at once)\n", human_bytes(m.cell_rows).c_str(),
                 big.index, static_cast<unsigned long long>(spec.seed_count), row_stride(big.depth()));
+    if (m.cells_in_memory)
+        std::printf("  cells kept in memory        %s (the rows of cells cheap to redo while they are computed; no unit files)\n",
+                    human_bytes(m.cells_in_memory).c_str());
     std::printf("  cpu backend                 %s while computing (%d threads x %s scratch + rows in flight)\n",
                 human_bytes(m.cpu_compute).c_str(), w.cpu_threads, human_bytes(m.cpu_scratch_per_thread).c_str());
     std::printf("  cuda backend                %s of device memory per GPU, %s of host memory while computing\n",

@@ -244,7 +244,9 @@ Checkpoint::Checkpoint(std::string dir, const Spec& spec, uint64_t block_seeds, 
       units_(units),
       done_(units.size(), 0),
       cell_done_(spec.cells.size(), 0),
-      cell_units_(spec.cells.size(), {0, 0}) {
+      cell_units_(spec.cells.size(), {0, 0}),
+      rows_at_(spec.cells.size(), in_files),
+      memory_(spec.cells.size()) {
     for (size_t i = 0; i < units.size(); ++i) {
         auto& r = cell_units_[units[i].cell];
         if (r.first == r.second) r = {i, i};
@@ -333,11 +335,52 @@ bool Checkpoint::any_cell_summarised() const {
     return false;
 }
 
-void Checkpoint::store(size_t i, const double* rows) {
+namespace {
+
+uint64_t column_bytes(const Spec& spec, const Cell& c) {
+    return spec.seed_count * static_cast<uint64_t>(row_stride(c.depth())) * sizeof(double);
+}
+
+}  // namespace
+
+void Checkpoint::keep_cells_in_memory(std::vector<char> eligible, uint64_t budget_bytes) {
     std::lock_guard<std::mutex> lock(mu_);
-    write_unit_file(unit_path(units_[i]), spec_, block_, units_[i], rows);
-    done_[i] = 1;
-    ++done_count_;
+    memory_budget_ = budget_bytes;
+    for (const Cell& c : spec_.cells) {
+        const auto [first, last] = cell_units_[c.index];
+        bool any_done = false;
+        for (size_t i = first; i < last; ++i) any_done |= done_[i] != 0;
+        // A cell part done in unit files goes on in them: its rows on disk stay useful.
+        rows_at_[c.index] = eligible[c.index] && !any_done && first != last ? undecided : in_files;
+    }
+}
+
+void Checkpoint::store(size_t i, const double* rows) {
+    const WorkUnit& u = units_[i];
+    CellColumns* columns = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        CellRows& at = rows_at_[u.cell];
+        if (at == undecided) {
+            // Decided by the cell's first unit: in memory while the budget has room
+            // (cells in flight hold their columns until they are summarised).
+            const uint64_t bytes = column_bytes(spec_, spec_.cells[u.cell]);
+            at = memory_used_ + bytes <= memory_budget_ ? in_memory : in_files;
+            if (at == in_memory) {
+                memory_[u.cell] = std::make_unique<CellColumns>();
+                memory_[u.cell]->start(spec_.cells[u.cell], spec_.seed_count);
+                memory_used_ += bytes;
+            }
+        }
+        if (at == in_files) {
+            write_unit_file(unit_path(u), spec_, block_, u, rows);
+            done_[i] = 1;
+            ++done_count_;
+            return;
+        }
+        columns = memory_[u.cell].get();
+    }
+    columns->add_rows(u.seed_offset, rows, u.count);  // outside the lock: units of a cell fill disjoint seeds
 }
 
 void Checkpoint::summarise_cell(int cell) {
@@ -346,20 +389,35 @@ void Checkpoint::summarise_cell(int cell) {
     uint64_t seeds = 0;
     for (size_t i = first; i < last; ++i) seeds += units_[i].count;
     if (seeds != spec_.seed_count) throw std::logic_error("summarise_cell: cell " + std::to_string(cell) + " is not whole in this run");
-    // Unit by unit through a one-unit buffer into the cell's columns (both kept
-    // for the next cell): the cell's rows are never in memory all at once.
-    columns_.start(c, seeds);
-    columns_.add_units(
-        last - first, [&](size_t k) { return units_[first + k]; },
-        [&](const WorkUnit& u, double* dst) { load_unit(u, dst); },
-        unit_rows_);
-    const CellResult r = columns_.finish();
+    // Stored in memory (the columns are full: every unit of the cell was stored),
+    // or unit by unit through a one-unit buffer into columns_ (both kept for the
+    // next cell), so the rows of a cell in files are never in memory all at once.
+    // The same rows in the same seed order either way: the same bits.
+    const bool in_mem = rows_at_[cell] == in_memory;  // set before the cell's stores, which came before this call
+    CellResult r;
+    if (in_mem) {
+        r = memory_[cell]->finish();
+    } else {
+        columns_.start(c, seeds);
+        columns_.add_units(
+            last - first, [&](size_t k) { return units_[first + k]; },
+            [&](const WorkUnit& u, double* dst) { load_unit(u, dst); },
+            unit_rows_);
+        r = columns_.finish();
+    }
     std::lock_guard<std::mutex> lock(mu_);  // freeze() must not cut this write short
     std::error_code ec;
     fs::create_directory(dir_ + "/" + kCellsDir, ec);
     if (ec) throw OutputError("cannot write " + dir_ + "/" + kCellsDir + ": " + ec.message());
     write_cell_file(cell_path(cell), spec_, r);
     cell_done_[cell] = 1;
+    if (in_mem) {
+        memory_[cell].reset();
+        memory_used_ -= column_bytes(spec_, c);
+        for (size_t i = first; i < last; ++i) done_[i] = 1;
+        done_count_ += last - first;
+        return;
+    }
     for (size_t i = first; i < last; ++i) fs::remove(unit_path(units_[i]), ec);
 }
 

@@ -82,6 +82,9 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     u128 results = 0, csv_bytes = 0, json_bytes = 0;
     double scratch = 0, scratch_one = 0;
     int max_depth = 0;
+    // Cells cheap to redo, with in.cells_in_memory: the largest one's columns and
+    // how many there are; the others' aggregation buffer (cell_rows) apart.
+    u128 in_memory_columns = 0, in_memory_cells = 0, files_cell_rows = 0;
     const int threads = std::max(1, in.cpu_threads), workers = std::max(1, in.workers);  // threads: all workers together
     const size_t spec_part = spec_part_bytes(spec);
     for (const Cell& c : spec.cells) {
@@ -98,6 +101,12 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
         if (cr > cell_rows) {
             cell_rows = cr;
             m.largest_cell = c.index;
+        }
+        if (in.cells_in_memory && cell_cheap_to_redo(spec, c.index)) {
+            in_memory_columns = std::max(in_memory_columns, static_cast<u128>(spec.seed_count) * stride * 8);
+            ++in_memory_cells;
+        } else {
+            files_cell_rows = std::max(files_cell_rows, cr);
         }
         // CPU: what the backend's threads allocate for this cell (src/cpu/backend.cpp),
         // a call being one work unit (or units_per_call of them).
@@ -136,6 +145,10 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     m.results_json_bytes = sat(json_bytes + 4096);
     m.unit_rows = sat(unit_rows);
     m.cell_rows = sat(cell_rows);
+    // Cells keeping their rows in memory: one per worker being computed and one
+    // being summarised, at most (Checkpoint::store sends a cell that would pass
+    // this to unit files instead).
+    m.cells_in_memory = sat(in_memory_columns * std::min<u128>(in_memory_cells, static_cast<u128>(std::max(1, in.workers)) + 1));
     auto bytes = [](double b) { return b >= 1.8e19 ? kMax : static_cast<uint64_t>(b); };
     m.cpu_scratch_per_thread = bytes(scratch_one);
     // x 2: each worker computes one call's rows while the previous call's go to the checkpoint.
@@ -160,7 +173,10 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     // Cells are summarised while the workers go on computing, the summaries stay
     // until the result files are written, and memory the workers freed is not
     // reliably returned before (malloc keeps it in their arenas): all at once.
-    m.host_peak = sat(kBaseBytes + compute + (in.aggregates ? cell_rows : 0) + m.summarising + m.per_seed_text + m.bookkeeping +
+    // (A cell kept in memory is summarised from those columns: the aggregation
+    // buffer is then only for the cells in files.)
+    const u128 aggregation = in.aggregates ? (in.cells_in_memory ? files_cell_rows : cell_rows) : 0;
+    m.host_peak = sat(kBaseBytes + compute + aggregation + m.cells_in_memory + m.summarising + m.per_seed_text + m.bookkeeping +
                       results + m.writing);
     return m;
 }

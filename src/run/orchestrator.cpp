@@ -76,6 +76,16 @@ void refuse_per_seed_after_summaries(const CliOptions& o, const Checkpoint& cp) 
                          "needs all rows; resume without --per-seed, or use --force to start over");
 }
 
+// The memory plan left room for the rows of cells cheap to redo (unsharded,
+// without --per-seed or --checkpoint-units): such cells skip unit files, and a
+// kill loses those in flight (docs/scale_out.md, "What a killed run keeps").
+void keep_cheap_cells_in_memory(const Spec& spec, const MemoryPlan& memory, Checkpoint& cp) {
+    if (memory.cells_in_memory == 0) return;
+    std::vector<char> cheap(spec.cells.size());
+    for (const Cell& c : spec.cells) cheap[c.index] = cell_cheap_to_redo(spec, c.index);
+    cp.keep_cells_in_memory(std::move(cheap), memory.cells_in_memory);
+}
+
 // Announced once every check has passed, so that a refusal stays one line.
 void announce(const CliOptions& o, const Workers& w, Start start, const Checkpoint& cp, size_t units) {
     if (o.quiet) return;
@@ -341,7 +351,8 @@ int orchestrate_run(const CliOptions& o) {
     //    the unit list is even built (a sweep too big for memory may also have
     //    too many units to list).
     const Workers w = choose_workers(o);
-    check_memory(spec, memory_plan_for(spec, o, w, total_work_units(spec, o.seed_block)), o.max_memory, mem_available_bytes());
+    const MemoryPlan memory = memory_plan_for(spec, o, w, total_work_units(spec, o.seed_block));
+    check_memory(spec, memory, o.max_memory, mem_available_bytes());
 
     // 3. Work units: the sweep's, or this shard's.
     const std::vector<WorkUnit> units = sharded ? shard_work_units(spec, o.seed_block, shard) : all_work_units(spec, o.seed_block);
@@ -355,12 +366,13 @@ int orchestrate_run(const CliOptions& o) {
     create_out_dir(o.out_dir);
     Checkpoint cp(o.out_dir, spec, o.seed_block, shard, units, start == Start::resume ? Checkpoint::Mode::resume : Checkpoint::Mode::fresh);
     refuse_per_seed_after_summaries(o, cp);
+    keep_cheap_cells_in_memory(spec, memory, cp);
     announce(o, w, start, cp, units.size());
 
     // 5. The units on the workers, with progress. Unsharded runs without
     //    --per-seed summarise each cell as soon as it is complete and drop its
-    //    rows; shards keep rows for the merge, and per_seed.csv needs every row
-    //    at the end.
+    //    rows (cells cheap to redo never write them); shards keep rows for the
+    //    merge, and per_seed.csv needs every row at the end.
     const bool summarise_early = !sharded && !o.per_seed;
     RunTally tally(spec, units, cp, summarise_early);
     Progress progress = tally.progress(!o.quiet);

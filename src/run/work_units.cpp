@@ -38,6 +38,10 @@ unsigned __int128 unit_cost(const Spec& spec, const WorkUnit& u) {
     return static_cast<unsigned __int128>(u.count) * (weights + per_sample * static_cast<unsigned>(spec.input.batch));
 }
 
+bool cell_cheap_to_redo(const Spec& spec, int cell) {
+    return unit_cost(spec, WorkUnit{cell, 0, 0, spec.seed_count}) <= kInMemoryCellWork;
+}
+
 std::vector<uint64_t> assign_shards(const Spec& spec, uint64_t block_seeds, uint64_t shards) {
     const std::vector<WorkUnit> all = all_work_units(spec, block_seeds);
     std::vector<uint64_t> owner(all.size(), 0);

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "gradsweep/backend.hpp"
+#include "gradsweep/errors.hpp"
 
 namespace gs {
 
@@ -68,7 +69,9 @@ Workers choose_workers(const CliOptions& o) {
     return w;
 }
 
-MemoryPlan memory_plan_for(const Spec& spec, const CliOptions& o, const Workers& w, uint64_t units) {
+namespace {
+
+MemoryPlan plan_with(const Spec& spec, const CliOptions& o, const Workers& w, uint64_t units, bool cells_in_memory) {
     MemoryInputs in;
     in.block_seeds = o.seed_block;
     in.units = units;
@@ -78,7 +81,24 @@ MemoryPlan memory_plan_for(const Spec& spec, const CliOptions& o, const Workers&
     in.cuda = w.cuda;
     in.per_seed = o.per_seed;
     in.aggregates = in.outputs = o.shard.empty();  // a shard keeps its rows for the merge
+    in.cells_in_memory = cells_in_memory;
     return estimate_memory(spec, in);
+}
+
+}  // namespace
+
+MemoryPlan memory_plan_for(const Spec& spec, const CliOptions& o, const Workers& w, uint64_t units) {
+    const bool summarised_here = o.shard.empty() && !o.per_seed;  // cells summarised as they complete
+    if (summarised_here && !o.checkpoint_units) {
+        const MemoryPlan m = plan_with(spec, o, w, units, true);
+        try {
+            check_memory(spec, m, o.max_memory, mem_available_bytes());
+            return m;
+        } catch (const InputError&) {
+            // Too big with rows in memory: every cell in unit files, as checked next.
+        }
+    }
+    return plan_with(spec, o, w, units, false);
 }
 
 }  // namespace gs

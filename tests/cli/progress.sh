@@ -15,7 +15,8 @@ cat > spec.json <<'JSON'
  "grid": {"depth": [4, 8], "width": [16, 48], "shortcut": [false, true]},
  "network": {"input_dim": 4}, "input": {"distribution": "normal", "batch": 4}}
 JSON
-opts=(--threads 1 --seed-block 200 --backend cpu)
+# --checkpoint-units: a unit file per unit, so units on disk count one by one.
+opts=(--threads 1 --seed-block 200 --backend cpu --checkpoint-units)
 
 # Plain lines, one interval (0.5 s) apart at most: never more lines than the
 # elapsed time allows (+2: the first, the final totals), and at least the final

@@ -46,11 +46,14 @@ killed_run() {
     [[ $rc == 137 ]] || fail "$dir: a run held $headroom units past the kill exited $rc, not 137 (killed)"
 }
 
+# With --checkpoint-units every unit's rows go to a unit file as it finishes (the
+# finest resume); the final resume below runs without it, so the cells left
+# then keep their rows in memory: both kinds in one run.
 out="$work/out"
 kills=0
 while (($(units_on_disk "$out") < 200)); do
     ((kills < 40)) || fail "no progress: $(units_on_disk "$out") units after $kills kills"
-    killed_run "$out" $((3 + RANDOM % 25)) 4 "${opts[@]}"
+    killed_run "$out" $((3 + RANDOM % 25)) 4 "${opts[@]}" --checkpoint-units
     kills=$((kills + 1))
     # Invariants of the directory as a kill leaves it: no results (they appear
     # only complete, at the end), every unit and cell file complete.
@@ -65,6 +68,26 @@ cmp "$out/results.csv" "$work/ref/results.csv" || fail "results.csv differs from
 $check same "$out/results.json" "$work/ref/results.json" || fail "results.json differs"
 $check no-temporaries "$out" || fail "temporary files left after completion"
 [[ ! -e $out/units && ! -e $out/checkpoint.json ]] || fail "checkpoint left after completion"
+
+# Without --checkpoint-units these cells, cheap to redo (docs/scale_out.md),
+# keep their rows in memory while computed: a kill keeps whole cells (their cell
+# files) and never a unit file, and --resume computes the cells in flight again.
+# Each run is killed once 1 or 2 more cells are on disk, held at most 29 units
+# past that (inside the next cell, which the kill then loses).
+mem="$work/mem"
+mkills=0
+while (($(units_on_disk "$mem") < 180)); do
+    ((mkills < 20)) || fail "in memory: no progress: $(units_on_disk "$mem") units after $mkills kills"
+    killed_run "$mem" $((UNITS_PER_CELL * (1 + RANDOM % 2))) $((1 + RANDOM % 29)) "${opts[@]}"
+    mkills=$((mkills + 1))
+    [[ ! -e $mem/results.csv && ! -e $mem/results.json ]] || fail "in memory, kill $mkills: results written by an unfinished run"
+    [[ -z $(ls -A "$mem/units" 2> /dev/null) ]] || fail "in memory, kill $mkills: unit files written: $(ls "$mem/units" | head -3)"
+    n=$($check units "$mem" 200) || fail "in memory, kill $mkills: a damaged cell file"
+    echo "resume_kill: in memory, kill $mkills: $n of 240 units on disk (whole cells)"
+done
+"$bin" run "$work/spec.json" -o "$mem" "${opts[@]}" --resume || fail "in memory: final resume exit $?"
+cmp "$mem/results.csv" "$work/ref/results.csv" || fail "in memory: results.csv differs from the uninterrupted run"
+$check same "$mem/results.json" "$work/ref/results.json" || fail "in memory: results.json differs"
 
 # With --per-seed every row is kept to the end and read back then: kill twice
 # while units are written, then once every unit is on disk, released into

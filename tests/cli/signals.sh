@@ -15,7 +15,9 @@ cat > "$work/spec.json" <<'JSON'
  "grid": {"depth": [4, 8], "width": [16, 48], "shortcut": [false, true]},
  "network": {"input_dim": 4}, "input": {"distribution": "normal", "batch": 4}}
 JSON
-opts=(--threads 1 --seed-block 200)
+# --checkpoint-units: every unit's rows go to a unit file, so the units kept can be
+# counted one by one (cells cheap to redo would otherwise keep rows in memory).
+opts=(--threads 1 --seed-block 200 --checkpoint-units)
 "$bin" run "$work/spec.json" -o "$work/ref" "${opts[@]}" -q 2> "$work/ref.err" || fail "reference run"
 [[ ! -s $work/ref.err ]] || fail "--quiet printed on stderr: $(cat "$work/ref.err")"
 passed=$((passed + 1))
