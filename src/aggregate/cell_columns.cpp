@@ -116,8 +116,15 @@ CellResult CellColumns::finish() {
         rms[l] = values_of(l, weight_grad_rms);
         if (l > 0) input_rms[l] = values_of(l - 1, activation_rms);  // layer l's input is layer l-1's output
     }
-    r.growth = fit_growth_rate(D, rms.data(), nullptr, count);
-    r.delta_growth = fit_growth_rate(D, rms.data(), input_rms.data(), count);
+    // The two fits only read the columns: large cells run them side by side.
+    if (count >= 65536) {
+        std::thread delta([&] { r.delta_growth = fit_growth_rate(D, rms.data(), input_rms.data(), count); });
+        r.growth = fit_growth_rate(D, rms.data(), nullptr, count);
+        delta.join();
+    } else {
+        r.growth = fit_growth_rate(D, rms.data(), nullptr, count);
+        r.delta_growth = fit_growth_rate(D, rms.data(), input_rms.data(), count);
+    }
     // Each column is an independent summary: large cells spread them over the cores
     // (a column's result is the same whichever thread computes it).
     auto column = [&](int c) {

@@ -52,5 +52,30 @@ grep -qF "peak (cpu run)" plan_max_memory.out || fail "plan --max-memory: no est
 # Enough memory: plan accepts it.
 "$bin" plan spec.json --backend cpu --max-memory 1G > /dev/null 2>&1 || fail "plan --max-memory 1G refused"
 
+# Cells cheap to redo keep their rows in memory when the budget for them fits
+# (docs/scale_out.md); with a --max-memory between the two peaks the plan, and
+# the run, fall back to unit files instead of refusing. 4 cells of 200000 seeds:
+# the in-memory budget is two cells' columns, one cell's with unit files.
+cat > "$work/mem.json" <<'JSON'
+{"name": "m", "seeds": {"count": 200000}, "grid": {"depth": [2, 3], "width": [2, 3]}, "network": {"input_dim": 2}}
+JSON
+peak_of() { sed -nE 's/.*peak \(cpu run\) .*\(([0-9]+) bytes.*/\1/p' "$1"; }
+"$bin" plan mem.json --backend cpu --threads 1 > mem_plan.out 2>&1 || fail "plan mem.json exit $?: $(cat mem_plan.out)"
+grep -q "^  cells kept in memory " mem_plan.out || fail "plan: no 'cells kept in memory' line: $(cat mem_plan.out)"
+"$bin" plan mem.json --backend cpu --threads 1 --checkpoint-units > units_plan.out 2>&1 || fail "plan --checkpoint-units exit $?"
+! grep -q "cells kept in memory" units_plan.out || fail "plan --checkpoint-units keeps cells in memory"
+with_mem=$(peak_of mem_plan.out) with_units=$(peak_of units_plan.out)
+if [[ -n $with_mem && -n $with_units ]] && ((with_units < with_mem)); then
+    between=$(((with_mem + with_units) / 2))
+    "$bin" plan mem.json --backend cpu --threads 1 --max-memory "$between" > between.out 2>&1 || fail "plan --max-memory $between refused: $(tail -1 between.out)"
+    ! grep -q "cells kept in memory" between.out || fail "plan --max-memory $between still keeps cells in memory"
+    [[ $(peak_of between.out) == "$with_units" ]] || fail "plan --max-memory $between: peak $(peak_of between.out), want $with_units"
+    "$bin" run mem.json -o between_run --backend cpu --threads 1 -q --max-memory "$between" || fail "run --max-memory $between exit $?"
+    "$bin" run mem.json -o mem_run --backend cpu --threads 1 -q || fail "run mem.json exit $?"
+    cmp between_run/results.csv mem_run/results.csv || fail "unit files and memory give different results.csv"
+else
+    fail "plan peaks: in memory '$with_mem', unit files '$with_units' (want a smaller one with unit files)"
+fi
+
 echo "plan: $failed failed"
 [[ $failed == 0 ]]
