@@ -1,5 +1,8 @@
 // Device-side aggregation over seeds (see device_summary.cuh).
 #include <cub/device/device_segmented_sort.cuh>
+#include <cub/device/device_select.cuh>
+
+#include <algorithm>
 
 #include <limits>
 
@@ -11,7 +14,6 @@ namespace gs::kern {
 
 namespace {
 
-constexpr int kSummaryThreads = 256;
 
 // rows [count][stride] -> cols [stride][count]; non-finite -> +inf so that the
 // ascending sort puts them after every finite value (a NaN's sign bit would
@@ -31,11 +33,42 @@ __global__ void fill_offsets(int64_t* off, int segments, uint64_t count) {
     if (s <= segments) off[s] = static_cast<int64_t>(count) * s;
 }
 
-__global__ void __launch_bounds__(kSummaryThreads) summarize_sorted(const double* sorted, uint64_t count, Summary* out) {
-    __shared__ double red[kSummarySums * kSummaryThreads];
-    BlockSync sync;
-    summary_body(sorted + blockIdx.x * count, count, static_cast<int>(threadIdx.x), kSummaryThreads, red, sync,
-                 out + blockIdx.x);
+// The compaction's predicate: non-finite values are +inf in the columns.
+struct IsFinite {
+    __device__ bool operator()(double x) const { return x < std::numeric_limits<double>::infinity(); }
+};
+
+// Positive and zero finite values of each column (one block per column).
+__global__ void count_signs_kernel(const double* finite, uint64_t count, const uint64_t* n, unsigned long long* pos_zero) {
+    const int c = blockIdx.x;
+    const double* f = finite + c * count;
+    unsigned long long p = 0, z = 0;
+    for (uint64_t i = threadIdx.x; i < n[c]; i += blockDim.x) {
+        p += f[i] > 0;
+        z += f[i] == 0;
+    }
+    atomicAdd(pos_zero + 2 * c, p);  // integer counts: the order of the adds does not matter
+    atomicAdd(pos_zero + 2 * c + 1, z);
+}
+
+// Each thread one block's partial of a column's lane term (summary_body.cuh).
+__global__ void term_partials(const double* finite, uint64_t count, const uint64_t* n, uint64_t blocks_max, SumTerm t,
+                              const double* a, const double* b, double* partial) {
+    const int c = blockIdx.y;
+    const uint64_t k = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x;
+    if (k >= sum_blocks(n[c])) return;
+    partial[c * blocks_max + k] = term_block_partial(finite + c * count, n[c], k, t, a[c], b[c]);
+}
+
+// Each thread one column's pairwise tree over its partials.
+__global__ void term_trees(double* partial, uint64_t blocks_max, const uint64_t* n, int stride, double* out) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c < stride) out[c] = pairwise_tree(partial + c * blocks_max, sum_blocks(n[c]));
+}
+
+__global__ void order_statistics_kernel(const double* sorted, uint64_t count, const uint64_t* n, int stride, Summary* out) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c < stride && n[c] > 0) order_statistics_sorted(sorted + c * count, n[c], out[c]);
 }
 
 size_t sort_temp_bytes(uint64_t count, int stride) {
@@ -48,12 +81,27 @@ size_t sort_temp_bytes(uint64_t count, int stride) {
     return bytes;
 }
 
+size_t select_temp_bytes(uint64_t count) {
+    size_t bytes = 0;
+    cuda_check(cub::DeviceSelect::If(nullptr, bytes, static_cast<const double*>(nullptr), static_cast<double*>(nullptr),
+                                     static_cast<uint64_t*>(nullptr), static_cast<int64_t>(count), IsFinite{}),
+               "select size query");
+    return bytes;
+}
+
+template <class T>
+T* typed(DeviceBuffer& b, uint64_t elements, const char* what) {
+    return static_cast<T*>(b.reserve(std::max<uint64_t>(elements, 1) * sizeof(T), what));
+}
+
 }  // namespace
 
 uint64_t summary_workspace_bytes(uint64_t count, int stride) {
     const uint64_t n = count * static_cast<uint64_t>(stride);
-    return n * sizeof(double) + sort_temp_bytes(count, stride) + (stride + 1) * sizeof(int64_t) + stride * sizeof(Summary) +
-           1024;
+    // columns and their finite values, the sort's and the compaction's storage,
+    // partials, per-column counts, parameters and results.
+    return 2 * n * sizeof(double) + std::max(sort_temp_bytes(count, stride), select_temp_bytes(count)) +
+           static_cast<uint64_t>(stride) * (sum_blocks(count) * sizeof(double) + 8 * sizeof(double) + sizeof(Summary)) + 4096;
 }
 
 void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::vector<Summary>& out, cudaStream_t stream) {
@@ -63,32 +111,106 @@ void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::v
         for (auto& s : out) s.mean = s.std = s.min = s.q05 = s.median = s.q95 = s.max = s.geomean = nan;
         return;
     }
-    const uint64_t n = count * static_cast<uint64_t>(stride);
-    DeviceBuffer cols, temp, offsets, sums;
-    double* d_cols = static_cast<double*>(cols.reserve(n * sizeof(double), "summary columns"));
-    int64_t* d_off = static_cast<int64_t*>(offsets.reserve((stride + 1) * sizeof(int64_t), "summary offsets"));
-    Summary* d_sum = static_cast<Summary*>(sums.reserve(stride * sizeof(Summary), "summaries"));
+    const uint64_t n = count * static_cast<uint64_t>(stride), blocks_max = sum_blocks(count);
+    DeviceBuffer cols, fin, temp, offsets, counts, signs, partial, params_a, params_b, sums, stats;
+    double* d_cols = typed<double>(cols, n, "summary columns");
+    double* d_fin = typed<double>(fin, n, "finite values");
+    int64_t* d_off = typed<int64_t>(offsets, stride + 1, "summary offsets");
+    uint64_t* d_n = typed<uint64_t>(counts, stride, "finite counts");
+    unsigned long long* d_signs = typed<unsigned long long>(signs, 2 * stride, "sign counts");
+    double* d_partial = typed<double>(partial, stride * blocks_max, "partial sums");
+    double* d_a = typed<double>(params_a, stride, "term parameters");
+    double* d_b = typed<double>(params_b, stride, "term parameters");
+    double* d_sums = typed<double>(sums, stride, "column sums");
+    Summary* d_stats = typed<Summary>(stats, stride, "order statistics");
 
     const int threads = 256;
     const uint64_t want_blocks = (n + threads - 1) / threads;
     const unsigned blocks = static_cast<unsigned>(want_blocks < 65535 * 8 ? want_blocks : 65535 * 8);
     transpose_sanitize<<<blocks, threads, 0, stream>>>(d_rows, d_cols, count, stride);
     cuda_check(cudaGetLastError(), "transpose kernel launch");
+
+    // Each column's finite values, in seed order: what the sums run over.
+    size_t select_bytes = select_temp_bytes(count);
+    void* d_temp = temp.reserve(std::max(select_bytes, sort_temp_bytes(count, stride)) + 1, "summary temporary storage");
+    for (int c = 0; c < stride; ++c)
+        cuda_check(cub::DeviceSelect::If(d_temp, select_bytes, d_cols + c * count, d_fin + c * count, d_n + c,
+                                         static_cast<int64_t>(count), IsFinite{}, stream),
+                   "select finite values");
+    cuda_check(cudaMemsetAsync(d_signs, 0, 2 * stride * sizeof(unsigned long long), stream), "clear counts");
+    count_signs_kernel<<<stride, threads, 0, stream>>>(d_fin, count, d_n, d_signs);
+    cuda_check(cudaGetLastError(), "count kernel launch");
+    std::vector<uint64_t> nf(stride);
+    std::vector<unsigned long long> signs_h(2 * stride);
+    cuda_check(cudaMemcpyAsync(nf.data(), d_n, stride * sizeof(uint64_t), cudaMemcpyDeviceToHost, stream), "copy counts");
+    cuda_check(cudaMemcpyAsync(signs_h.data(), d_signs, 2 * stride * sizeof(unsigned long long), cudaMemcpyDeviceToHost, stream),
+               "copy counts");
+    cuda_check(cudaStreamSynchronize(stream), "counts");
+
+    // A lane term's sum for every column: partials, trees, back to the host.
+    auto sums_for = [&](SumTerm t, const std::vector<double>& a, const std::vector<double>& b) {
+        cuda_check(cudaMemcpyAsync(d_a, a.data(), stride * sizeof(double), cudaMemcpyHostToDevice, stream), "copy parameters");
+        cuda_check(cudaMemcpyAsync(d_b, b.data(), stride * sizeof(double), cudaMemcpyHostToDevice, stream), "copy parameters");
+        const dim3 grid(static_cast<unsigned>((blocks_max + 127) / 128), static_cast<unsigned>(stride));
+        term_partials<<<grid, 128, 0, stream>>>(d_fin, count, d_n, blocks_max, t, d_a, d_b, d_partial);
+        cuda_check(cudaGetLastError(), "partial sums kernel launch");
+        term_trees<<<(stride + 63) / 64, 64, 0, stream>>>(d_partial, blocks_max, d_n, stride, d_sums);
+        cuda_check(cudaGetLastError(), "tree kernel launch");
+        std::vector<double> r(stride);
+        cuda_check(cudaMemcpyAsync(r.data(), d_sums, stride * sizeof(double), cudaMemcpyDeviceToHost, stream), "copy sums");
+        cuda_check(cudaStreamSynchronize(stream), "column sums");
+        return r;
+    };
+    const std::vector<double> zeros(stride, 0.0);
+    const std::vector<double> value = sums_for(SumTerm::value, zeros, zeros), logs = sums_for(SumTerm::log, zeros, zeros);
+    std::vector<ColumnSums> cs(stride);
+    std::vector<double> means(stride, 0.0);
+    for (int c = 0; c < stride; ++c) {
+        cs[c].n = nf[c];
+        cs[c].n_pos = signs_h[2 * c];
+        cs[c].n_zero = signs_h[2 * c + 1];
+        cs[c].sum = value[c];
+        cs[c].log_sum = logs[c];
+        if (nf[c]) means[c] = mean_of(value[c], nf[c]);
+    }
+    const std::vector<double> squares = sums_for(SumTerm::square_dev, means, zeros);
+    // Mean, std and geomean as the host summariser finishes them; the rare
+    // rescaled sums (a column beyond double's range) go back to the device.
+    for (int c = 0; c < stride; ++c)
+        moments_from_sums(
+            cs[c], count,
+            [&](SumTerm t, double a, double b) {
+                if (t == SumTerm::square_dev && a == means[c]) return squares[c];
+                std::vector<double> pa(stride, 0.0), pb(stride, 0.0);
+                pa[c] = a;
+                pb[c] = b;
+                return sums_for(t, pa, pb)[c];
+            },
+            out[c]);
+
+    // Order statistics: the columns sorted (non-finite values last, as +inf).
     fill_offsets<<<(stride + 1 + threads - 1) / threads, threads, 0, stream>>>(d_off, stride, count);
     cuda_check(cudaGetLastError(), "offsets kernel launch");
-
-    size_t temp_bytes = sort_temp_bytes(count, stride);
-    void* d_temp = temp.reserve(temp_bytes > 0 ? temp_bytes : 1, "segmented sort storage");
+    size_t sort_bytes = sort_temp_bytes(count, stride);
     // Sorted values land back in d_rows (the caller's rows are consumed).
-    cuda_check(cub::DeviceSegmentedSort::SortKeys(d_temp, temp_bytes, static_cast<const double*>(d_cols), d_rows,
+    cuda_check(cub::DeviceSegmentedSort::SortKeys(d_temp, sort_bytes, static_cast<const double*>(d_cols), d_rows,
                                                   static_cast<int64_t>(n), static_cast<int64_t>(stride), d_off, d_off + 1,
                                                   stream),
                "segmented sort");
-    summarize_sorted<<<stride, kSummaryThreads, 0, stream>>>(d_rows, count, d_sum);
-    cuda_check(cudaGetLastError(), "summary kernel launch");
-    cuda_check(cudaMemcpyAsync(out.data(), d_sum, stride * sizeof(Summary), cudaMemcpyDeviceToHost, stream),
-               "copy summaries");
+    order_statistics_kernel<<<(stride + 63) / 64, 64, 0, stream>>>(d_rows, count, d_n, stride, d_stats);
+    cuda_check(cudaGetLastError(), "order statistics kernel launch");
+    std::vector<Summary> order(stride);
+    cuda_check(cudaMemcpyAsync(order.data(), d_stats, stride * sizeof(Summary), cudaMemcpyDeviceToHost, stream),
+               "copy order statistics");
     cuda_check(cudaStreamSynchronize(stream), "summary");
+    for (int c = 0; c < stride; ++c) {
+        if (!nf[c]) continue;
+        out[c].min = order[c].min;
+        out[c].q05 = order[c].q05;
+        out[c].median = order[c].median;
+        out[c].q95 = order[c].q95;
+        out[c].max = order[c].max;
+    }
 }
 
 }  // namespace gs::kern

@@ -1,9 +1,12 @@
 // Aggregation over seeds on the device: rows (count x stride doubles, as the
 // network kernel writes them) -> one gs::Summary per column, with the semantics of
-// gs::summarize. Pipeline: transpose to column-major while mapping non-finite
-// values to +inf; CUB DeviceSegmentedSort (one segment per column); one block per
-// column computes the summary from the sorted values (summary_body.cuh). Only the
-// summaries are copied back to the host.
+// gs::summarize, and its bits. Pipeline: transpose to column-major while mapping
+// non-finite values to +inf; each column's finite values compacted in seed order
+// (CUB DeviceSelect); their sums in the order of column_sums.hpp (a thread per
+// block of 4096 values, then a thread per column for the pairwise tree), finished
+// on the host by moments_from_sums as the host summariser does; CUB
+// DeviceSegmentedSort (one segment per column) and the order statistics from the
+// sorted values (summary_body.cuh). Only sums and summaries cross to the host.
 #pragma once
 #include <cuda_runtime.h>
 

@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "gradsweep/column_sums.hpp"
 #include "gradsweep/stats.hpp"
 #include "test_seed.hpp"
 
@@ -37,61 +38,88 @@ std::vector<double> sorted_finite(const std::vector<double>& v) {
     return f;
 }
 
-// summarize as it was before the radix select: partition, minmax_element, nth_element.
+// The summation order of column_sums.hpp written out plainly: the finite values
+// in order, block by block, lane j of a block taking its positions j, j + 32,
+// ...; the lanes halved 16, 8, 4, 2, 1; the blocks paired level by level.
+template <class Term>
+double sum_in_documented_order(const std::vector<double>& f, Term term) {
+    std::vector<double> partial;
+    for (size_t begin = 0; begin < f.size(); begin += kSumBlock) {
+        double lane[32] = {};
+        for (size_t i = begin; i < std::min(f.size(), begin + kSumBlock); ++i) lane[(i - begin) % 32] = term(lane[(i - begin) % 32], f[i]);
+        for (int h = 16; h > 0; h /= 2)
+            for (int j = 0; j < h; ++j) lane[j] += lane[j + h];
+        partial.push_back(lane[0]);
+    }
+    if (partial.empty()) return 0;
+    while (partial.size() > 1) {
+        std::vector<double> next;
+        for (size_t i = 0; i + 1 < partial.size(); i += 2) next.push_back(partial[i] + partial[i + 1]);
+        if (partial.size() % 2) next.push_back(partial.back());
+        partial = next;
+    }
+    return partial[0];
+}
+
+// summarize from plain parts: the sums in the documented order, the order
+// statistics by partition, minmax_element and nth_element (as before the radix
+// select), quantiles by quantile_at and interpolate.
 Summary summarize_reference(std::vector<double> values) {
     Summary s;
     const size_t size = values.size();
     double* v = values.data();
-    size_t n = 0, n_pos = 0;
-    double sum = 0, log_sum = 0;
-    for (size_t i = 0; i < size; ++i) {
-        const double x = v[i];
+    std::vector<double> f;
+    size_t n_pos = 0;
+    for (double x : values) {
         if (!std::isfinite(x)) continue;
-        ++n;
-        sum += x;
+        f.push_back(x);
         if (x == 0) ++s.n_zero;
-        if (x > 0) {
-            log_sum += std::log(x);
-            ++n_pos;
-        }
+        if (x > 0) ++n_pos;
     }
+    const size_t n = f.size();
     s.n = n;
     s.n_nonfinite = size - n;
     if (n == 0) {
         s.mean = s.std = s.min = s.q05 = s.median = s.q95 = s.max = s.geomean = kNaN;
         return s;
     }
-    s.mean = sum / static_cast<double>(n);
-    double ss = 0;
-    for (size_t i = 0; i < size; ++i)
-        if (std::isfinite(v[i])) ss += (v[i] - s.mean) * (v[i] - s.mean);
+    s.mean = sum_in_documented_order(f, [](double acc, double x) { return add_value(acc, x); }) / static_cast<double>(n);
+    const double mean = s.mean;
+    const double ss = sum_in_documented_order(f, [mean](double acc, double x) { return add_square_dev(acc, x, mean); });
     s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : kNaN;
+    if (needs_rescaled_moments(s.mean, s.std, n)) {
+        if (!std::isfinite(s.mean)) {
+            const double c = mean_scale(n);
+            s.mean = sum_in_documented_order(f, [c](double acc, double x) { return add_scaled_value(acc, x, c); }) / static_cast<double>(n) / c;
+        }
+        const double c = kDeviationScale, mc = s.mean * c;
+        const double sc = sum_in_documented_order(f, [c, mc](double acc, double x) { return add_scaled_square_dev(acc, x, c, mc); });
+        s.std = n > 1 ? std::sqrt(sc / static_cast<double>(n - 1)) / c : kNaN;
+    }
+    const double log_sum = sum_in_documented_order(f, [](double acc, double x) { return add_log(acc, x); });
     s.geomean = n_pos ? std::exp(log_sum / static_cast<double>(n_pos)) : kNaN;
-    auto interpolate = [](double a, double b, double pos) { return a + (b - a) * (pos - std::floor(pos)); };
     std::partition(v, v + size, [](double x) { return std::isfinite(x); });
     const auto [mn, mx] = std::minmax_element(v, v + n);
     s.min = *mn;
     s.max = *mx;
-    auto pos_of = [n](double p) { return p * static_cast<double>(n - 1); };
-    auto lo_of = [](double pos) { return static_cast<size_t>(std::floor(pos)); };
-    const double pm = pos_of(0.5), p05 = pos_of(0.05), p95 = pos_of(0.95);
-    const size_t m = lo_of(pm), l05 = lo_of(p05), l95 = lo_of(p95);
+    const QuantileAt qm = quantile_at(0.5, n), q05 = quantile_at(0.05, n), q95 = quantile_at(0.95, n);
+    const size_t m = qm.lo, l05 = q05.lo, l95 = q95.lo;
     std::nth_element(v, v + m, v + n);
     const double vm = v[m];
     const double vm1 = m + 1 < n ? *std::min_element(v + m + 1, v + n) : vm;
-    s.median = interpolate(vm, vm1, pm);
+    s.median = interpolate(vm, vm1, qm.frac);
     if (l05 == m) {
-        s.q05 = interpolate(vm, vm1, p05);
+        s.q05 = interpolate(vm, vm1, q05.frac);
     } else {
         std::nth_element(v, v + l05, v + m);
-        s.q05 = interpolate(v[l05], *std::min_element(v + l05 + 1, v + m + 1), p05);
+        s.q05 = interpolate(v[l05], *std::min_element(v + l05 + 1, v + m + 1), q05.frac);
     }
     if (l95 == m) {
-        s.q95 = interpolate(vm, vm1, p95);
+        s.q95 = interpolate(vm, vm1, q95.frac);
     } else {
         std::nth_element(v + m + 1, v + l95, v + n);
         const double a = v[l95];
-        s.q95 = interpolate(a, l95 + 1 < n ? *std::min_element(v + l95 + 1, v + n) : a, p95);
+        s.q95 = interpolate(a, l95 + 1 < n ? *std::min_element(v + l95 + 1, v + n) : a, q95.frac);
     }
     return s;
 }
@@ -177,7 +205,7 @@ TEST_CASE("radix select finds the same order statistics as a sort", "[stats][sel
     check_select(big);
 }
 
-TEST_CASE("summaries with radix select equal the nth_element ones bit for bit", "[stats][select]") {
+TEST_CASE("summaries with radix select equal a plain reference (the documented sum order, nth_element) bit for bit", "[stats][select]") {
     const uint64_t seed = gs::test::test_seed(777);
     SEED_INFO(seed);
     std::mt19937_64 rng(seed);

@@ -53,6 +53,10 @@ struct Summary {
 
 // Quantiles by linear interpolation between order statistics (numpy's default),
 // computed over the finite values only. `values` is reordered.
+// The counts and sums of a column in seed order, in the summation order the
+// host and the device share (column_sums.hpp): over its finite values.
+struct ColumnSums;
+ColumnSums column_sums(const double* values, std::size_t size);
 Summary summarize(std::vector<double>& values);
 Summary summarize(double* values, std::size_t size);
 

@@ -7,12 +7,11 @@
 #include <limits>
 #include <utility>
 
+#include "gradsweep/column_sums.hpp"
+
 namespace gs {
 
 namespace {
-// numpy's default ("linear") quantile at position pos = p*(n-1): v[lo] + (v[lo+1] - v[lo]) * frac,
-// lo = floor(pos), from order statistics found by selection (O(n)) instead of a sort.
-double interpolate(double a, double b, double pos) { return a + (b - a) * (pos - std::floor(pos)); }
 
 // Order-preserving integer key of a double: for non-NaN x < y, key(x) < key(y), and
 // -0.0 < +0.0. Finite keys lie strictly between the keys of -inf and +inf.
@@ -185,31 +184,29 @@ void order_statistics_by_nth_element(double* v, size_t size, size_t n, Summary& 
     const auto [mn, mx] = std::minmax_element(v, v + n);
     s.min = *mn;
     s.max = *mx;
-    auto pos_of = [n](double p) { return p * static_cast<double>(n - 1); };
-    auto lo_of = [](double pos) { return static_cast<size_t>(std::floor(pos)); };
-    const double pm = pos_of(0.5), p05 = pos_of(0.05), p95 = pos_of(0.95);
-    const size_t m = lo_of(pm), l05 = lo_of(p05), l95 = lo_of(p95);
+    const QuantileAt qm = quantile_at(0.5, n), q05 = quantile_at(0.05, n), q95 = quantile_at(0.95, n);
+    const size_t m = qm.lo, l05 = q05.lo, l95 = q95.lo;
     std::nth_element(v, v + m, v + n);  // v[m] in place; below it <=, above it >=
     const double vm = v[m];
     const double vm1 = m + 1 < n ? *std::min_element(v + m + 1, v + n) : vm;
-    s.median = interpolate(vm, vm1, pm);
+    s.median = interpolate(vm, vm1, qm.frac);
     // q05 from [0, m]: its order statistics l05 and l05 + 1 (<= m) are both there.
     if (l05 == m) {
-        s.q05 = interpolate(vm, vm1, p05);
+        s.q05 = interpolate(vm, vm1, q05.frac);
     } else {
         std::nth_element(v, v + l05, v + m);
         const double a = v[l05];
         const double b = *std::min_element(v + l05 + 1, v + m + 1);
-        s.q05 = interpolate(a, b, p05);
+        s.q05 = interpolate(a, b, q05.frac);
     }
     // q95 from [m, n): order statistics l95 >= m and l95 + 1.
     if (l95 == m) {
-        s.q95 = interpolate(vm, vm1, p95);
+        s.q95 = interpolate(vm, vm1, q95.frac);
     } else {
         std::nth_element(v + m + 1, v + l95, v + n);
         const double a = v[l95];
         const double b = l95 + 1 < n ? *std::min_element(v + l95 + 1, v + n) : a;
-        s.q95 = interpolate(a, b, p95);
+        s.q95 = interpolate(a, b, q95.frac);
     }
 }
 
@@ -255,62 +252,54 @@ void select_finite(const double* v, size_t size, const KeyRange& kr, const size_
 // costs (a 512 KiB histogram) are not worth it.
 constexpr size_t kRadixFrom = 8192;
 
-// Every value is finite but their sum, a deviation or its square is not (float64
-// networks reach 1e300): the mean and std again over values scaled by powers of
-// two, exact but for values near the bottom of the range, which cannot matter to
-// sums that large. Out of line, so the ordinary loops compile as they always have.
-[[gnu::noinline]] void rescaled_moments(const double* values, size_t size, size_t n, Summary& s) {
-    if (!std::isfinite(s.mean)) {
-        const double c = std::ldexp(1.0, -(std::ilogb(static_cast<double>(n)) + 2));  // n c < 1/2
-        double scaled = 0;
-        for (size_t i = 0; i < size; ++i)
-            if (std::isfinite(values[i])) scaled += values[i] * c;
-        s.mean = scaled / static_cast<double>(n) / c;
+// A sum of one lane term over the values in the shared order (column_sums.hpp):
+// the same operations as block_partial and pairwise_tree, the lanes of a group
+// of 32 values side by side so that they vectorise.
+template <class Term>
+double blocked_sum(const double* v, size_t size, Term term) {
+    const uint64_t nb = sum_blocks(size);
+    std::vector<double> partial(nb);
+    for (uint64_t b = 0; b < nb; ++b) {
+        alignas(64) double lane[kSumLanes] = {};
+        const size_t begin = b * kSumBlock, end = std::min<size_t>(begin + kSumBlock, size);
+        size_t i = begin;
+        for (; i + kSumLanes <= end; i += kSumLanes)
+            for (int j = 0; j < kSumLanes; ++j) lane[j] = term(lane[j], v[i + j]);
+        for (int j = 0; i < end; ++i, ++j) lane[j] = term(lane[j], v[i]);
+        partial[b] = lane_tree(lane);
     }
-    // Deviations scaled by 2^-600: below 2^424 each, squares far from overflow.
-    const double c = std::ldexp(1.0, -600), mc = s.mean * c;
-    double ss = 0;
-    for (size_t i = 0; i < size; ++i)
-        if (std::isfinite(values[i])) ss += (values[i] * c - mc) * (values[i] * c - mc);
-    s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) / c : std::numeric_limits<double>::quiet_NaN();
+    return pairwise_tree(partial.data(), nb);
 }
 
-// The running sums over the finite values, in the order given: the floating-point
-// operations that define n, mean and geomean, shared by both passes below.
-struct Sums {
-    size_t n = 0, n_pos = 0, n_zero = 0;
-    double sum = 0, log_sum = 0;
-    void add(double x) {  // x finite
-        ++n;
-        sum += x;
-        if (x == 0) ++n_zero;
-        if (x > 0) {
-            log_sum += std::log(x);
-            ++n_pos;
-        }
-    }
-};
-
-// Mean, std and geomean from the first pass's sums (NaN for all when n == 0).
-void finish_moments(const double* values, size_t size, const Sums& sums, Summary& s) {
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    const size_t n = sums.n, n_pos = sums.n_pos;
-    const double sum = sums.sum, log_sum = sums.log_sum;
-    s.n = n;
-    s.n_zero = sums.n_zero;
-    s.n_nonfinite = size - n;
-    if (n == 0) {
-        s.mean = s.std = s.min = s.q05 = s.median = s.q95 = s.max = s.geomean = nan;
-        return;
-    }
-    s.mean = sum / static_cast<double>(n);
-    double ss = 0;
+// The finite values in order: `v` itself when every value is finite, else a
+// copy of the finite ones in buf (the sums' order counts positions among them).
+const double* finite_values(const double* v, size_t size, size_t n, std::vector<double>& buf) {
+    if (n == size) return v;
+    buf.clear();
+    buf.reserve(n);
     for (size_t i = 0; i < size; ++i)
-        if (std::isfinite(values[i])) ss += (values[i] - s.mean) * (values[i] - s.mean);
-    // Sample std (ddof = 1): undefined for one value, NaN as numpy's std(ddof=1) and pandas give.
-    s.std = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : nan;
-    if (!std::isfinite(s.mean) || (n > 1 && !std::isfinite(s.std))) rescaled_moments(values, size, n, s);
-    s.geomean = n_pos ? std::exp(log_sum / static_cast<double>(n_pos)) : nan;
+        if (hd_finite(v[i])) buf.push_back(v[i]);
+    return buf.data();
+}
+
+// Mean, std and geomean (NaN for all when n == 0) and the counts.
+void finish_moments(const double* values, size_t size, Summary& s) {
+    const ColumnSums cs = column_sums(values, size);
+    if (cs.n == 0) return moments_from_sums(cs, size, [](SumTerm, double, double) { return 0.0; }, s);
+    std::vector<double> buf;
+    const double* f = finite_values(values, size, cs.n, buf);
+    moments_from_sums(
+        cs, size,
+        [f, n = cs.n](SumTerm t, double a, double b) {
+            switch (t) {  // each term's own loop, so that it vectorises
+                case SumTerm::square_dev: return blocked_sum(f, n, [a](double acc, double x) { return add_square_dev(acc, x, a); });
+                case SumTerm::scaled_value: return blocked_sum(f, n, [a](double acc, double x) { return add_scaled_value(acc, x, a); });
+                case SumTerm::scaled_square_dev:
+                    return blocked_sum(f, n, [a, b](double acc, double x) { return add_scaled_square_dev(acc, x, a, b); });
+                default: return blocked_sum(f, n, [t, a, b](double acc, double x) { return add_term(t, acc, x, a, b); });
+            }
+        },
+        s);
 }
 
 // The keys of the given ranks (ascending, below the number of finite values)
@@ -347,24 +336,59 @@ void select_order_statistics(const double* values, size_t size, const size_t* ra
     for (size_t r = 0; r < nr; ++r) out[r] = from_key(keys[r]);
 }
 
+ColumnSums column_sums(const double* values, size_t size) {
+    ColumnSums cs;
+    uint64_t n = 0, n_pos = 0, n_zero = 0;
+    for (size_t i = 0; i < size; ++i) {
+        const double x = values[i];
+        const bool finite = hd_finite(x);
+        n += finite;
+        n_pos += finite && x > 0;
+        n_zero += x == 0;
+    }
+    cs.n = n;
+    cs.n_pos = n_pos;
+    cs.n_zero = n_zero;
+    std::vector<double> buf;
+    const double* v = finite_values(values, size, n, buf);
+    const uint64_t nb = sum_blocks(n);
+    std::vector<double> sums(nb), logs(nb);
+    for (uint64_t b = 0; b < nb; ++b) {
+        alignas(64) double ls[kSumLanes] = {}, ll[kSumLanes] = {};
+        const size_t begin = b * kSumBlock, end = std::min<size_t>(begin + kSumBlock, n);
+        size_t i = begin;
+        for (; i + kSumLanes <= end; i += kSumLanes)
+            for (int j = 0; j < kSumLanes; ++j) {
+                ls[j] = add_value(ls[j], v[i + j]);
+                ll[j] = add_log(ll[j], v[i + j]);
+            }
+        for (int j = 0; i < end; ++i, ++j) {
+            ls[j] = add_value(ls[j], v[i]);
+            ll[j] = add_log(ll[j], v[i]);
+        }
+        sums[b] = lane_tree(ls);
+        logs[b] = lane_tree(ll);
+    }
+    cs.sum = pairwise_tree(sums.data(), nb);
+    cs.log_sum = pairwise_tree(logs.data(), nb);
+    return cs;
+}
+
 Summary summarize(double* values, size_t size) {
     Summary s;
-    // Sums run over the values in the order given (seed order everywhere in the
-    // engine), so they are fixed by the input alone. Non-finite values are
-    // counted, then kept out of every other statistic, so one exploding network
-    // never poisons the others' aggregates.
-    Sums sums;
+    // Sums run over the values in seed order (as given) in the one order the host
+    // and the device share (column_sums.hpp), so they are fixed by the input
+    // alone. Non-finite values are counted, then kept out of every other
+    // statistic, so one exploding network never poisons the others' aggregates.
+    finish_moments(values, size, s);
+    const size_t n = s.n;
+    if (n == 0) return s;
     if (size < kRadixFrom) {
-        for (size_t i = 0; i < size; ++i)
-            if (std::isfinite(values[i])) sums.add(values[i]);
-        finish_moments(values, size, sums, s);
-        if (sums.n) order_statistics_by_nth_element(values, size, sums.n, s);
+        order_statistics_by_nth_element(values, size, n, s);
         return s;
     }
-    // Large inputs: the same sums, and in the same pass (integer work only, the
-    // floating-point operations are those above, in the same order) each value's
-    // order-preserving key: its smallest and largest finite one, and a histogram
-    // of its top 16 bits for the radix select below.
+    // Large inputs: each value's order-preserving key, its smallest and largest
+    // finite one, and a histogram of its top 16 bits for the radix select below.
     std::vector<uint64_t> top(kBuckets, 0);
     uint64_t lo = ~uint64_t{0}, hi = 0, neg_zero = 0;
     {
@@ -377,12 +401,8 @@ Summary summarize(double* values, size_t size) {
             lo = std::min(lo, finite ? k : ~uint64_t{0});
             hi = std::max(hi, finite ? k : uint64_t{0});
             neg_zero |= k == kNegZeroKey;
-            if (finite) sums.add(x);
         }
     }
-    finish_moments(values, size, sums, s);
-    const size_t n = sums.n;
-    if (n == 0) return s;
     // Order statistics (the k-th smallest finite values) by radix select, which
     // leaves the values in place. It finds the same values as nth_element; only
     // where -0.0 and +0.0 both occur could the two pick differently signed zeros,
@@ -393,18 +413,14 @@ Summary summarize(double* values, size_t size) {
     }
     s.min = from_key(lo);
     s.max = from_key(hi);
-    auto pos_of = [n](double p) { return p * static_cast<double>(n - 1); };
-    auto lo_of = [](double pos) { return static_cast<size_t>(std::floor(pos)); };
-    const double pm = pos_of(0.5), p05 = pos_of(0.05), p95 = pos_of(0.95);
-    const size_t m = lo_of(pm), l05 = lo_of(p05), l95 = lo_of(p95);
-    // The quantile at pos interpolates between order statistics lo and lo + 1
-    // (lo itself at the top end).
-    const size_t ranks[6] = {l05, std::min(l05 + 1, n - 1), m, std::min(m + 1, n - 1), l95, std::min(l95 + 1, n - 1)};
+    const QuantileAt qm = quantile_at(0.5, n), q05 = quantile_at(0.05, n), q95 = quantile_at(0.95, n);
+    // The quantile interpolates between order statistics lo and lo + 1 (lo itself at the top end).
+    const size_t ranks[6] = {q05.lo, std::min(q05.lo + 1, n - 1), qm.lo, std::min(qm.lo + 1, n - 1), q95.lo, std::min(q95.lo + 1, n - 1)};
     uint64_t k[6];
     select_by_top_bits(values, size, top.data(), ranks, 6, k);
-    s.q05 = interpolate(from_key(k[0]), from_key(k[1]), p05);
-    s.median = interpolate(from_key(k[2]), from_key(k[3]), pm);
-    s.q95 = interpolate(from_key(k[4]), from_key(k[5]), p95);
+    s.q05 = interpolate(from_key(k[0]), from_key(k[1]), q05.frac);
+    s.median = interpolate(from_key(k[2]), from_key(k[3]), qm.frac);
+    s.q95 = interpolate(from_key(k[4]), from_key(k[5]), q95.frac);
     return s;
 }
 

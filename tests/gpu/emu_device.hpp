@@ -213,15 +213,32 @@ inline std::vector<double> emulate_run_precision(const Spec& spec, const Cell& c
                                                 : emulate_run<double>(spec, cell, off, count, threads_per_net);
 }
 
-// The device summary of one column, emulated: non-finite -> +inf, sort, then the
-// summary body on P threads.
-inline Summary emulate_summary(std::vector<double> v, int P) {
+// The device summary of one column, emulated step by step as
+// kern::summarize_rows_on_device runs it, with the same bodies: the finite values
+// compacted in seed order, one term_block_partial per block (a device thread
+// each) and pairwise_tree (the tree kernel) for every sum, count_signs,
+// moments_from_sums on the host, then non-finite -> +inf, the sort and
+// order_statistics_sorted.
+inline Summary emulate_summary(std::vector<double> v) {
+    std::vector<double> finite;
+    for (double x : v)
+        if (std::isfinite(x)) finite.push_back(x);
+    ColumnSums cs;
+    cs.n = finite.size();
+    kern::count_signs(finite.data(), cs.n, cs.n_pos, cs.n_zero);
+    auto tree_sum = [&](SumTerm t, double a, double b) {
+        std::vector<double> partial(sum_blocks(cs.n));
+        for (uint64_t k = 0; k < partial.size(); ++k) partial[k] = kern::term_block_partial(finite.data(), cs.n, k, t, a, b);
+        return pairwise_tree(partial.data(), partial.size());
+    };
+    cs.sum = tree_sum(SumTerm::value, 0, 0);
+    cs.log_sum = tree_sum(SumTerm::log, 0, 0);
+    Summary out;
+    moments_from_sums(cs, v.size(), tree_sum, out);
     for (double& x : v)
         if (!std::isfinite(x)) x = std::numeric_limits<double>::infinity();
     std::sort(v.begin(), v.end());
-    Summary out;
-    std::vector<double> red(kern::kSummarySums * static_cast<size_t>(P), std::numeric_limits<double>::quiet_NaN());
-    run_block(P, [&](int t, auto& sync) { kern::summary_body(v.data(), v.size(), t, P, red.data(), sync, &out); });
+    if (cs.n) kern::order_statistics_sorted(v.data(), cs.n, out);
     return out;
 }
 

@@ -28,7 +28,7 @@ std::vector<Summary> summarize_columns(const double* rows, uint64_t count, int s
     for (int c = 0; c < stride; ++c) {
         std::vector<double> col;
         for (uint64_t r = 0; r < count; ++r) col.push_back(rows[r * stride + c]);
-        out.push_back(emu::emulate_summary(col, 256));
+        out.push_back(emu::emulate_summary(col));
     }
     return out;
 }
