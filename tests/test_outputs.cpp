@@ -112,13 +112,18 @@ ojson random_spec(std::mt19937_64& rng) {
         {"shortcut", {false, true}},
         {"bias", {false, true}},
         {"last_activation", {false, true}},
-        {"residual_scale", {1.0, 0.5, 2, 0.25}},
+        {"residual_scale", {1.0, 0.5, 2, 0.25, "1/sqrt(depth)"}},
+        // The normal init's parameters as keys of their own (refused beside another init).
+        {"sigma_w2", {0.5, 2.0, 1.0}},
+        {"sigma_b", {0.0, 0.1}},
         {"init", {"torch_default", "kaiming_normal", "xavier_uniform", ojson::parse(R"({"kind": "normal", "sigma_w": 1.5})"),
+                  ojson::parse(R"({"kind": "normal"})"),
                   ojson::parse(R"({"kind": "normal", "sigma_w": 1.5, "sigma_b": 0.25})"),
                   ojson::parse(R"({"kind": "normal", "sigma_w": 2.0, "sigma_b": 0.25})")}},
     };
     const bool by_sizes = coin();
-    std::vector<std::string> keys = {"activation", "leaky_slope", "shortcut", "bias", "last_activation", "residual_scale", "init"};
+    std::vector<std::string> keys = {"activation", "leaky_slope", "shortcut", "bias", "last_activation", "residual_scale", "init",
+                                     "sigma_w2", "sigma_b"};
     if (by_sizes) keys.push_back("layer_sizes");
     else keys.insert(keys.end(), {"depth", "width", "input_dim", "output_dim"});
     std::shuffle(keys.begin(), keys.end(), rng);

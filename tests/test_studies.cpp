@@ -58,6 +58,42 @@ TEST_CASE("He criticality: relu, no bias, sigma_w^2 = 2(1 + eps): deltas grow ln
     }
 }
 
+TEST_CASE("edge of chaos: tanh backpropagates by chi_1 at the fixed point, on both sides of chi_1 = 1", "[studies][slow]") {
+    // Poole et al., "Exponential expressivity in deep neural networks through
+    // transient chaos" (NeurIPS 2016); Schoenholz et al., "Deep Information
+    // Propagation" (ICLR 2017): at the forward fixed point q*, dL/dz's mean square
+    // grows by chi_1 = sigma_w^2 E[tanh'(sqrt(q*) z)^2] per layer towards the
+    // input. The input row has mean square (q* - sigma_b^2) / sigma_w^2, so the
+    // first pre-activations already have variance q*: no transient to fit around
+    // (the shipped sweep's random input has one; docs/theory.md, "Edge of chaos").
+    struct Point {
+        double sw2, sb2;
+    };
+    for (const Point p : {Point{0.75, 0.05}, Point{1.25, 0.05}, Point{2.5, 0.05}, Point{4.0, 0.1}}) {
+        const FixedPoint fp = mean_field_fixed_point(Activation::tanh, 0, p.sw2, p.sb2, p.sw2 + p.sb2);
+        REQUIRE(fp.converged);
+        const double x = std::sqrt((fp.q_star - p.sb2) / p.sw2);
+        std::string row;
+        for (int j = 0; j < 16; ++j) row += (j ? ", " : "") + std::to_string(j % 2 ? -x : x);
+        const std::string spec_text = R"({"name": "chaos", "seeds": {"count": 128, "first": 1},
+          "network": {"depth": 10, "width": 512, "input_dim": 16, "activation": "tanh", "last_activation": false,
+                      "sigma_w2": )" + std::to_string(p.sw2) + R"(, "sigma_b2": )" + std::to_string(p.sb2) + R"(},
+          "input": {"values": [[)" + row + "]]}}";
+        const Spec spec = parse_spec_text(spec_text);
+        const SweepResult r = run_sweep(spec, *make_cpu_backend(0));
+        const double ln_chi = std::log(fp.chi1);
+        INFO("sigma_w^2 " << p.sw2 << ", sigma_b^2 " << p.sb2 << ": q* " << fp.q_star << ", ln chi_1 " << ln_chi);
+        check_rate(r.cells[0].delta_growth, ln_chi);
+        // The prediction's own slope (the exact per-layer recursion) is ln chi_1 too: it starts at q*.
+        const CellTheory th = cell_theory(spec, spec.cells[0]);
+        REQUIRE(th.applies);
+        CHECK(theory_growth_rate(10, th.weight_grad_rms, &th.activation_rms) == Approx(ln_chi).margin(1e-4));
+        // Ordered below the line, chaotic above: the sign is measured, not only predicted.
+        const GrowthRate& g = r.cells[0].delta_growth;
+        CHECK((ln_chi < 0 ? -g.rate : g.rate) > 3 * g.stderr_);
+    }
+}
+
 TEST_CASE("residual scale 0 (ReZero, SkipInit): hidden residual layers' weight gradients are exactly 0", "[studies]") {
     const Spec spec = parse_spec_text(R"({"name": "rezero", "seeds": {"count": 64},
       "grid": {"activation": ["relu", "gelu", "tanh"]},
@@ -105,6 +141,65 @@ TEST_CASE("residual scale 1/sqrt(L) tames the first layer's gradient where 1 exp
     CHECK(one_32 / one_4 > 1e9);   // explodes (mean field: 2^28 in rms^2 from the residual adds alone)
     CHECK(inv_32 / inv_4 < 1e2);   // at least 1e7 times less growth
     CHECK(inv_32 / inv_4 > 1);     // but it still grows: the activations' mean
+}
+
+TEST_CASE("residual_scale \"1/sqrt(depth)\": the shipped residual-scaling study, cut down", "[studies][slow]") {
+    // sweeps/studies/residual_scaling.json at depths 4 and 16, 128 seeds, relu.
+    // Per seed x = ln weight_grad_rms of layer 0; each depth's mean of x has a
+    // standard error from the seeds, and so has the growth from depth 4 to 16.
+    const Spec spec = parse_spec_text(R"js({"name": "res", "seeds": {"count": 128},
+      "grid": {"residual_scale": [1, "1/sqrt(depth)", 0], "depth": [4, 16]},
+      "network": {"width": 128, "input_dim": 3, "shortcut": true, "bias": false, "last_activation": false,
+                  "init": "kaiming_normal"},
+      "input": {"values": [[1.0, 0.5, -1.0]]}})js");
+    REQUIRE(spec.cells.size() == 6);
+    CHECK(spec.cells[2].residual_scale == 0.5);   // 1/sqrt(4)
+    CHECK(spec.cells[3].residual_scale == 0.25);  // 1/sqrt(16)
+    struct Mean {
+        double m, se;
+    };
+    std::vector<Mean> first(6);
+    std::vector<std::vector<double>> rows_of(6);
+    for (const Cell& cell : spec.cells) {
+        const int stride = row_stride(cell.depth());
+        std::vector<double>& rows = rows_of[cell.index];
+        rows.resize(spec.seed_count * stride);
+        make_cpu_backend(0)->run(spec, cell, 0, spec.seed_count, rows.data());
+        std::vector<double> x;
+        for (uint64_t s = 0; s < spec.seed_count; ++s) {
+            const double g = rows[s * stride + weight_grad_rms];  // layer 0
+            REQUIRE(g > 0);
+            x.push_back(std::log(g));
+        }
+        double m = 0, v = 0;
+        for (double e : x) m += e / x.size();
+        for (double e : x) v += (e - m) * (e - m) / (x.size() - 1);
+        first[cell.index] = {m, std::sqrt(v / x.size())};
+    }
+    auto growth = [&](int at4) {  // cells at4 (depth 4) and at4 + 1 (depth 16)
+        return Mean{first[at4 + 1].m - first[at4].m, std::hypot(first[at4].se, first[at4 + 1].se)};
+    };
+    const Mean one = growth(0), inv = growth(2), zero = growth(4);
+    INFO("mean ln weight_grad_rms of layer 0, depth 4 -> 16: scale 1 grows " << one.m << " +- " << one.se << ", 1/sqrt(depth) "
+                                                                              << inv.m << " +- " << inv.se << ", 0 " << zero.m
+                                                                              << " +- " << zero.se);
+    // Scale 1 explodes: e^(>= 7) = 1000-fold from depth 4 to 16, well beyond its error.
+    CHECK(one.m - 3 * one.se > std::log(1e3));
+    // 1/sqrt(depth) grows at least 100 times less (mean field: 4.6-fold), and significantly less than scale 1.
+    CHECK(inv.m + 3 * inv.se < one.m - std::log(1e2));
+    // ReZero: the network is layer 0 and the output layer whatever the depth, so
+    // the first layer's gradient has the same distribution at depth 4 and 16.
+    CHECK(std::fabs(zero.m) <= 3 * zero.se);
+    // ... and every hidden residual layer's weight gradient is exactly 0.
+    for (int c : {4, 5}) {
+        const Cell& cell = spec.cells[c];
+        const int stride = row_stride(cell.depth());
+        for (int l = 1; l + 1 < cell.depth(); ++l) {
+            REQUIRE(cell.residual_at(l));
+            for (uint64_t s = 0; s < spec.seed_count; ++s)
+                CHECK(rows_of[c][s * stride + l * kNumQuantities + weight_grad_rms] == 0);
+        }
+    }
 }
 
 TEST_CASE("finite-width spread follows beta = sum of 1/width, not depth alone", "[studies][slow]") {

@@ -296,3 +296,65 @@ TEST_CASE("summary rows from a run: labels from the grid axes", "[summary]") {
     const std::string t = summary_table(spec, r.cells);
     CHECK(t.find("depth=3 tanh shortcut") != std::string::npos);
 }
+
+TEST_CASE("edge of chaos: the fixed point q* and chi_1 of tanh, relu and the identity", "[theory]") {
+    // Schoenholz et al., "Deep Information Propagation" (ICLR 2017), Fig. 1's
+    // example: tanh at sigma_w^2 = 1.05, sigma_b^2 = 2.01e-5 sits on the critical
+    // line, q* ~ 0.026 and chi_1 ~ 1.
+    const FixedPoint e = mean_field_fixed_point(Activation::tanh, 0, 1.05, 2.01e-5, 1.05 + 2.01e-5);
+    INFO("q* " << e.q_star << " chi_1 " << e.chi1 << " after " << e.iterations);
+    CHECK(e.converged);
+    CHECK(e.q_star == Approx(0.026).epsilon(0.03));
+    CHECK(e.chi1 == Approx(1.0).epsilon(2e-3));
+    // q* is a fixed point of the map, checked by a dense sum independent of the quadrature.
+    auto gauss = [](auto f) {  // E[f(z)], z ~ N(0, 1), trapezoid on +-12
+        double s = 0;
+        const int n = 24000;
+        for (int i = 0; i <= n; ++i) {
+            const double z = -12 + 24.0 * i / n;
+            s += (i == 0 || i == n ? 0.5 : 1.0) * f(z) * std::exp(-0.5 * z * z);
+        }
+        return s * 24.0 / n / std::sqrt(2 * kPi);
+    };
+    for (double sw2 : {0.8, 1.5, 3.0})
+        for (double sb2 : {0.01, 0.1}) {
+            const FixedPoint p = mean_field_fixed_point(Activation::tanh, 0, sw2, sb2, 1.0);
+            const double r = std::sqrt(p.q_star);
+            INFO("sigma_w^2 " << sw2 << " sigma_b^2 " << sb2 << ": q* " << p.q_star << " chi_1 " << p.chi1);
+            CHECK(p.converged);
+            CHECK(p.q_star == Approx(sw2 * gauss([&](double z) { return std::pow(std::tanh(r * z), 2); }) + sb2).epsilon(1e-10));
+            CHECK(p.chi1 == Approx(sw2 * gauss([&](double z) { return std::pow(1 - std::pow(std::tanh(r * z), 2), 2); })).epsilon(1e-10));
+        }
+    // Without bias and sigma_w^2 < 1, q runs off to 0, where tanh is linear: chi_1 = sigma_w^2.
+    const FixedPoint o = mean_field_fixed_point(Activation::tanh, 0, 0.5, 0.0, 0.5);
+    CHECK(o.q_star == 0);
+    CHECK(o.chi1 == Approx(0.5).epsilon(1e-12));
+    // relu: E[relu'(z)^2] = 1/2 at any variance (He et al. 2015), so chi_1 = sigma_w^2 / 2
+    // whether q settles (with bias, sigma_w^2 < 2) or runs off.
+    for (double sw2 : {1.0, 2.0, 3.0})
+        CHECK(mean_field_fixed_point(Activation::relu, 0, sw2, 0.05, 1.0).chi1 == Approx(sw2 / 2).epsilon(1e-12));
+    const FixedPoint id = mean_field_fixed_point(Activation::identity, 0, 0.9, 0.1, 1.0);
+    CHECK(id.q_star == Approx(1.0).epsilon(1e-12));  // q = 0.9 q + 0.1
+    CHECK(id.chi1 == Approx(0.9).epsilon(1e-12));
+}
+
+TEST_CASE("edge of chaos: the prediction's delta slope is ln chi_1 once the forward pass is at q*", "[theory]") {
+    // theory_growth_rate follows the exact per-layer recursion (q_l, from the
+    // input's q_0); where q_0 is already q* every layer backpropagates by chi_1.
+    for (double sw2 : {0.8, 1.5, 3.0}) {
+        const double sb2 = 0.05;
+        const FixedPoint p = mean_field_fixed_point(Activation::tanh, 0, sw2, sb2, sw2 + sb2);
+        // A fixed input row of mean square (q* - sigma_b^2) / sigma_w^2 starts the network at q*.
+        const double x = std::sqrt((p.q_star - sb2) / sw2);
+        std::string row;
+        for (int j = 0; j < 8; ++j) row += std::string(j ? ", " : "") + std::to_string(j % 2 ? -x : x);
+        const Spec spec = parse_spec_text(R"({"network": {"depth": 12, "width": 8, "activation": "tanh", "last_activation": false,
+            "sigma_w2": )" + std::to_string(sw2) + R"(, "sigma_b2": )" + std::to_string(sb2) + R"(},
+            "input": {"values": [[)" + row + "]]}, \"precision\": \"float64\"}");
+        const CellTheory th = cell_theory(spec, spec.cells[0]);
+        REQUIRE(th.applies);
+        INFO("sigma_w^2 " << sw2 << ": q* " << p.q_star << ", ln chi_1 " << std::log(p.chi1));
+        // to_string's 6 digits move q_0 off q* by ~1e-7 relatively: far below the margin.
+        CHECK(theory_growth_rate(12, th.weight_grad_rms, &th.activation_rms) == Approx(std::log(p.chi1)).margin(1e-5));
+    }
+}

@@ -40,6 +40,29 @@ inline constexpr long kTheoryMaxPairIntegrals = 20000;
 // function of the spec and cell only, so sharded, resumed and merged runs agree.
 CellTheory cell_theory(const Spec& spec, const Cell& cell);
 
+// The forward fixed point of a plain network's pre-activation variance and the
+// per-layer gradient factor there (Poole et al., "Exponential expressivity in
+// deep neural networks through transient chaos", NeurIPS 2016; Schoenholz et al.,
+// "Deep Information Propagation", ICLR 2017). With W ~ N(0, sigma_w2 / fan_in)
+// and b ~ N(0, sigma_b2), the variance q_l of a pre-activation follows
+//   q_{l+1} = sigma_w2 E[f(sqrt(q_l) z)^2] + sigma_b2,   z ~ N(0, 1),
+// and a backpropagated gradient's mean square is multiplied, per layer towards
+// the input, by chi_1(q) = sigma_w2 E[f'(sqrt(q) z)^2]. The iteration starts at
+// q0 (a unit-variance input gives q0 = sigma_w2 + sigma_b2) and stops once q
+// changes by less than 1e-14 relatively, or leaves [1e-30, 1e30] (q* = 0 or
+// infinity: reported as such, with chi_1 at the last q, which is its limit
+// there). Integrals by the same quadrature as the prediction (docs/theory.md).
+struct FixedPoint {
+    double q_star = 0;       // pre-activation variance at the fixed point (0 or inf where it runs off)
+    double chi1 = 0;         // sigma_w2 E[f'(sqrt(q*) z)^2]; the critical line is chi1 = 1
+    double q_last = 0;       // the last iterate (q_star when converged to a finite positive value)
+    int iterations = 0;
+    bool converged = false;  // false: still moving after kFixedPointMaxIterations (e.g. tanh at sigma_b2 = 0,
+                             // sigma_w2 = 1, where q decays like 1/l)
+};
+inline constexpr int kFixedPointMaxIterations = 100000;
+FixedPoint mean_field_fixed_point(Activation a, double leaky_slope, double sigma_w2, double sigma_b2, double q0);
+
 // Building blocks, exposed for the tests.
 
 // Variance of one value drawn from d (uniform: scale^2/3, normal: scale^2).

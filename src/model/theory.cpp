@@ -159,6 +159,37 @@ PairMoments gaussian_pair_moments(Activation a, double slope, double k11, double
     return {m.f1, m.f2, m.ff, m.dd};
 }
 
+FixedPoint mean_field_fixed_point(Activation a, double leaky_slope, double sigma_w2, double sigma_b2, double q0) {
+    // One variable: k11 = k12 = k22 takes the half-line rule (kinks at 0 are exact).
+    auto moments = [&](double q) { return layer_moments(a, leaky_slope, q, q, q, 1.0, 0.0); };
+    FixedPoint fp;
+    double q = q0;
+    for (fp.iterations = 0; fp.iterations < kFixedPointMaxIterations; ++fp.iterations) {
+        if (!(q >= 1e-30 && q <= 1e30)) break;
+        const double next = sigma_w2 * moments(q).ff + sigma_b2;
+        const bool still = std::fabs(next - q) <= 1e-14 * q;
+        q = next;
+        if (still) {
+            fp.converged = true;
+            break;
+        }
+    }
+    fp.q_last = q;
+    if (!(q >= 1e-30)) {  // runs off to 0: chi_1 is its limit, read at a small q
+        fp.q_star = 0;
+        fp.converged = true;
+        q = std::max(q, 1e-30);
+    } else if (!(q <= 1e30)) {
+        fp.q_star = std::numeric_limits<double>::infinity();
+        fp.converged = true;
+        q = 1e30;
+    } else {
+        fp.q_star = q;
+    }
+    fp.chi1 = sigma_w2 * moments(q).dd;
+    return fp;
+}
+
 std::vector<LayerPrediction> predict_layers(const Spec& spec, const Cell& cell) {
     const int D = cell.depth();
     const int B = spec.input.batch;

@@ -155,7 +155,16 @@ constexpr int kDefaultOutputDim = 1;
 
 // Network keys, in kNetworkKeys order: a cell's values are looked up by index.
 enum Key : int { k_depth, k_width, k_layer_sizes, k_input_dim, k_output_dim, k_activation, k_leaky_slope, k_shortcut,
-                 k_bias, k_last_activation, k_residual_scale, k_init, kNumKeys };
+                 k_bias, k_last_activation, k_residual_scale, k_init, k_sigma_w, k_sigma_b, k_sigma_w2, k_sigma_b2,
+                 kNumKeys };
+
+// The normal init's parameters as network keys (so that they can be grid axes
+// of their own): sigma_w / sigma_b as the init object writes them, or their
+// squares sigma_w2 / sigma_b2 as the signal-propagation literature states them.
+// Index 0 is the weight's, 1 the bias's.
+constexpr int kSigmaStd[2] = {k_sigma_w, k_sigma_b};
+constexpr int kSigmaVar[2] = {k_sigma_w2, k_sigma_b2};
+constexpr const char* kSigmaInitKey[2] = {"sigma_w", "sigma_b"};
 
 int key_index(const std::string& k) {
     return static_cast<int>(std::find(kNetworkKeys.begin(), kNetworkKeys.end(), k) - kNetworkKeys.begin());
@@ -168,7 +177,21 @@ void validate_network_value(int key, const ojson& v, const std::string& path) {
         case k_input_dim: if (!v.is_null()) get_positive_int(v, path, "null or an integer >= 1"); break;
         case k_layer_sizes: get_layer_sizes(v, path); break;
         case k_bias: case k_last_activation: case k_shortcut: get_bool(v, path); break;
-        case k_residual_scale: case k_leaky_slope: get_finite(v, path); break;
+        case k_leaky_slope: get_finite(v, path); break;
+        case k_residual_scale:
+            // A string names a scale that depends on the cell (only 1/sqrt(depth)
+            // so far); anything else keeps the plain number's messages.
+            if (v.is_string()) {
+                if (v.get<std::string>() != kResidualScaleInvSqrtDepth)
+                    fail(path, "unknown residual_scale " + quote(v.get<std::string>()) + " (a number, or \"" +
+                                   kResidualScaleInvSqrtDepth + "\")");
+            } else {
+                get_finite(v, path);
+            }
+            break;
+        case k_sigma_w: case k_sigma_b: case k_sigma_w2: case k_sigma_b2:
+            if (get_finite(v, path) < 0) fail(path, "expected a number >= 0, got " + show(v));
+            break;
         case k_init: get_init(v, path); break;
         case k_activation: get_name(v, path, kActivationNames, "activation"); break;
     }
@@ -255,14 +278,43 @@ Cell resolve_cell(const CellValues& v, const Spec& spec) {
     if (has(k_shortcut)) c.shortcut = get_bool(val(k_shortcut), path(k_shortcut));
     if (has(k_bias)) c.bias = get_bool(val(k_bias), path(k_bias));
     if (has(k_last_activation)) c.last_activation = get_bool(val(k_last_activation), path(k_last_activation));
-    if (has(k_residual_scale)) c.residual_scale = get_value(val(k_residual_scale), path(k_residual_scale), spec);
+    if (has(k_residual_scale)) {
+        if (val(k_residual_scale).is_string())  // "1/sqrt(depth)", the only string validate_network_value lets through
+            c.residual_scale = 1.0 / std::sqrt(static_cast<double>(c.depth()));
+        else
+            c.residual_scale = get_value(val(k_residual_scale), path(k_residual_scale), spec);
+    }
     if (has(k_init)) c.init = get_init(val(k_init), path(k_init));
+    // Where each of the normal init's parameters was written, for messages.
+    std::string sigma_path[2], sigma_shown[2];
+    if (has(k_init) && c.init.kind == InitKind::normal)
+        for (int i = 0; i < 2; ++i)
+            if (val(k_init).is_object() && val(k_init).contains(kSigmaInitKey[i])) {
+                sigma_path[i] = path(k_init) + "." + kSigmaInitKey[i];
+                sigma_shown[i] = show(val(k_init).at(kSigmaInitKey[i]));
+            }
+    for (int i = 0; i < 2; ++i) {
+        const int k = has(kSigmaStd[i]) ? kSigmaStd[i] : has(kSigmaVar[i]) ? kSigmaVar[i] : -1;
+        if (k < 0) continue;
+        // Without an init the sigma keys choose the normal one (the only init
+        // with parameters); any other init has nothing for them to set.
+        if (!has(k_init)) c.init.kind = InitKind::normal;
+        if (c.init.kind != InitKind::normal)
+            fail(path(k_init), "init \"" + std::string(kInitNames[static_cast<int>(c.init.kind)]) + "\" takes no " +
+                                   kSigmaInitKey[i] + ", but " + path(k) + " sets one (" + kNetworkKeys[k] +
+                                   " goes with init {\"kind\": \"normal\"}, or with no init)");
+        if (!sigma_path[i].empty())
+            fail(path(k), "sets " + std::string(kSigmaInitKey[i]) + ", which " + sigma_path[i] + " sets too; give it in one place");
+        const double x = val(k).get<double>();
+        (i == 0 ? c.init.sigma_w : c.init.sigma_b) = k == kSigmaVar[i] ? std::sqrt(x) : x;
+        sigma_path[i] = path(k);
+        sigma_shown[i] = k == kSigmaVar[i] ? "sqrt(" + show(val(k)) + ")" : show(val(k));
+    }
     if (c.init.kind == InitKind::normal) {  // the other inits' scales are at most sqrt(6)
-        if (beyond_precision(spec, c.init.sigma_b)) fail_beyond_precision(path(k_init) + ".sigma_b", show(val(k_init).at("sigma_b")));
+        if (beyond_precision(spec, c.init.sigma_b)) fail_beyond_precision(sigma_path[1], sigma_shown[1]);
         for (size_t l = 0; l + 1 < c.layer_sizes.size(); ++l)
             if (beyond_precision(spec, weight_dist(c.init, c.layer_sizes[l], c.layer_sizes[l + 1]).scale))
-                fail_beyond_precision(path(k_init) + ".sigma_w", show(val(k_init).at("sigma_w")) + " / sqrt(fan_in " +
-                                                                     std::to_string(c.layer_sizes[l]) + ")");
+                fail_beyond_precision(sigma_path[0], sigma_shown[0] + " / sqrt(fan_in " + std::to_string(c.layer_sizes[l]) + ")");
     }
     if (spec.rng == RngKind::torch && c.init.kind != InitKind::torch_default)
         fail(has(k_init) ? path(k_init) : "rng", "rng \"torch\" reproduces nn.Linear's default init only; use init \"torch_default\"");
@@ -384,6 +436,10 @@ void parse_network_and_grid(const ojson& root, Spec& spec, CellValues& base, std
         return base[k].value != nullptr ||
                std::any_of(axes.begin(), axes.end(), [&](const Axis& a) { return a.key == k; });
     };
+    for (int i = 0; i < 2; ++i)
+        if (given(kSigmaStd[i]) && given(kSigmaVar[i]))
+            fail(where(kSigmaVar[i]), "cannot be combined with " + kNetworkKeys[kSigmaStd[i]] + " (" + where(kSigmaStd[i]) +
+                                          "): give the scale or its square, not both");
     if (given(k_layer_sizes)) {
         for (int k : {k_depth, k_width, k_input_dim, k_output_dim})
             if (given(k)) fail(where(k), "cannot be combined with layer_sizes (" + where(k_layer_sizes) + ")");
@@ -594,10 +650,14 @@ Spec parse_spec_text(const std::string& text) {
 namespace {
 
 // An init value with every parameter it takes: a name, or the normal init's
-// object with sigma_w and sigma_b.
-ojson resolved_init(const Init& init) {
+// object with sigma_w and sigma_b, less those that network keys (sigma_w,
+// sigma_w2, ...) set instead (set twice, they would be refused).
+ojson resolved_init(const Init& init, const bool keyed[2] = nullptr) {
     if (init.kind != InitKind::normal) return kInitNames[static_cast<int>(init.kind)];
-    return ojson{{"kind", "normal"}, {"sigma_w", init.sigma_w}, {"sigma_b", init.sigma_b}};
+    ojson j{{"kind", "normal"}};
+    if (!keyed || !keyed[0]) j["sigma_w"] = init.sigma_w;
+    if (!keyed || !keyed[1]) j["sigma_b"] = init.sigma_b;
+    return j;
 }
 
 }  // namespace
@@ -614,6 +674,8 @@ ojson resolved_spec_json(const Spec& spec) {
     r["rng"] = rng_name(spec.rng);
     r["rng_key"] = spec.rng_key;
     r["precision"] = precision_name(spec.precision);
+    auto given = [&](int k) { return grid.contains(kNetworkKeys[k]) || network.contains(kNetworkKeys[k]); };
+    const bool keyed[2] = {given(k_sigma_w) || given(k_sigma_w2), given(k_sigma_b) || given(k_sigma_b2)};
     ojson g = ojson::object();
     for (auto it = grid.begin(); it != grid.end(); ++it) {
         if (it.key() != "init") {
@@ -621,7 +683,7 @@ ojson resolved_spec_json(const Spec& spec) {
             continue;
         }
         ojson inits = ojson::array();
-        for (const ojson& v : it.value()) inits.push_back(resolved_init(get_init(v, "grid.init")));
+        for (const ojson& v : it.value()) inits.push_back(resolved_init(get_init(v, "grid.init"), keyed));
         g["init"] = std::move(inits);
     }
     r["grid"] = std::move(g);
@@ -635,7 +697,9 @@ ojson resolved_spec_json(const Spec& spec) {
         const std::string& key = kNetworkKeys[k];
         if (grid.contains(key)) continue;
         if (k == k_init) {
-            n[key] = resolved_init(network.contains(key) ? get_init(network[key], "network.init") : d.init);
+            Init init = network.contains(key) ? get_init(network[key], "network.init") : d.init;
+            if (!network.contains(key) && (keyed[0] || keyed[1])) init = Init{InitKind::normal};  // the sigma keys' choice
+            n[key] = resolved_init(init, keyed);
             continue;
         }
         if (network.contains(key)) {
@@ -651,7 +715,7 @@ ojson resolved_spec_json(const Spec& spec) {
             case k_bias: n[key] = d.bias; break;
             case k_last_activation: n[key] = d.last_activation; break;
             case k_residual_scale: n[key] = d.residual_scale; break;
-            default: break;  // depth, width, layer_sizes: required, never defaulted
+            default: break;  // depth, width, layer_sizes: required, never defaulted; the sigma keys: optional, the init holds their defaults
         }
     }
     r["network"] = std::move(n);

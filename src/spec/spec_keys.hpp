@@ -11,7 +11,10 @@ inline const std::vector<std::string> kTopKeys = {"name", "description", "seeds"
                                                   "grid", "network", "input", "loss"};
 inline const std::vector<std::string> kNetworkKeys = {"depth", "width", "layer_sizes", "input_dim", "output_dim",
                                                       "activation", "leaky_slope", "shortcut", "bias",
-                                                      "last_activation", "residual_scale", "init"};
+                                                      "last_activation", "residual_scale", "init",
+                                                      "sigma_w", "sigma_b", "sigma_w2", "sigma_b2"};
+// The one string residual_scale takes besides a number: 1/sqrt of the cell's depth.
+inline constexpr const char* kResidualScaleInvSqrtDepth = "1/sqrt(depth)";
 inline const std::vector<std::string> kSeedsKeys = {"count", "first"};
 inline const std::vector<std::string> kInputKeys = {"values", "distribution", "batch"};
 inline const std::vector<std::string> kLossKeys = {"kind", "target"};
