@@ -14,11 +14,11 @@
 // a resumed run redoes only what is missing.
 //
 // Unit file layout (host byte order, i.e. little-endian on x86-64 and arm64):
-//   "GSUNIT3\n" | spec hash (16 ASCII hex) | cell | block | seed_offset | count |
+//   "GSUNIT5\n" | spec hash (16 ASCII hex) | cell | block | seed_offset | count |
 //   stride | block size (six uint64) | count*stride doubles (row-major, as
 //   Backend::run writes them) | uint64 checksum (FNV-1a over all preceding
 //   8-byte words).
-// Cell file layout: "GSCELL3\n" | spec hash | cell | depth | networks |
+// Cell file layout: "GSCELL5\n" | spec hash | cell | depth | networks |
 //   nonfinite_networks (four uint64) | depth*5 + 1 gs::Summary (88 bytes each:
 //   [layer][quantity], then the loss) | uint64 checksum as above.
 // The digit in both magics is the version of the per-network values

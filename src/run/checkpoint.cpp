@@ -29,7 +29,9 @@ namespace {
 // rescaled when they leave double's range, std of one value NaN (2026-12-01).
 // 4: float64 activation_rms's sum of squares fused the same way in every SIMD
 // lane, so a network's value no longer depends on its lane (2026-12-01).
-constexpr char kValuesVersion = '4';
+// 5: summaries' sums in the order the host and the device share
+// (column_sums.hpp), quantile interpolation in fma: cell files' bits (2026-12-01).
+constexpr char kValuesVersion = '5';
 constexpr char kMagic[8] = {'G', 'S', 'U', 'N', 'I', 'T', kValuesVersion, '\n'};
 
 // Why a file with another magic cannot be used: another version's, or not ours at all.
