@@ -316,10 +316,11 @@ def run_gradsweep(binary, threads, min_seconds, only, log):
     return rates
 
 
-def run_cli_end_to_end(binary, threads, name, depth, width, act, sc, backend_rate, min_seconds, log):
+def run_cli_end_to_end(binary, threads, name, depth, width, act, sc, backend_rate, min_seconds, log, extra=()):
     """`gradsweep run` on one workload, end to end: spec parsing, the backend, aggregation over
     seeds (quantiles), the checkpoint and the result files. Sized from the backend's rate to
-    take about min_seconds; best of 2."""
+    take about min_seconds; best of 2. extra: more options (--checkpoint-units: every unit's
+    rows through a unit file, the data path before cells kept their rows in memory)."""
     import tempfile
     cli = os.path.join(os.path.dirname(os.path.abspath(binary)), "gradsweep")
     if not os.access(cli, os.X_OK):
@@ -338,10 +339,10 @@ def run_cli_end_to_end(binary, threads, name, depth, width, act, sc, backend_rat
         for rep in range(2):
             out = os.path.join(tmp, f"out{rep}")
             t0 = time.perf_counter()
-            subprocess.run([cli, "run", path, "-o", out, "--threads", str(threads), "-q"], check=True)
+            subprocess.run([cli, "run", path, "-o", out, "--threads", str(threads), "-q", *extra], check=True)
             best = min(best, time.perf_counter() - t0)
     rate = n / best
-    log(f"#   gradsweep run end to end: {n} networks in {best:.3f} s = {rate:12.1f} networks/s")
+    log(f"#   gradsweep run end to end{' ' + ' '.join(extra) if extra else ''}: {n} networks in {best:.3f} s = {rate:12.1f} networks/s")
     return rate
 
 
@@ -417,24 +418,28 @@ def main():
         rows.append((name, loop, best, how))
     ours = run_gradsweep(args.binary, threads, args.min_seconds, [w[0] for w in workloads], log)
 
-    e2e = {}
+    e2e, e2e_units = {}, {}
     for name, depth, width, act, sc in workloads:
         log(f"# {name}")
         e2e[name] = run_cli_end_to_end(args.binary, threads, name, depth, width, act, sc, ours.get(name, 1000.0),
                                        args.min_seconds, log)
+        e2e_units[name] = run_cli_end_to_end(args.binary, threads, name, depth, width, act, sc, ours.get(name, 1000.0),
+                                             args.min_seconds, log, extra=("--checkpoint-units",))
 
     log("")
     log("gradsweep = the backend (bench_cpu: forward, backward, per-network statistics, as PyTorch computes them);")
-    log("end to end = `gradsweep run` (also aggregation over seeds with quantiles, checkpoint, result files).")
+    log("end to end = `gradsweep run` (also aggregation over seeds with quantiles, checkpoint, result files);")
+    log("e2e units = the same with --checkpoint-units (every unit's rows written to and read back from a unit file).")
     log("")
     log(f"| workload | PyTorch loop nets/s | PyTorch best nets/s (how) | gradsweep nets/s | vs loop | vs best "
-        f"| end to end nets/s | end to end vs best |")
-    log(f"|---|---:|---:|---:|---:|---:|---:|---:|")
+        f"| end to end nets/s | end to end vs best | end to end / gradsweep | e2e units nets/s | e2e units vs best |")
+    log(f"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, loop, best, how in rows:
         g = ours.get(name, math.nan)
         e = e2e.get(name, math.nan)
+        u = e2e_units.get(name, math.nan)
         log(f"| {name} | {loop:,.0f} | {best:,.0f} ({how}) | {g:,.0f} | {g / loop:,.0f}x | {g / best:,.1f}x "
-            f"| {e:,.0f} | {e / best:,.1f}x |")
+            f"| {e:,.0f} | {e / best:,.1f}x | {e / g:.2f} | {u:,.0f} | {u / best:,.1f}x |")
 
     best_of = {name: best for name, _, best, _ in rows}
     if "gelu_shortcut_d5_w3" in best_of:

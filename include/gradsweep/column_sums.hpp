@@ -62,13 +62,17 @@ GS_HD double hd_from_bits(uint64_t b) {
 GS_HD double hd_log(double x) {
     constexpr double kLn2Hi = 0x1.62e42fee00000p-1, kLn2Lo = 0x1.a39ef35793c76p-33;
     constexpr double kSqrt2 = 0x1.6a09e667f3bcdp+0;
+    // Both sides of each choice computed, then selected: no branch, so loops of
+    // it vectorise (g++ will not if-convert a multiply that may trap).
     const bool sub = x < 0x1p-1022;  // subnormal: scaled up by 2^54, exactly
-    const double xs = sub ? x * 0x1p54 : x;
+    const double up = x * 0x1p54;
+    const double xs = sub ? up : x;
     const uint64_t b = hd_bits(xs);
     int e = static_cast<int>(b >> 52) - 1023 - (sub ? 54 : 0);
     double m = hd_from_bits((b & 0x000fffffffffffffull) | 0x3ff0000000000000ull);  // [1, 2)
     const bool high = m > kSqrt2;
-    m = high ? m * 0.5 : m;  // exact
+    const double half = m * 0.5;  // exact
+    m = high ? half : m;
     e += high ? 1 : 0;
     const double f = m - 1.0;  // exact (Sterbenz)
     const double s = f / (2.0 + f);
@@ -99,7 +103,12 @@ GS_HD bool hd_finite(double x) { return (hd_bits(x) & 0x7ff0000000000000ull) != 
 // deviation from the mean. The scaled forms (rescaled moments, when a sum
 // leaves double's range) multiply by a power of two c first, exactly.
 GS_HD double add_value(double acc, double x) { return acc + (hd_finite(x) ? x : 0.0); }
-GS_HD double add_log(double acc, double x) { return acc + (hd_finite(x) && x > 0 ? hd_log(x) : 0.0); }
+GS_HD double add_log(double acc, double x) {
+    // The log of every value taken (of 1 where it is not wanted): no branch, so the lanes vectorise.
+    const bool wanted = hd_finite(x) & (x > 0);
+    const double l = hd_log(wanted ? x : 1.0);
+    return acc + (wanted ? l : 0.0);
+}
 GS_HD double add_square_dev(double acc, double x, double mean) {
     const double d = hd_finite(x) ? x - mean : 0.0;
     return std::fma(d, d, acc);

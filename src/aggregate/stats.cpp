@@ -255,6 +255,13 @@ constexpr size_t kRadixFrom = 8192;
 // A sum of one lane term over the values in the shared order (column_sums.hpp):
 // the same operations as block_partial and pairwise_tree, the lanes of a group
 // of 32 values side by side so that they vectorise.
+// One group of kSumLanes values into the lanes. Out of line: inlined into the
+// block loop, g++ unrolls it first and then finds it too branchy to vectorise.
+template <class Term>
+[[gnu::noinline]] void add_group(double* lane, const double* v, Term term) {
+    for (int j = 0; j < kSumLanes; ++j) lane[j] = term(lane[j], v[j]);
+}
+
 template <class Term>
 double blocked_sum(const double* v, size_t size, Term term) {
     const uint64_t nb = sum_blocks(size);
@@ -263,8 +270,7 @@ double blocked_sum(const double* v, size_t size, Term term) {
         alignas(64) double lane[kSumLanes] = {};
         const size_t begin = b * kSumBlock, end = std::min<size_t>(begin + kSumBlock, size);
         size_t i = begin;
-        for (; i + kSumLanes <= end; i += kSumLanes)
-            for (int j = 0; j < kSumLanes; ++j) lane[j] = term(lane[j], v[i + j]);
+        for (; i + kSumLanes <= end; i += kSumLanes) add_group(lane, v + i, term);
         for (int j = 0; i < end; ++i, ++j) lane[j] = term(lane[j], v[i]);
         partial[b] = lane_tree(lane);
     }
@@ -343,7 +349,7 @@ ColumnSums column_sums(const double* values, size_t size) {
         const double x = values[i];
         const bool finite = hd_finite(x);
         n += finite;
-        n_pos += finite && x > 0;
+        n_pos += finite & (x > 0);  // & rather than &&: no branch, so the loop vectorises
         n_zero += x == 0;
     }
     cs.n = n;
@@ -357,11 +363,10 @@ ColumnSums column_sums(const double* values, size_t size) {
         alignas(64) double ls[kSumLanes] = {}, ll[kSumLanes] = {};
         const size_t begin = b * kSumBlock, end = std::min<size_t>(begin + kSumBlock, n);
         size_t i = begin;
-        for (; i + kSumLanes <= end; i += kSumLanes)
-            for (int j = 0; j < kSumLanes; ++j) {
-                ls[j] = add_value(ls[j], v[i + j]);
-                ll[j] = add_log(ll[j], v[i + j]);
-            }
+        for (; i + kSumLanes <= end; i += kSumLanes) {
+            add_group(ls, v + i, [](double acc, double x) { return add_value(acc, x); });
+            add_group(ll, v + i, [](double acc, double x) { return add_log(acc, x); });
+        }
         for (int j = 0; i < end; ++i, ++j) {
             ls[j] = add_value(ls[j], v[i]);
             ll[j] = add_log(ll[j], v[i]);

@@ -97,9 +97,11 @@ int plan_command(const CliOptions& o) {
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     };
     (void)timed_run(spec.cells.front(), 1);  // warm-up: threads started, pages touched
-    uint64_t values_in_run = 0;
+    uint64_t values_in_run = 0, values_in_files = 0;
     for (const Cell& c : spec.cells) {
-        values_in_run += seeds_in_run[c.index] * static_cast<uint64_t>(row_stride(c.depth()));
+        const uint64_t values = seeds_in_run[c.index] * static_cast<uint64_t>(row_stride(c.depth()));
+        values_in_run += values;
+        if (m.cells_in_memory == 0 || !cell_cheap_to_redo(spec, c.index)) values_in_files += values;
         const double per_net_cost = static_cast<double>(unit_cost(spec, WorkUnit{c.index, 0, 0, 1}));
         double per_net = 0;
         if (seeds_in_run[c.index] > 0 && (spent < budget || calibrated == 0)) {
@@ -133,9 +135,10 @@ int plan_command(const CliOptions& o) {
     }
     if (spec.cells.size() > max_table) std::printf("... (%zu more cells)\n", spec.cells.size() - max_table);
     // A value goes into a unit file and out of it through the page cache, and into
-    // its cell's column: ~60 ns each (measured: bench/plan_vs_measured.py). Memory
-    // fresh from the kernel costs its page faults (timed here), result files the
-    // writing and fsync.
+    // its cell's column: ~60 ns each (measured: bench/plan_vs_measured.py); a value
+    // of a cell kept in memory only into its column (counted with summarize's
+    // time, which reads it next). Memory fresh from the kernel costs its page
+    // faults (timed here), result files the writing and fsync.
     constexpr double kUnitFileSecondsPerValue = 60e-9;
     constexpr double kDiskSecondsPerByte = 2e-9;
     const double fresh = fresh_memory_seconds_per_byte();
@@ -143,8 +146,9 @@ int plan_command(const CliOptions& o) {
     if (!o.shard.empty()) {
         aggregate_s = static_cast<double>(values_in_run) * kUnitFileSecondsPerValue / 3;  // written only
     } else {
-        aggregate_s = static_cast<double>(values_in_run) * (kUnitFileSecondsPerValue + summarise_seconds_per_value(spec.seed_count)) +
-                      static_cast<double>(m.cell_rows) * fresh;
+        aggregate_s = static_cast<double>(values_in_files) * kUnitFileSecondsPerValue +
+                      static_cast<double>(values_in_run) * summarise_seconds_per_value(spec.seed_count) +
+                      static_cast<double>(m.cell_rows + m.cells_in_memory) * fresh;
         std::vector<int> all(spec.cells.size()), sample;
         uint64_t sample_layers = 0;
         for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
