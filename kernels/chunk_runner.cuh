@@ -3,8 +3,8 @@
 // a made-up memory budget and the emulated kernel) that the GPU path runs.
 //
 // Dev must provide, for element type T:
-//   uint64_t budget();                                   bytes we may allocate now
-//   void release();                                      give back the buffers of an earlier call
+//   uint64_t budget();                                   bytes we may hold now, the buffers
+//                                                        kept from earlier calls included
 //   LayerDesc* upload_layers(const std::vector<LayerDesc>&);
 //   T* upload_fixed_input(const std::vector<T>&);
 //   T* alloc_scratch(uint64_t elements);  T* alloc_params(uint64_t elements);
@@ -64,7 +64,9 @@ void run_chunks(Dev& dev, const Spec& spec, const Cell& cell, const NetLayout& L
     if (count == 0) return;
     const uint64_t stride = static_cast<uint64_t>(row_stride(L.depth));
     const int P = L.threads_per_net;
-    dev.release();
+    // The buffers of earlier calls are kept (a call of a few hundred thousand
+    // networks cost a cudaFree and a cudaMalloc of each before): alloc_* grow
+    // them only when this call needs more, and budget() counts them as ours.
 
     NetArgs<T> a = make_args<T>(spec, cell, L);
     a.layers = dev.upload_layers(L.layers);

@@ -54,11 +54,9 @@ struct CudaDev {
     DeviceBuffer &layers, &fixed, &scratch, &params, &rows;
     const CudaTestHooks& hooks;
 
-    uint64_t budget() { return capped_budget(memory_budget(), hooks.memory_budget_bytes); }
-    void release() {
-        scratch.release();
-        params.release();
-        rows.release();
+    // Free memory, plus the buffers this backend already holds (run_chunks reuses them).
+    uint64_t budget() {
+        return capped_budget(memory_budget() + scratch.size() + params.size() + rows.size(), hooks.memory_budget_bytes);
     }
     LayerDesc* upload_layers(const std::vector<LayerDesc>& v) {
         void* p = layers.reserve(v.size() * sizeof(LayerDesc), "layer table");

@@ -138,12 +138,7 @@ struct EmuDev {
 
     static T poison() { return std::numeric_limits<T>::quiet_NaN(); }
 
-    uint64_t budget() { return budget_bytes; }
-    void release() {
-        scratch = {};
-        params = {};
-        rows = {};
-    }
+    uint64_t budget() { return budget_bytes; }  // a made-up device: free memory plus what it holds, as on a GPU
     kern::LayerDesc* upload_layers(const std::vector<kern::LayerDesc>& v) {
         layers = v;
         return layers.data();

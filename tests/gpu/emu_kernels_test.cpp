@@ -479,3 +479,34 @@ TEST_CASE("cuda_available answers without a device and without aborting", "[emu]
         CHECK(out.empty());
     }
 }
+
+TEST_CASE("the chunk loop keeps its buffers across calls: a reused device gives every call the rows of a fresh one", "[emu][cuda]") {
+    // run_chunks no longer releases the buffers of earlier calls; a call that needs
+    // less reuses them, one that needs more grows them. Several calls on one
+    // (emulated) device, of other sizes, shapes, P and chunking, give the rows that
+    // a fresh device gives each.
+    const uint64_t seed = gs::test::test_seed(41);
+    SEED_INFO(seed);
+    std::mt19937_64 rng(seed);
+    emu::EmuDev<float> dev;
+    dev.budget_bytes = uint64_t{1} << 30;
+    size_t most_scratch = 0;  // the largest scratch any call needed: kept, not given back
+    for (int call = 0; call < 6; ++call) {
+        CellOptions co;
+        co.max_width = call % 2 ? 40 : 6;
+        const Cell cell = random_cell(rng, co);
+        const Spec spec = make_spec(Precision::float32, 1 + call % 3, call % 2 == 0, 5, 100, cell.input_dim());
+        kern::NetLayout L = kern::make_layout(spec, cell);
+        if (call >= 4) L.threads_per_net = 32;
+        dev.budget_bytes = call == 3 ? kern::bytes_per_network(L, sizeof(float)) * 7 : uint64_t{1} << 30;  // chunks of 7
+        const uint64_t count = 10 + 9 * call, off = 3 * call;
+        std::vector<double> reused(count * row_stride(cell.depth()), std::numeric_limits<double>::quiet_NaN());
+        kern::run_chunks<float>(dev, spec, cell, L, off, count, reused.data(), nullptr);
+        most_scratch = std::max(most_scratch, dev.scratch.size());
+        CHECK(dev.scratch.capacity() >= most_scratch);
+        const std::vector<double> fresh = emu::emulate_run<float>(spec, cell, off, count, L.threads_per_net);
+        INFO("call " << call << " layer sizes " << cell.layer_sizes_compact());
+        REQUIRE(reused.size() == fresh.size());
+        CHECK(std::memcmp(reused.data(), fresh.data(), fresh.size() * sizeof(double)) == 0);
+    }
+}
