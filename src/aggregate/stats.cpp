@@ -252,9 +252,6 @@ void select_finite(const double* v, size_t size, const KeyRange& kr, const size_
 // costs (a 512 KiB histogram) are not worth it.
 constexpr size_t kRadixFrom = 8192;
 
-// A sum of one lane term over the values in the shared order (column_sums.hpp):
-// the same operations as block_partial and pairwise_tree, the lanes of a group
-// of 32 values side by side so that they vectorise.
 // One group of kSumLanes values into the lanes. Out of line: inlined into the
 // block loop, g++ unrolls it first and then finds it too branchy to vectorise.
 template <class Term>
@@ -262,6 +259,9 @@ template <class Term>
     for (int j = 0; j < kSumLanes; ++j) lane[j] = term(lane[j], v[j]);
 }
 
+// A sum of one lane term over the values in the shared order (column_sums.hpp):
+// the same operations as block_partial and pairwise_tree, the lanes of a group
+// of 32 values side by side so that they vectorise.
 template <class Term>
 double blocked_sum(const double* v, size_t size, Term term) {
     const uint64_t nb = sum_blocks(size);
@@ -288,12 +288,54 @@ const double* finite_values(const double* v, size_t size, size_t n, std::vector<
     return buf.data();
 }
 
+// The counts of a column's values: finite, and of them positive and zero.
+ColumnSums count_values(const double* values, size_t size) {
+    ColumnSums cs;
+    uint64_t n = 0, n_pos = 0, n_zero = 0;
+    for (size_t i = 0; i < size; ++i) {
+        const double x = values[i];
+        const bool finite = hd_finite(x);
+        n += finite;
+        n_pos += finite & (x > 0);  // & rather than &&: no branch, so the loop vectorises
+        n_zero += x == 0;
+    }
+    cs.n = n;
+    cs.n_pos = n_pos;
+    cs.n_zero = n_zero;
+    return cs;
+}
+
+// The sums of the n finite values f (in order) and of their logs, into cs: both
+// in one pass over each group of 32.
+void sum_finite(const double* f, size_t n, ColumnSums& cs) {
+    const uint64_t nb = sum_blocks(n);
+    std::vector<double> sums(nb), logs(nb);
+    for (uint64_t b = 0; b < nb; ++b) {
+        alignas(64) double ls[kSumLanes] = {}, ll[kSumLanes] = {};
+        const size_t begin = b * kSumBlock, end = std::min<size_t>(begin + kSumBlock, n);
+        size_t i = begin;
+        for (; i + kSumLanes <= end; i += kSumLanes) {
+            add_group(ls, f + i, [](double acc, double x) { return add_value(acc, x); });
+            add_group(ll, f + i, [](double acc, double x) { return add_log(acc, x); });
+        }
+        for (int j = 0; i < end; ++i, ++j) {
+            ls[j] = add_value(ls[j], f[i]);
+            ll[j] = add_log(ll[j], f[i]);
+        }
+        sums[b] = lane_tree(ls);
+        logs[b] = lane_tree(ll);
+    }
+    cs.sum = pairwise_tree(sums.data(), nb);
+    cs.log_sum = pairwise_tree(logs.data(), nb);
+}
+
 // Mean, std and geomean (NaN for all when n == 0) and the counts.
 void finish_moments(const double* values, size_t size, Summary& s) {
-    const ColumnSums cs = column_sums(values, size);
+    ColumnSums cs = count_values(values, size);
     if (cs.n == 0) return moments_from_sums(cs, size, [](SumTerm, double, double) { return 0.0; }, s);
     std::vector<double> buf;
     const double* f = finite_values(values, size, cs.n, buf);
+    sum_finite(f, cs.n, cs);
     moments_from_sums(
         cs, size,
         [f, n = cs.n](SumTerm t, double a, double b) {
@@ -343,39 +385,9 @@ void select_order_statistics(const double* values, size_t size, const size_t* ra
 }
 
 ColumnSums column_sums(const double* values, size_t size) {
-    ColumnSums cs;
-    uint64_t n = 0, n_pos = 0, n_zero = 0;
-    for (size_t i = 0; i < size; ++i) {
-        const double x = values[i];
-        const bool finite = hd_finite(x);
-        n += finite;
-        n_pos += finite & (x > 0);  // & rather than &&: no branch, so the loop vectorises
-        n_zero += x == 0;
-    }
-    cs.n = n;
-    cs.n_pos = n_pos;
-    cs.n_zero = n_zero;
+    ColumnSums cs = count_values(values, size);
     std::vector<double> buf;
-    const double* v = finite_values(values, size, n, buf);
-    const uint64_t nb = sum_blocks(n);
-    std::vector<double> sums(nb), logs(nb);
-    for (uint64_t b = 0; b < nb; ++b) {
-        alignas(64) double ls[kSumLanes] = {}, ll[kSumLanes] = {};
-        const size_t begin = b * kSumBlock, end = std::min<size_t>(begin + kSumBlock, n);
-        size_t i = begin;
-        for (; i + kSumLanes <= end; i += kSumLanes) {
-            add_group(ls, v + i, [](double acc, double x) { return add_value(acc, x); });
-            add_group(ll, v + i, [](double acc, double x) { return add_log(acc, x); });
-        }
-        for (int j = 0; i < end; ++i, ++j) {
-            ls[j] = add_value(ls[j], v[i]);
-            ll[j] = add_log(ll[j], v[i]);
-        }
-        sums[b] = lane_tree(ls);
-        logs[b] = lane_tree(ll);
-    }
-    cs.sum = pairwise_tree(sums.data(), nb);
-    cs.log_sum = pairwise_tree(logs.data(), nb);
+    sum_finite(finite_values(values, size, cs.n, buf), cs.n, cs);
     return cs;
 }
 
