@@ -173,9 +173,13 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     // Cells are summarised while the workers go on computing, the summaries stay
     // until the result files are written, and memory the workers freed is not
     // reliably returned before (malloc keeps it in their arenas): all at once.
-    // (A cell kept in memory is summarised from those columns: the aggregation
-    // buffer is then only for the cells in files.)
-    const u128 aggregation = in.aggregates ? (in.cells_in_memory ? files_cell_rows : cell_rows) : 0;
+    // A cell kept in memory is summarised from those columns: the aggregation
+    // buffer is then only for the cells in files. When the budget has room for
+    // every cell cheap to redo at once, none of them ever goes to files;
+    // otherwise one may (Checkpoint::store, budget full) and be summarised from
+    // its unit files while the others still hold the budget.
+    const bool all_fit = in_memory_cells <= static_cast<u128>(std::max(1, in.workers)) + 1;
+    const u128 aggregation = !in.aggregates ? 0 : in.cells_in_memory && all_fit ? files_cell_rows : cell_rows;
     m.host_peak = sat(kBaseBytes + compute + aggregation + m.cells_in_memory + m.summarising + m.per_seed_text + m.bookkeeping +
                       results + m.writing);
     return m;
