@@ -51,10 +51,12 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # -timeout catches hangs (a loop that does not end), not work that grows with
 # the spec: the largest valid spec (100,000 cells, a grid's product fits in
 # 4 kB) parses and plans in ~7 s per execution under ASan on a 2-core machine,
-# and libFuzzer may execute it twice (its leak check).
+# and libFuzzer may execute it twice (its leak check). -report_slow_units at the
+# same bound: a slow-unit file (an artifact, so a failure here) only for what
+# would be a hang.
 echo "ci_fuzz: fuzzing for ${secs}s, seed $seed"
 set +e
-"$bin" -seed="$seed" -max_total_time="$secs" -timeout=60 -rss_limit_mb=2048 -max_len=4096 \
+"$bin" -seed="$seed" -max_total_time="$secs" -timeout=60 -report_slow_units=60 -rss_limit_mb=2048 -max_len=4096 \
     -dict="$root/fuzz/spec.dict" -artifact_prefix="$build/artifacts/" -print_final_stats=1 \
     "$build/corpus" "$build/seeds" > "$build/fuzz.log" 2>&1
 rc=$?
