@@ -51,13 +51,17 @@ __global__ void count_signs_kernel(const double* finite, uint64_t count, const u
     atomicAdd(pos_zero + 2 * c + 1, z);
 }
 
-// Each thread one block's partial of a column's lane term (summary_body.cuh).
-__global__ void term_partials(const double* finite, uint64_t count, const uint64_t* n, uint64_t blocks_max, SumTerm t,
-                              const double* a, const double* b, double* partial) {
-    const int c = blockIdx.y;
-    const uint64_t k = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x;
-    if (k >= sum_blocks(n[c])) return;
-    partial[c * blocks_max + k] = term_block_partial(finite + c * count, n[c], k, t, a[c], b[c]);
+// Each thread one block's partial of a column's lane term (summary_body.cuh), over
+// a flat index (column, block), grid-stride: a deep network has more columns than
+// a grid's y dimension allows.
+__global__ void term_partials(const double* finite, uint64_t count, const uint64_t* n, int stride, uint64_t blocks_max,
+                              SumTerm t, const double* a, const double* b, double* partial) {
+    const uint64_t total = static_cast<uint64_t>(stride) * blocks_max;
+    for (uint64_t idx = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x; idx < total;
+         idx += static_cast<uint64_t>(gridDim.x) * blockDim.x) {
+        const uint64_t c = idx / blocks_max, k = idx % blocks_max;
+        if (k < sum_blocks(n[c])) partial[idx] = term_block_partial(finite + c * count, n[c], k, t, a[c], b[c]);
+    }
 }
 
 // Each thread one column's pairwise tree over its partials.
@@ -151,8 +155,9 @@ void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::v
     auto sums_for = [&](SumTerm t, const std::vector<double>& a, const std::vector<double>& b) {
         cuda_check(cudaMemcpyAsync(d_a, a.data(), stride * sizeof(double), cudaMemcpyHostToDevice, stream), "copy parameters");
         cuda_check(cudaMemcpyAsync(d_b, b.data(), stride * sizeof(double), cudaMemcpyHostToDevice, stream), "copy parameters");
-        const dim3 grid(static_cast<unsigned>((blocks_max + 127) / 128), static_cast<unsigned>(stride));
-        term_partials<<<grid, 128, 0, stream>>>(d_fin, count, d_n, blocks_max, t, d_a, d_b, d_partial);
+        const uint64_t want = (static_cast<uint64_t>(stride) * blocks_max + 127) / 128;
+        term_partials<<<static_cast<unsigned>(std::min<uint64_t>(want, 65535 * 8)), 128, 0, stream>>>(d_fin, count, d_n, stride,
+                                                                                                         blocks_max, t, d_a, d_b, d_partial);
         cuda_check(cudaGetLastError(), "partial sums kernel launch");
         term_trees<<<(stride + 63) / 64, 64, 0, stream>>>(d_partial, blocks_max, d_n, stride, d_sums);
         cuda_check(cudaGetLastError(), "tree kernel launch");
