@@ -38,17 +38,11 @@ struct IsFinite {
     __device__ bool operator()(double x) const { return x < std::numeric_limits<double>::infinity(); }
 };
 
-// Positive and zero finite values of each column (one block per column).
-__global__ void count_signs_kernel(const double* finite, uint64_t count, const uint64_t* n, unsigned long long* pos_zero) {
-    const int c = blockIdx.x;
-    const double* f = finite + c * count;
-    unsigned long long p = 0, z = 0;
-    for (uint64_t i = threadIdx.x; i < n[c]; i += blockDim.x) {
-        p += f[i] > 0;
-        z += f[i] == 0;
-    }
-    atomicAdd(pos_zero + 2 * c, p);  // integer counts: the order of the adds does not matter
-    atomicAdd(pos_zero + 2 * c + 1, z);
+// Positive and zero finite values of each column: a thread per column runs
+// count_signs (summary_body.cuh), the body the emulation runs.
+__global__ void count_signs_kernel(const double* finite, uint64_t count, const uint64_t* n, int stride, uint64_t* pos_zero) {
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c < stride) count_signs(finite + c * count, n[c], pos_zero[2 * c], pos_zero[2 * c + 1]);
 }
 
 // Each thread one block's partial of a column's lane term (summary_body.cuh), over
@@ -121,7 +115,7 @@ void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::v
     double* d_fin = typed<double>(fin, n, "finite values");
     int64_t* d_off = typed<int64_t>(offsets, stride + 1, "summary offsets");
     uint64_t* d_n = typed<uint64_t>(counts, stride, "finite counts");
-    unsigned long long* d_signs = typed<unsigned long long>(signs, 2 * stride, "sign counts");
+    uint64_t* d_signs = typed<uint64_t>(signs, 2 * stride, "sign counts");
     double* d_partial = typed<double>(partial, stride * blocks_max, "partial sums");
     double* d_a = typed<double>(params_a, stride, "term parameters");
     double* d_b = typed<double>(params_b, stride, "term parameters");
@@ -141,13 +135,12 @@ void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::v
         cuda_check(cub::DeviceSelect::If(d_temp, select_bytes, d_cols + c * count, d_fin + c * count, d_n + c,
                                          static_cast<int64_t>(count), IsFinite{}, stream),
                    "select finite values");
-    cuda_check(cudaMemsetAsync(d_signs, 0, 2 * stride * sizeof(unsigned long long), stream), "clear counts");
-    count_signs_kernel<<<stride, threads, 0, stream>>>(d_fin, count, d_n, d_signs);
+    count_signs_kernel<<<(stride + 63) / 64, 64, 0, stream>>>(d_fin, count, d_n, stride, d_signs);
     cuda_check(cudaGetLastError(), "count kernel launch");
     std::vector<uint64_t> nf(stride);
-    std::vector<unsigned long long> signs_h(2 * stride);
+    std::vector<uint64_t> signs_h(2 * stride);
     cuda_check(cudaMemcpyAsync(nf.data(), d_n, stride * sizeof(uint64_t), cudaMemcpyDeviceToHost, stream), "copy counts");
-    cuda_check(cudaMemcpyAsync(signs_h.data(), d_signs, 2 * stride * sizeof(unsigned long long), cudaMemcpyDeviceToHost, stream),
+    cuda_check(cudaMemcpyAsync(signs_h.data(), d_signs, 2 * stride * sizeof(uint64_t), cudaMemcpyDeviceToHost, stream),
                "copy counts");
     cuda_check(cudaStreamSynchronize(stream), "counts");
 

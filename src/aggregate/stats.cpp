@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -16,16 +15,10 @@ namespace {
 // Order-preserving integer key of a double: for non-NaN x < y, key(x) < key(y), and
 // -0.0 < +0.0. Finite keys lie strictly between the keys of -inf and +inf.
 inline uint64_t order_key(double x) {
-    uint64_t b;
-    std::memcpy(&b, &x, 8);
+    const uint64_t b = hd_bits(x);
     return b ^ (static_cast<uint64_t>(static_cast<int64_t>(b) >> 63) | 0x8000000000000000ull);
 }
-inline double from_key(uint64_t k) {
-    const uint64_t b = (k >> 63) ? (k ^ 0x8000000000000000ull) : ~k;
-    double x;
-    std::memcpy(&x, &b, 8);
-    return x;
-}
+inline double from_key(uint64_t k) { return hd_from_bits((k >> 63) ? (k ^ 0x8000000000000000ull) : ~k); }
 constexpr uint64_t kNegZeroKey = 0x7fffffffffffffffull;
 
 constexpr int kDigitBits = 16;
@@ -216,15 +209,11 @@ struct KeyRange {
     bool neg_zero = false;
 };
 KeyRange finite_key_range(const double* v, size_t size) {
-    // Branch-free on the bits (so it vectorises): a value is finite unless its
-    // exponent bits are all ones; -0.0 is the only value with kNegZeroKey.
-    constexpr uint64_t kExp = 0x7ff0000000000000ull;
+    // Branch-free on the bits (so it vectorises); -0.0 is the only value with kNegZeroKey.
     uint64_t lo = ~uint64_t{0}, hi = 0, neg_zero = 0;
     for (size_t i = 0; i < size; ++i) {
-        uint64_t b;
-        std::memcpy(&b, v + i, 8);
-        const uint64_t k = b ^ (static_cast<uint64_t>(static_cast<int64_t>(b) >> 63) | 0x8000000000000000ull);
-        const bool finite = (b & kExp) != kExp;
+        const uint64_t k = order_key(v[i]);
+        const bool finite = hd_finite(v[i]);
         lo = std::min(lo, finite ? k : ~uint64_t{0});
         hi = std::max(hi, finite ? k : uint64_t{0});
         neg_zero |= k == kNegZeroKey;
