@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cuda_util.cuh"
+#include "device_growth.cuh"
 #include "device_summary.cuh"
 #include "gradsweep/backend.hpp"
 #include "gradsweep/cuda_extras.hpp"
@@ -221,6 +222,36 @@ bool cuda_run_summarized(const Spec& spec, const Cell& cell, uint64_t seed_offse
     backend.run_to_device(spec, cell, seed_offset, count, d_rows);
     backend.release_buffers();  // the sort needs the room
     kern::summarize_rows_on_device(d_rows, count, stride, out);
+    return true;
+}
+
+bool cuda_summarize_cell(const Spec& spec, const Cell& cell, uint64_t count, int device, CellResult& out) {
+    if (!cuda_available(nullptr, device)) return false;
+    const int D = cell.depth(), stride = row_stride(D);
+    const uint64_t rows_bytes = count * stride * sizeof(double);
+    // Rows, the summary's workspace and the growth fits' (which run while the
+    // summary's columns exist), at once; else the host path.
+    const uint64_t need = rows_bytes + kern::summary_workspace_bytes(count, stride) + kern::growth_workspace_bytes(count, D);
+    if (count == 0 || need > kern::memory_budget()) return false;
+    kern::CudaBackend backend(device, CudaTestHooks{});
+    kern::DeviceBuffer rows;
+    double* d_rows = static_cast<double*>(rows.reserve(rows_bytes, "rows"));
+    backend.run_to_device(spec, cell, 0, count, d_rows);
+    backend.release_buffers();  // the summary needs the room
+    CellResult r;
+    r.cell = cell.index;
+    r.networks = count;
+    r.nonfinite_networks = kern::count_nonfinite_rows(d_rows, count, stride);
+    std::vector<Summary> sums;
+    kern::summarize_rows_on_device(d_rows, count, stride, sums, 0, [&](const double* d_cols) {
+        kern::fit_growth_on_device(d_cols, count, D, r.growth, r.delta_growth);
+    });
+    r.layers.resize(D);
+    for (int c = 0; c < stride; ++c) {
+        if (c < D * kNumQuantities) r.layers[c / kNumQuantities][c % kNumQuantities] = sums[c];
+        else r.loss = sums[c];
+    }
+    out = std::move(r);
     return true;
 }
 

@@ -102,7 +102,28 @@ uint64_t summary_workspace_bytes(uint64_t count, int stride) {
            static_cast<uint64_t>(stride) * (sum_blocks(count) * sizeof(double) + 8 * sizeof(double) + sizeof(Summary)) + 4096;
 }
 
-void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::vector<Summary>& out, cudaStream_t stream) {
+__global__ void nonfinite_rows_kernel(const double* rows, uint64_t count, int stride, unsigned long long* n) {
+    for (uint64_t s = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x; s < count;
+         s += static_cast<uint64_t>(gridDim.x) * blockDim.x)
+        if (row_has_nonfinite(rows, stride, s)) atomicAdd(n, 1ull);  // a count: the same in any order
+}
+
+uint64_t count_nonfinite_rows(const double* d_rows, uint64_t count, int stride, cudaStream_t stream) {
+    if (count == 0) return 0;
+    DeviceBuffer buf;
+    auto* d_n = static_cast<unsigned long long*>(buf.reserve(sizeof(unsigned long long), "non-finite count"));
+    cuda_check(cudaMemsetAsync(d_n, 0, sizeof(unsigned long long), stream), "clear non-finite count");
+    const uint64_t want = (count + 255) / 256;
+    nonfinite_rows_kernel<<<static_cast<unsigned>(std::min<uint64_t>(want, 65535 * 8)), 256, 0, stream>>>(d_rows, count, stride, d_n);
+    cuda_check(cudaGetLastError(), "non-finite rows kernel launch");
+    unsigned long long n = 0;
+    cuda_check(cudaMemcpyAsync(&n, d_n, sizeof n, cudaMemcpyDeviceToHost, stream), "copy non-finite count");
+    cuda_check(cudaStreamSynchronize(stream), "non-finite count");
+    return n;
+}
+
+void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::vector<Summary>& out, cudaStream_t stream,
+                              const std::function<void(const double*)>& on_columns) {
     out.assign(stride, Summary{});
     if (count == 0) {
         const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -127,6 +148,7 @@ void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::v
     const unsigned blocks = static_cast<unsigned>(want_blocks < 65535 * 8 ? want_blocks : 65535 * 8);
     transpose_sanitize<<<blocks, threads, 0, stream>>>(d_rows, d_cols, count, stride);
     cuda_check(cudaGetLastError(), "transpose kernel launch");
+    if (on_columns) on_columns(d_cols);  // same stream: sees the columns, done before the sort
 
     // Each column's finite values, in seed order: what the sums run over.
     size_t select_bytes = select_temp_bytes(count);

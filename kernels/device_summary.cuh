@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "gradsweep/stats.hpp"
@@ -22,8 +23,14 @@ namespace gs::kern {
 uint64_t summary_workspace_bytes(uint64_t count, int stride);
 
 // d_rows: device pointer, count x stride doubles; it is used as sort output and
-// is overwritten. Synchronous on `stream`.
+// is overwritten. Synchronous on `stream`. on_columns, when given, is called
+// with the columns (column-major, count each, non-finite values as +inf) once
+// they are made and before the sort: the growth fits read them there.
 void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::vector<Summary>& out,
-                              cudaStream_t stream = 0);
+                              cudaStream_t stream = 0, const std::function<void(const double*)>& on_columns = nullptr);
+
+// Rows (count x stride, device memory) with a non-finite value: the cell's
+// nonfinite_networks. Synchronous on `stream`.
+uint64_t count_nonfinite_rows(const double* d_rows, uint64_t count, int stride, cudaStream_t stream = 0);
 
 }  // namespace gs::kern

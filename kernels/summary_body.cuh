@@ -44,4 +44,12 @@ GS_HD void order_statistics_sorted(const double* v, uint64_t n, Summary& s) {
     s.q95 = interpolate(v[q95.lo], v[next(q95.lo)], q95.frac);
 }
 
+// Whether row s (of `stride` values) has a non-finite value: the cell's
+// nonfinite_networks counts these rows (CellColumns::add_rows on the host).
+GS_HD bool row_has_nonfinite(const double* rows, int stride, uint64_t s) {
+    bool bad = false;
+    for (int k = 0; k < stride; ++k) bad |= !hd_finite(rows[s * static_cast<uint64_t>(stride) + k]);
+    return bad;
+}
+
 }  // namespace gs::kern

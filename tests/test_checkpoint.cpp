@@ -69,7 +69,7 @@ TEST_CASE("unit files round-trip exactly and reject damage", "[scaleout]") {
     expect_bad(std::string(good.size(), 'x'), "not a gradsweep unit file");
     std::string old_version = good;  // what a build before the last change of the per-network values wrote
     old_version[6] = '2';
-    expect_bad(old_version, "made by another gradsweep version, whose per-network values differ from this build's (unit format GSUNIT2, this build GSUNIT5)");
+    expect_bad(old_version, "made by another gradsweep version, whose per-network values differ from this build's (unit format GSUNIT2, this build GSUNIT6)");
     CHECK_FALSE(read_unit_file(d + "/absent.bin", spec, 64, u, back.data(), &why));
     CHECK(why == "missing");
     spit(path, good);

@@ -3,6 +3,7 @@
 // and undefined, with a reason, where it cannot be fitted.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -10,6 +11,7 @@
 
 #include "gradsweep/growth_rate.hpp"
 #include "gradsweep/spec.hpp"
+#include "test_seed.hpp"
 
 using namespace gs;
 
@@ -159,4 +161,122 @@ TEST_CASE("growth rate of a ratio: the backpropagated gradient from weight_grad_
     act[2][5] = 0;  // a zero input rms makes that seed's ratio infinite: left out
     const GrowthRate d2 = fit_growth_rate(c.depth(), num.data(), den.data(), 64);
     CHECK(d2.seeds == 63);
+}
+
+namespace {
+
+// The fit as it was before it moved to double (kValuesVersion 5): long double
+// sums in seed order, Welford for the spread. The reference the double fit
+// must stay close to.
+GrowthRate long_double_fit(int depth, const double* const* num, const double* const* den, uint64_t count) {
+    GrowthRate g;
+    growth_layers(depth, g.first_layer, g.last_layer);
+    const int64_t first = g.first_layer, last = g.last_layer, L = last - first + 1;
+    auto value = [&](int64_t l, uint64_t s) {
+        const long double x = den ? static_cast<long double>(num[l][s]) / den[l][s] : static_cast<long double>(num[l][s]);
+        return x * x;
+    };
+    std::vector<char> used(count, 0);
+    std::vector<long double> mean(L, 0.0L);
+    uint64_t n = 0;
+    for (uint64_t s = 0; s < count; ++s) {
+        bool ok = true;
+        for (int64_t l = first; ok && l <= last; ++l)
+            ok = std::isfinite(num[l][s]) && (!den || std::isfinite(den[l][s])) && std::isfinite(value(l, s));
+        if (!ok) continue;
+        used[s] = 1;
+        ++n;
+        for (int64_t l = first; l <= last; ++l) mean[l - first] += value(l, s);
+    }
+    g.seeds = n;
+    for (long double& m : mean) m /= n;
+    long double tbar = 0, sxx = 0;
+    for (int64_t l = first; l <= last; ++l) tbar += depth - 1 - l;
+    tbar /= L;
+    for (int64_t l = first; l <= last; ++l) sxx += (depth - 1 - l - tbar) * (depth - 1 - l - tbar);
+    long double rate = 0, gm = 0, gss = 0;
+    for (int64_t l = first; l <= last; ++l) rate += (depth - 1 - l - tbar) / sxx * std::log(mean[l - first]);
+    uint64_t k = 0;
+    for (uint64_t s = 0; s < count; ++s) {
+        if (!used[s]) continue;
+        long double v = 0;
+        for (int64_t l = first; l <= last; ++l) v += (depth - 1 - l - tbar) / sxx * value(l, s) / mean[l - first];
+        ++k;
+        const long double d = v - gm;
+        gm += d / k;
+        gss += d * (v - gm);
+    }
+    g.rate = static_cast<double>(rate);
+    g.stderr_ = static_cast<double>(std::sqrt(gss / (n - 1) / n));
+    g.status = GrowthStatus::ok;
+    return g;
+}
+
+}  // namespace
+
+TEST_CASE("growth rate in double: the long double fit's numbers, squares far outside double's range included", "[growth]") {
+    const uint64_t seed = gs::test::test_seed(16);
+    SEED_INFO(seed);
+    std::mt19937_64 rng(seed);
+    for (int rep = 0; rep < 40; ++rep) {
+        const int depth = 4 + static_cast<int>(rng() % 30);
+        // more than one block of kSumBlock used seeds now and then
+        const uint64_t count = rep % 8 == 0 ? 5000 + rng() % 5000 : 2 + rng() % 300;
+        // values around 10^offset, spread over up to 10^spread: squares beyond
+        // 1e308 and below 1e-308, subnormals and ratios of 1e300 / 1e-300
+        const double offset = std::uniform_real_distribution<double>(-300, 300)(rng);
+        const double spread = std::uniform_real_distribution<double>(0, rep % 3 == 0 ? 40 : 2)(rng);
+        std::uniform_real_distribution<double> u(-1, 1);
+        std::vector<std::vector<double>> num(depth, std::vector<double>(count)), den(depth, std::vector<double>(count));
+        for (int l = 0; l < depth; ++l)
+            for (uint64_t s = 0; s < count; ++s) {
+                num[l][s] = std::pow(10.0, std::clamp(offset + spread * u(rng) - 0.05 * l, -320.0, 307.0));
+                den[l][s] = std::pow(10.0, std::clamp(-offset + spread * u(rng), -320.0, 307.0));
+                if (rng() % 50 == 0) num[l][s] = rng() % 2 ? NAN : -INFINITY;
+                if (rng() % 80 == 0) den[l][s] = rng() % 2 ? 0.0 : NAN;
+                if (rng() % 40 == 0) num[l][s] = 0.0;
+            }
+        std::vector<const double*> pn(depth), pd(depth);
+        for (int l = 0; l < depth; ++l) {
+            pn[l] = num[l].data();
+            pd[l] = den[l].data();
+        }
+        for (const double* const* d : {static_cast<const double* const*>(nullptr), static_cast<const double* const*>(pd.data())}) {
+            INFO("rep " << rep << " depth " << depth << " count " << count << " offset " << offset << " spread " << spread << " ratio " << (d != nullptr));
+            const GrowthRate g = fit_growth_rate(depth, pn.data(), d, count);
+            const GrowthRate r = long_double_fit(depth, pn.data(), d, count);
+            REQUIRE(g.seeds == r.seeds);
+            if (g.seeds < 2) continue;
+            REQUIRE(g.defined());
+            CHECK(g.rate == Approx(r.rate).epsilon(1e-12).margin(1e-11));
+            CHECK(g.stderr_ == Approx(r.stderr_).epsilon(1e-9).margin(1e-14));
+        }
+    }
+}
+
+TEST_CASE("growth rate in double: an exact slope at any magnitude", "[growth]") {
+    // x_l = 2^(a + b t_l) exactly: squares up to 2^4000 and down to 2^-4000.
+    for (const int a : {-2000, -1000, -600, 0, 600, 1000, 2000})
+        for (const int b : {-3, 0, 5}) {
+            const int depth = 12;
+            std::vector<std::vector<double>> num(depth), den(depth);
+            for (int l = 0; l < depth; ++l)
+                for (int s = 0; s < 5000; ++s) {
+                    const int e = a + b * (depth - 1 - l) + (s % 3);
+                    // ratio of two representable doubles: num 2^(e/2 rounded), den 2^-(the rest)
+                    num[l].push_back(std::ldexp(1.0, std::clamp(e / 2, -1070, 1020)));
+                    den[l].push_back(std::ldexp(1.0, -(e - std::clamp(e / 2, -1070, 1020))));
+                }
+            std::vector<const double*> pn(depth), pd(depth);
+            for (int l = 0; l < depth; ++l) {
+                pn[l] = num[l].data();
+                pd[l] = den[l].data();
+            }
+            INFO("a " << a << " b " << b);
+            const GrowthRate g = fit_growth_rate(depth, pn.data(), pd.data(), 5000);
+            REQUIRE(g.defined());
+            CHECK(g.seeds == 5000);
+            CHECK(g.rate == Approx(2 * b * std::log(2.0)).margin(1e-10));
+            CHECK(g.stderr_ < 1e-3);
+        }
 }

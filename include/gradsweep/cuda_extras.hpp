@@ -9,6 +9,7 @@
 #include "gradsweep/backend.hpp"
 #include "gradsweep/spec.hpp"
 #include "gradsweep/stats.hpp"
+#include "gradsweep/sweep.hpp"  // CellResult
 
 namespace gs {
 
@@ -20,6 +21,18 @@ namespace gs {
 // rows of all `count` networks do not fit in device memory at once.
 bool cuda_run_summarized(const Spec& spec, const Cell& cell, uint64_t seed_offset, uint64_t count, int device,
                          std::vector<Summary>& out);
+
+// A whole cell (its seeds spec.seed_first + [0, count)) run on CUDA device
+// `device` and summarised there: the rows stay in device memory, the cell's
+// column summaries, its count of networks with a non-finite value and both
+// growth fits (kernels/device_growth.cu) are made on the device and only they
+// cross to the host. out is then the CellResult that summarize_cell (the host
+// path, src/aggregate/cell_columns.cpp) gives for the same rows, to the bit
+// (but for which zero an order statistic is where -0.0 and +0.0 both occur).
+// False, out untouched, without CUDA or a usable device, or when the rows and
+// the summary's workspace do not fit in device memory at once (the caller then
+// runs the cell through the host path).
+bool cuda_summarize_cell(const Spec& spec, const Cell& cell, uint64_t count, int device, CellResult& out);
 
 // The device summariser alone, on host rows: `rows` is count x stride doubles
 // (row-major, as Backend::run writes them); out gets one summary per column.

@@ -1,7 +1,10 @@
 #include "gradsweep/growth_rate.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include "gradsweep/growth_terms.hpp"
 
 namespace gs {
 
@@ -9,9 +12,8 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Least-squares weights of the slope against t_l = depth - 1 - l (layers between
-// layer l and the output): slope = sum_l w_l y_l.
-std::vector<long double> slope_weights(int64_t D, int64_t first, int64_t last) {
+// Least-squares weights of the slope against t_l (long double: the prediction's slope).
+std::vector<long double> slope_weights_ld(int64_t D, int64_t first, int64_t last) {
     const int64_t n = last - first + 1;
     long double tbar = 0;
     for (int64_t l = first; l <= last; ++l) tbar += D - 1 - l;
@@ -23,11 +25,94 @@ std::vector<long double> slope_weights(int64_t D, int64_t first, int64_t last) {
     return w;
 }
 
-GrowthRate undefined(GrowthRate g, GrowthStatus why) {
-    g.rate = g.stderr_ = g.depth_scale = kNaN;
-    g.status = why;
-    return g;
-}
+// A sum in column_sums.hpp's order over values given one at a time (the used
+// seeds, in seed order): the same lanes, blocks and trees as block_partial and
+// pairwise_tree, without a copy of the values.
+class OrderedSum {
+public:
+    template <class Term>
+    void add(double x, Term term) {
+        const int j = static_cast<int>(in_block_ % kSumLanes);
+        lane_[j] = term(lane_[j], x);
+        if (++in_block_ == kSumBlock) flush();
+    }
+    double total() {
+        if (in_block_) flush();
+        return pairwise_tree(partial_.data(), partial_.size());
+    }
+
+private:
+    void flush() {
+        partial_.push_back(lane_tree(lane_));
+        for (double& l : lane_) l = 0.0;
+        in_block_ = 0;
+    }
+    double lane_[kSumLanes] = {};
+    uint64_t in_block_ = 0;
+    std::vector<double> partial_;
+};
+
+// The host's columns as a GrowthSumSource.
+class HostColumns final : public GrowthSumSource {
+public:
+    HostColumns(int64_t first, int layers, const double* const* num, const double* const* den, uint64_t count)
+        : first_(first), layers_(layers), num_(num), den_(den), count_(count) {}
+    uint64_t mark_used() override {
+        used_.assign(count_, 0);
+        uint64_t n = 0;
+        for (uint64_t s = 0; s < count_; ++s) {
+            bool ok = true;
+            for (int k = 0; ok && k < layers_; ++k) ok = growth_usable(num(k, s), den(k, s));
+            used_[s] = ok;
+            n += ok;
+        }
+        return n;
+    }
+    int max_exponent(int k) override {
+        int E = kNoExponent;
+        double m;
+        for (uint64_t s = 0; s < count_; ++s)
+            if (used_[s]) E = std::max(E, growth_split(num(k, s), den(k, s), m));
+        return E;
+    }
+    double scaled_sum(int k, int E) override {
+        OrderedSum sum;
+        for (uint64_t s = 0; s < count_; ++s)
+            if (used_[s]) sum.add(growth_scaled_square(num(k, s), den(k, s), E), add_value);
+        return sum.total();
+    }
+    double seed_value_sum(const int* E, const double* w, const double* q) override {
+        OrderedSum sum;
+        for_each_seed_value(E, w, q, [&](double v) { sum.add(v, add_value); });
+        return sum.total();
+    }
+    double seed_square_dev_sum(const int* E, const double* w, const double* q, double mean) override {
+        OrderedSum sum;
+        for_each_seed_value(E, w, q, [&](double v) { sum.add(v, [mean](double acc, double x) { return add_square_dev(acc, x, mean); }); });
+        return sum.total();
+    }
+
+private:
+    double num(int k, uint64_t s) const { return num_[first_ + k][s]; }
+    double den(int k, uint64_t s) const { return den_ ? den_[first_ + k][s] : 1.0; }
+    template <class F>
+    void for_each_seed_value(const int* E, const double* w, const double* q, F f) {
+        std::vector<double> t(layers_);
+        for (uint64_t s = 0; s < count_; ++s) {
+            if (!used_[s]) continue;
+            for (int k = 0; k < layers_; ++k) t[k] = growth_scaled_square(num(k, s), den(k, s), E[k]);
+            f(growth_seed_value(t.data(), w, q, layers_));
+        }
+    }
+
+private:
+    int64_t first_;
+    int layers_;
+    const double* const* num_;
+    const double* const* den_;
+    uint64_t count_;
+    std::vector<char> used_;
+};
 
 }  // namespace
 
@@ -47,56 +132,66 @@ void growth_layers(int depth, int64_t& first, int64_t& last) {
     last = depth - 2;
 }
 
-GrowthRate fit_growth_rate(int depth, const double* const* num, const double* const* den, uint64_t count) {
+std::vector<double> growth_slope_weights(int64_t D, int64_t first, int64_t last) {
+    // t_l - tbar = (2 t_l - (t_first + t_last)) / 2, an integer over 2, and
+    // sum (t - tbar)^2 = n (n^2 - 1) / 12 for n consecutive t: w_l = 6 (2 t_l -
+    // t_first - t_last) / (n (n^2 - 1)), in double, without an accumulated sum.
+    const int64_t n = last - first + 1;
+    const double nd = static_cast<double>(n), denom = nd * (nd * nd - 1.0);
+    std::vector<double> w;
+    for (int64_t l = first; l <= last; ++l) {
+        const int64_t twice_dev = 2 * (D - 1 - l) - ((D - 1 - first) + (D - 1 - last));
+        w.push_back(6.0 * static_cast<double>(twice_dev) / denom);
+    }
+    return w;
+}
+
+GrowthRate fit_growth_with(int depth, GrowthSumSource& sums) {
     GrowthRate g;
     g.status = GrowthStatus::ok;
     growth_layers(depth, g.first_layer, g.last_layer);
     const int64_t first = g.first_layer, last = g.last_layer;
-    if (last - first + 1 < 2) return undefined(g, GrowthStatus::few_layers);
-    // long double: squares of float64 gradients leave double's range above ~1e154.
-    auto value = [&](int64_t l, uint64_t s) {
-        const long double x = den ? static_cast<long double>(num[l][s]) / den[l][s] : static_cast<long double>(num[l][s]);
-        return x * x;
+    auto undefined = [&](GrowthStatus why) {
+        g.rate = g.stderr_ = g.depth_scale = kNaN;
+        g.status = why;
+        return g;
     };
-    // Which seeds count, decided once: a seed with a non-finite value (a zero den
-    // gives inf or NaN) in any fitted layer is left out of every layer.
-    std::vector<char> used(count, 0);
-    std::vector<long double> mean(last - first + 1, 0.0L), row(last - first + 1);
-    uint64_t n = 0;
-    for (uint64_t s = 0; s < count; ++s) {
-        bool ok = true;
-        for (int64_t l = first; ok && l <= last; ++l)
-            ok = std::isfinite(num[l][s]) && (!den || std::isfinite(den[l][s])) && std::isfinite(row[l - first] = value(l, s));
-        if (!ok) continue;
-        used[s] = 1;
-        ++n;
-        for (size_t k = 0; k < row.size(); ++k) mean[k] += row[k];
-    }
+    if (last - first + 1 < 2) return undefined(GrowthStatus::few_layers);
+    const int layers = static_cast<int>(last - first + 1);
+    const uint64_t n = sums.mark_used();
     g.seeds = n;
-    if (n < 2) return undefined(g, GrowthStatus::few_seeds);
-    for (long double& m : mean) m /= static_cast<long double>(n);
-    for (long double m : mean)
-        if (!(m > 0)) return undefined(g, GrowthStatus::zero_layer);
-    const std::vector<long double> w = slope_weights(depth, first, last);
-    long double rate = 0;
-    for (size_t k = 0; k < w.size(); ++k) rate += w[k] * std::log(mean[k]);
-    // Delta method: rate = sum_l w_l ln m_l, and d rate / d m_l = w_l / m_l, so its
-    // variance is that of the per-seed value sum_l w_l x_l^2 / m_l, over n.
-    long double gm = 0, gss = 0;
-    uint64_t k = 0;
-    for (uint64_t s = 0; s < count; ++s) {
-        if (!used[s]) continue;
-        long double v = 0;
-        for (int64_t l = first; l <= last; ++l) v += w[l - first] * value(l, s) / mean[l - first];
-        ++k;
-        const long double d = v - gm;  // Welford: no cancellation
-        gm += d / k;
-        gss += d * (v - gm);
+    if (n < 2) return undefined(GrowthStatus::few_seeds);
+    std::vector<int> E(layers);
+    std::vector<double> q(layers);
+    for (int k = 0; k < layers; ++k) {
+        E[k] = sums.max_exponent(k);
+        if (E[k] == kNoExponent) return undefined(GrowthStatus::zero_layer);
+        q[k] = sums.scaled_sum(k, E[k]) / static_cast<double>(n);
+        if (!(q[k] > 0)) return undefined(GrowthStatus::zero_layer);
     }
-    g.rate = static_cast<double>(rate);
-    g.stderr_ = static_cast<double>(std::sqrt(gss / (n - 1) / n));
+    const std::vector<double> w = growth_slope_weights(depth, first, last);
+    // ln m_k = ln q_k + 2 E_k ln 2 (the scale is a power of two); 2 E_k is exact.
+    constexpr double kLn2 = 0.693147180559945309417232121458176568;
+    double rate = 0;
+    for (int k = 0; k < layers; ++k) rate = std::fma(w[k], std::fma(2.0 * E[k], kLn2, std::log(q[k])), rate);
+    // Delta method: rate = sum_l w_l ln m_l, and d rate / d m_l = w_l / m_l, so its
+    // variance is that of the per-seed value g_s = sum_l w_l x_l^2 / m_l, over n;
+    // the variance in two passes (mean, then squared deviations), each a sum in
+    // the shared order.
+    const double gmean = mean_of(sums.seed_value_sum(E.data(), w.data(), q.data()), n);
+    const double ss = sums.seed_square_dev_sum(E.data(), w.data(), q.data(), gmean);
+    g.rate = rate;
+    g.stderr_ = std::sqrt(ss / static_cast<double>(n - 1) / static_cast<double>(n));
     g.depth_scale = g.rate < 0 ? -1.0 / g.rate : kNaN;
     return g;
+}
+
+GrowthRate fit_growth_rate(int depth, const double* const* num, const double* const* den, uint64_t count) {
+    int64_t first = 0, last = -1;
+    growth_layers(depth, first, last);
+    const int layers = static_cast<int>(std::max<int64_t>(0, last - first + 1));
+    HostColumns cols(first, layers, num, den, count);
+    return fit_growth_with(depth, cols);
 }
 
 double theory_growth_rate(int depth, const std::vector<double>& num, const std::vector<double>* den_of_previous) {
@@ -104,7 +199,7 @@ double theory_growth_rate(int depth, const std::vector<double>& num, const std::
     growth_layers(depth, first, last);
     if (last - first + 1 < 2 || static_cast<int64_t>(num.size()) <= last) return kNaN;
     if (den_of_previous && static_cast<int64_t>(den_of_previous->size()) < last) return kNaN;
-    const std::vector<long double> w = slope_weights(depth, first, last);
+    const std::vector<long double> w = slope_weights_ld(depth, first, last);
     long double rate = 0;
     for (int64_t l = first; l <= last; ++l) {
         const long double p = den_of_previous ? static_cast<long double>(num[l]) / (*den_of_previous)[l - 1] : num[l];

@@ -31,7 +31,9 @@ namespace {
 // lane, so a network's value no longer depends on its lane (2026-12-01).
 // 5: summaries' sums in the order the host and the device share
 // (column_sums.hpp), quantile interpolation in fma: cell files' bits (2026-12-01).
-constexpr char kValuesVersion = '5';
+// 6: growth fits in double in that order, squares scaled by powers of two
+// (growth_terms.hpp), the device's fit the same bits: cell files' bits (2026-12-01).
+constexpr char kValuesVersion = '6';
 constexpr char kMagic[8] = {'G', 'S', 'U', 'N', 'I', 'T', kValuesVersion, '\n'};
 
 // Why a file with another magic cannot be used: another version's, or not ours at all.

@@ -18,5 +18,6 @@ std::unique_ptr<Backend> make_cuda_backend(int, const CudaTestHooks&) {
 }
 bool cuda_run_summarized(const Spec&, const Cell&, uint64_t, uint64_t, int, std::vector<Summary>&) { return false; }
 bool cuda_summarize_rows(const double*, uint64_t, int, int, std::vector<Summary>&) { return false; }
+bool cuda_summarize_cell(const Spec&, const Cell&, uint64_t, int, CellResult&) { return false; }
 }  // namespace gs
 #endif

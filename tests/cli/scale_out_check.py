@@ -32,7 +32,7 @@ def check_unit(path):
     data = open(path, "rb").read()
     if len(data) < 80:
         return "truncated"
-    if data[:8] != b"GSUNIT5\n":  # the digit: version of the per-network values (checkpoint.cpp)
+    if data[:8] != b"GSUNIT6\n":  # the digit: version of the per-network values (checkpoint.cpp)
         return "bad magic"
     cell, block, off, count, stride, block_seeds = struct.unpack("<6Q", data[24:72])
     want = 72 + count * stride * 8 + 8
@@ -51,7 +51,7 @@ def check_cell(path):
     data = open(path, "rb").read()
     if len(data) < 64:
         return "truncated", 0
-    if data[:8] != b"GSCELL5\n":
+    if data[:8] != b"GSCELL6\n":
         return "bad magic", 0
     cell, depth, networks, _ = struct.unpack("<4Q", data[24:56])
     want = 56 + (depth * 5 + 1) * 88 + 2 * 56 + 8  # header, summaries, growth records, checksum
