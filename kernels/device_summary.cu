@@ -64,16 +64,27 @@ __global__ void term_trees(double* partial, uint64_t blocks_max, const uint64_t*
     if (c < stride) out[c] = pairwise_tree(partial + c * blocks_max, sum_blocks(n[c]));
 }
 
-__global__ void order_statistics_kernel(const double* sorted, uint64_t count, const uint64_t* n, int stride, Summary* out) {
+__global__ void order_statistics_kernel(const uint64_t* sorted, uint64_t count, const uint64_t* n, int stride, Summary* out) {
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c < stride && n[c] > 0) order_statistics_sorted(sorted + c * count, n[c], out[c]);
+    if (c < stride && n[c] > 0) order_statistics_sorted_keys(sorted + c * count, n[c], out[c]);
+}
+
+// The columns' values (non-finite ones already +inf) to their order keys, in
+// place: the sort then orders -0.0 below +0.0 as the host's selection does
+// (CUB's sort of doubles treats the two zeros as equal and keeps either first).
+__global__ void keys_in_place(double* cols, uint64_t total) {
+    for (uint64_t k = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x; k < total;
+         k += static_cast<uint64_t>(gridDim.x) * blockDim.x) {
+        const uint64_t key = order_key(cols[k]);
+        memcpy(cols + k, &key, sizeof key);
+    }
 }
 
 size_t sort_temp_bytes(uint64_t count, int stride) {
     size_t bytes = 0;
     const int64_t* no_offsets = nullptr;
-    cuda_check(cub::DeviceSegmentedSort::SortKeys(nullptr, bytes, static_cast<const double*>(nullptr),
-                                                  static_cast<double*>(nullptr), static_cast<int64_t>(count * stride),
+    cuda_check(cub::DeviceSegmentedSort::SortKeys(nullptr, bytes, static_cast<const uint64_t*>(nullptr),
+                                                  static_cast<uint64_t*>(nullptr), static_cast<int64_t>(count * stride),
                                                   static_cast<int64_t>(stride), no_offsets, no_offsets + 1),
                "segmented sort size query");
     return bytes;
@@ -208,16 +219,20 @@ void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::v
             },
             out[c]);
 
-    // Order statistics: the columns sorted (non-finite values last, as +inf).
+    // Order statistics: the columns' keys sorted (non-finite values last, as +inf).
+    keys_in_place<<<blocks, threads, 0, stream>>>(d_cols, n);
+    cuda_check(cudaGetLastError(), "keys kernel launch");
     fill_offsets<<<(stride + 1 + threads - 1) / threads, threads, 0, stream>>>(d_off, stride, count);
     cuda_check(cudaGetLastError(), "offsets kernel launch");
     size_t sort_bytes = sort_temp_bytes(count, stride);
-    // Sorted values land back in d_rows (the caller's rows are consumed).
-    cuda_check(cub::DeviceSegmentedSort::SortKeys(d_temp, sort_bytes, static_cast<const double*>(d_cols), d_rows,
+    // Sorted keys land back in d_rows (the caller's rows are consumed).
+    uint64_t* const d_keys = reinterpret_cast<uint64_t*>(d_cols);
+    uint64_t* const d_sorted = reinterpret_cast<uint64_t*>(d_rows);
+    cuda_check(cub::DeviceSegmentedSort::SortKeys(d_temp, sort_bytes, static_cast<const uint64_t*>(d_keys), d_sorted,
                                                   static_cast<int64_t>(n), static_cast<int64_t>(stride), d_off, d_off + 1,
                                                   stream),
                "segmented sort");
-    order_statistics_kernel<<<(stride + 63) / 64, 64, 0, stream>>>(d_rows, count, d_n, stride, d_stats);
+    order_statistics_kernel<<<(stride + 63) / 64, 64, 0, stream>>>(d_sorted, count, d_n, stride, d_stats);
     cuda_check(cudaGetLastError(), "order statistics kernel launch");
     std::vector<Summary> order(stride);
     cuda_check(cudaMemcpyAsync(order.data(), d_stats, stride * sizeof(Summary), cudaMemcpyDeviceToHost, stream),

@@ -33,6 +33,19 @@ GS_HD void count_signs(const double* finite, uint64_t n, uint64_t& n_pos, uint64
     }
 }
 
+// min, max and the quantiles from the column's order keys sorted ascending
+// (order_key, column_sums.hpp: -0.0 below +0.0; non-finite values, as +inf,
+// after the n >= 1 finite ones): what the host's key selection finds.
+GS_HD void order_statistics_sorted_keys(const uint64_t* k, uint64_t n, Summary& s) {
+    s.min = from_order_key(k[0]);
+    s.max = from_order_key(k[n - 1]);
+    const QuantileAt q05 = quantile_at(0.05, n), qm = quantile_at(0.5, n), q95 = quantile_at(0.95, n);
+    auto at = [k, n](uint64_t i) { return from_order_key(k[i < n ? i : n - 1]); };
+    s.q05 = interpolate(at(q05.lo), at(q05.lo + 1), q05.frac);
+    s.median = interpolate(at(qm.lo), at(qm.lo + 1), qm.frac);
+    s.q95 = interpolate(at(q95.lo), at(q95.lo + 1), q95.frac);
+}
+
 // min, max and the quantiles from the sorted column (n >= 1 finite values first).
 GS_HD void order_statistics_sorted(const double* v, uint64_t n, Summary& s) {
     s.min = v[0];

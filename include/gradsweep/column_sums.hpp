@@ -98,6 +98,16 @@ GS_HD double hd_log(double x) {
     return std::fma(de, kLn2Hi, v);
 }
 
+// Order-preserving integer key of a double: for non-NaN x < y, key(x) < key(y),
+// and -0.0 < +0.0, a total order. Order statistics are the k-th smallest keys on
+// the host (radix select) and the device (a sort of the keys) alike, so where
+// both zeros occur they still pick the same one.
+GS_HD uint64_t order_key(double x) {
+    const uint64_t b = hd_bits(x);
+    return b ^ (static_cast<uint64_t>(static_cast<int64_t>(b) >> 63) | 0x8000000000000000ull);
+}
+GS_HD double from_order_key(uint64_t k) { return hd_from_bits((k >> 63) ? (k ^ 0x8000000000000000ull) : ~k); }
+
 GS_HD bool hd_finite(double x) { return (hd_bits(x) & 0x7ff0000000000000ull) != 0x7ff0000000000000ull; }
 
 // The lane terms. sum: the value. log: its log when positive. ss: its squared

@@ -12,13 +12,8 @@ namespace gs {
 
 namespace {
 
-// Order-preserving integer key of a double: for non-NaN x < y, key(x) < key(y), and
-// -0.0 < +0.0. Finite keys lie strictly between the keys of -inf and +inf.
-inline uint64_t order_key(double x) {
-    const uint64_t b = hd_bits(x);
-    return b ^ (static_cast<uint64_t>(static_cast<int64_t>(b) >> 63) | 0x8000000000000000ull);
-}
-inline double from_key(uint64_t k) { return hd_from_bits((k >> 63) ? (k ^ 0x8000000000000000ull) : ~k); }
+// order_key (column_sums.hpp): finite keys lie strictly between the keys of -inf and +inf.
+inline double from_key(uint64_t k) { return from_order_key(k); }
 constexpr uint64_t kNegZeroKey = 0x7fffffffffffffffull;
 
 constexpr int kDigitBits = 16;
@@ -166,9 +161,10 @@ void select_keys(uint64_t* k, size_t n, uint64_t lo, uint64_t hi, const size_t* 
     }
 }
 
-// Today's selection (std::nth_element), kept for inputs where the radix path
-// could differ in bits: both -0.0 and +0.0 among the values (nth_element returns
-// either for an order statistic, minmax_element the first in array order).
+// Selection by std::nth_element, for small columns without a -0.0: equal
+// values then have equal bits, so it picks exactly what the key order picks
+// (with both zeros it could return either, minmax_element the first in array
+// order: such columns take order_statistics_by_keys).
 void order_statistics_by_nth_element(double* v, size_t size, size_t n, Summary& s) {
     // Order statistics: the finite values to the front, then selection. The median
     // first splits them in halves; q05 is then found in the lower half and q95 in
@@ -235,6 +231,27 @@ void select_finite(const double* v, size_t size, const KeyRange& kr, const size_
     } else {
         radix_select(size, [v](size_t i) { return order_key(v[i]); }, kr.lo, kr.hi, ranks, nr, out);
     }
+}
+
+// min, max and the quantiles as the k-th smallest keys (order_key: -0.0 below
+// +0.0), what the device's sort of the keys gives.
+void order_statistics_by_keys(const double* v, size_t size, size_t n, Summary& s) {
+    const KeyRange kr = finite_key_range(v, size);
+    s.min = from_key(kr.lo);
+    s.max = from_key(kr.hi);
+    const QuantileAt qm = quantile_at(0.5, n), q05 = quantile_at(0.05, n), q95 = quantile_at(0.95, n);
+    const size_t ranks[6] = {q05.lo, std::min(q05.lo + 1, n - 1), qm.lo, std::min(qm.lo + 1, n - 1), q95.lo, std::min(q95.lo + 1, n - 1)};
+    uint64_t k[6];
+    select_finite(v, size, kr, ranks, 6, k);
+    s.q05 = interpolate(from_key(k[0]), from_key(k[1]), q05.frac);
+    s.median = interpolate(from_key(k[2]), from_key(k[3]), qm.frac);
+    s.q95 = interpolate(from_key(k[4]), from_key(k[5]), q95.frac);
+}
+
+bool has_negative_zero(const double* v, size_t size) {
+    uint64_t any = 0;
+    for (size_t i = 0; i < size; ++i) any |= hd_bits(v[i]) == 0x8000000000000000ull;
+    return any != 0;
 }
 
 // Below this many values nth_element is as quick, and the radix path's fixed
@@ -390,7 +407,8 @@ Summary summarize(double* values, size_t size) {
     const size_t n = s.n;
     if (n == 0) return s;
     if (size < kRadixFrom) {
-        order_statistics_by_nth_element(values, size, n, s);
+        if (has_negative_zero(values, size)) order_statistics_by_keys(values, size, n, s);
+        else order_statistics_by_nth_element(values, size, n, s);
         return s;
     }
     // Large inputs: each value's order-preserving key, its smallest and largest
@@ -409,14 +427,9 @@ Summary summarize(double* values, size_t size) {
             neg_zero |= k == kNegZeroKey;
         }
     }
-    // Order statistics (the k-th smallest finite values) by radix select, which
-    // leaves the values in place. It finds the same values as nth_element; only
-    // where -0.0 and +0.0 both occur could the two pick differently signed zeros,
-    // so such inputs take the nth_element path.
-    if (neg_zero) {
-        order_statistics_by_nth_element(values, size, n, s);
-        return s;
-    }
+    // Order statistics (the k-th smallest finite keys) by radix select, which
+    // leaves the values in place: -0.0 below +0.0, as the device's sort of the keys.
+    (void)neg_zero;
     s.min = from_key(lo);
     s.max = from_key(hi);
     const QuantileAt qm = quantile_at(0.5, n), q05 = quantile_at(0.05, n), q95 = quantile_at(0.95, n);

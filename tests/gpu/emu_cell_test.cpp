@@ -18,10 +18,8 @@ namespace {
 
 bool same(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
-// Order statistics: where -0.0 and +0.0 are both among a column's values the
-// sort and the host's selection may each pick either zero (emu_kernels_test,
-// "emulated device summary"); every other value to the bit.
-bool same_order_stat(double a, double b) { return same(a, b) || (a == 0 && b == 0); }
+// Order statistics to the bit too: -0.0 is below +0.0 on both sides (order_key).
+bool same_order_stat(double a, double b) { return same(a, b); }
 
 void check_summary(const Summary& got, const Summary& want, const std::string& where) {
     INFO(where);

@@ -212,8 +212,8 @@ inline std::vector<double> emulate_run_precision(const Spec& spec, const Cell& c
 // kern::summarize_rows_on_device runs it, with the same bodies: the finite values
 // compacted in seed order, one term_block_partial per block (a device thread
 // each) and pairwise_tree (the tree kernel) for every sum, count_signs,
-// moments_from_sums on the host, then non-finite -> +inf, the sort and
-// order_statistics_sorted.
+// moments_from_sums on the host, then non-finite -> +inf, the values' order
+// keys sorted and order_statistics_sorted_keys.
 inline Summary emulate_summary(std::vector<double> v) {
     std::vector<double> finite;
     for (double x : v)
@@ -230,10 +230,10 @@ inline Summary emulate_summary(std::vector<double> v) {
     cs.log_sum = tree_sum(SumTerm::log, 0, 0);
     Summary out;
     moments_from_sums(cs, v.size(), tree_sum, out);
-    for (double& x : v)
-        if (!std::isfinite(x)) x = std::numeric_limits<double>::infinity();
-    std::sort(v.begin(), v.end());
-    if (cs.n) kern::order_statistics_sorted(v.data(), cs.n, out);
+    std::vector<uint64_t> keys(v.size());
+    for (size_t i = 0; i < v.size(); ++i) keys[i] = order_key(std::isfinite(v[i]) ? v[i] : std::numeric_limits<double>::infinity());
+    std::sort(keys.begin(), keys.end());  // keys_in_place, then the segmented sort
+    if (cs.n) kern::order_statistics_sorted_keys(keys.data(), cs.n, out);
     return out;
 }
 

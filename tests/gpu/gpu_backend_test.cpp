@@ -417,6 +417,61 @@ GS_GPU_CASE("cuda_run_summarized = summaries of the CPU rows", "[gpu][summary]")
     }
 }
 
+// A cell summarised on the device is the host's summary of the same device's
+// rows, to the bit: the same kernel makes the rows either way, and the summary
+// and the growth fits run in the shared order (column_sums.hpp, growth_terms.hpp).
+GS_GPU_CASE("a cell summarised on the device = summarize_cell of its rows, bit for bit", "[gpu][summary][cell]") {
+    auto gpu = gpu_backend();
+    struct Case {
+        int depth, width;
+        double sigma;  // 0: the default init
+        Activation act;
+        uint64_t seeds;
+    };
+    // 1e5 with identity: values past 1e154 and past double (inf, NaN); 5000 seeds: two summation blocks.
+    for (const Case k : {Case{6, 16, 0, Activation::relu, 5000}, Case{34, 3, 1e5, Activation::identity, 300},
+                         Case{32, 3, 300, Activation::tanh, 257}, Case{5, 40, 0, Activation::gelu, 100}}) {
+        Cell cell;
+        cell.layer_sizes.assign(k.depth + 1, k.width);
+        cell.layer_sizes.front() = 3;
+        cell.layer_sizes.back() = 1;
+        cell.activation = k.act;
+        cell.bias = true;
+        if (k.sigma > 0) cell.init = Init{InitKind::normal, k.sigma, 0.0};
+        const uint64_t n = scaled(k.seeds, 4);
+        for (const Precision p : {Precision::float64, Precision::float32}) {
+            const Spec spec = make_spec(p, 2, true, 3, n, 3);
+            INFO("depth " << k.depth << " width " << k.width << " sigma " << k.sigma << " seeds " << n << " float" << (p == Precision::float32 ? 32 : 64));
+            CellResult got;
+            REQUIRE(gpu_summarize_cell(spec, cell, n, got));
+            const auto rows = run_poisoned(*gpu, spec, cell, 0, n);
+            const CellResult want = summarize_cell(cell, rows.data(), n);
+            auto same = [](double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; };
+            CHECK(got.networks == want.networks);
+            CHECK(got.nonfinite_networks == want.nonfinite_networks);
+            for (const auto& [g, w] : {std::pair{&got.growth, &want.growth}, std::pair{&got.delta_growth, &want.delta_growth}}) {
+                CHECK(g->status == w->status);
+                CHECK(g->seeds == w->seeds);
+                CHECK(same(g->rate, w->rate));
+                CHECK(same(g->stderr_, w->stderr_));
+            }
+            REQUIRE(got.layers.size() == want.layers.size());
+            for (int c = 0; c < row_stride(k.depth); ++c) {
+                const Summary& g = c < k.depth * kNumQuantities ? got.layers[c / kNumQuantities][c % kNumQuantities] : got.loss;
+                const Summary& w = c < k.depth * kNumQuantities ? want.layers[c / kNumQuantities][c % kNumQuantities] : want.loss;
+                INFO("slot " << c);
+                CHECK(g.n == w.n);
+                CHECK(g.n_nonfinite == w.n_nonfinite);
+                CHECK(g.n_zero == w.n_zero);
+                for (const auto& [a, b] : {std::pair{g.mean, w.mean}, std::pair{g.std, w.std}, std::pair{g.geomean, w.geomean},
+                                           std::pair{g.min, w.min}, std::pair{g.q05, w.q05}, std::pair{g.median, w.median},
+                                           std::pair{g.q95, w.q95}, std::pair{g.max, w.max}})
+                    CHECK(same(a, b));
+            }
+        }
+    }
+}
+
 GS_GPU_CASE("CUDA torch mode = CPU torch mode on the seed notebooks' specs", "[gpu][torch]") {
     namespace fs = std::filesystem;
     const fs::path dir = fs::path(source_dir()) / "sweeps" / "seeds";

@@ -11,6 +11,7 @@
 #include "gradsweep/cuda_extras.hpp"
 #include "gradsweep/spec.hpp"
 #include "gradsweep/stats.hpp"
+#include "gradsweep/sweep.hpp"
 
 namespace gs::gputest {
 
@@ -22,6 +23,8 @@ std::unique_ptr<Backend> gpu_backend_with(const CudaTestHooks& hooks);
 uint64_t gpu_free_bytes();  // free device memory now (emulation: its 1 GiB budget)
 bool gpu_summarize_rows(const double* rows, uint64_t count, int stride, std::vector<Summary>& out);
 bool gpu_run_summarized(const Spec& spec, const Cell& cell, uint64_t off, uint64_t count, std::vector<Summary>& out);
+// The cell's seeds [0, count) run and summarised on the device (cuda_summarize_cell; emulation: emu_cell.hpp).
+bool gpu_summarize_cell(const Spec& spec, const Cell& cell, uint64_t count, CellResult& out);
 
 // Work sizes: full on a GPU, cut down under emulation (one std::thread per CUDA thread).
 inline uint64_t scaled(uint64_t n, uint64_t emulation_divisor) {

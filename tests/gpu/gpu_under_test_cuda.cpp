@@ -23,4 +23,7 @@ bool gpu_summarize_rows(const double* rows, uint64_t count, int stride, std::vec
 bool gpu_run_summarized(const Spec& spec, const Cell& cell, uint64_t off, uint64_t count, std::vector<Summary>& out) {
     return cuda_run_summarized(spec, cell, off, count, test_device(), out);
 }
+bool gpu_summarize_cell(const Spec& spec, const Cell& cell, uint64_t count, CellResult& out) {
+    return cuda_summarize_cell(spec, cell, count, test_device(), out);
+}
 }  // namespace gs::gputest
