@@ -41,9 +41,8 @@ __global__ void term_kernel(GrowthColumns c, const uint64_t* idx, uint64_t n, in
     GS_GRID_STRIDE(j, n) out[j] = growth_term_body(c, idx, k, E, j);
 }
 
-__global__ void value_kernel(GrowthColumns c, const uint64_t* idx, uint64_t n, const int* E, const double* w, const double* q,
-                             double* out) {
-    GS_GRID_STRIDE(j, n) out[j] = growth_value_body(c, idx, E, w, q, j);
+__global__ void value_kernel(GrowthColumns c, const uint64_t* idx, uint64_t n, const int* E, const double* r, double* out) {
+    GS_GRID_STRIDE(j, n) out[j] = growth_value_body(c, idx, E, r, j);
 }
 
 __global__ void partial_kernel(const double* v, uint64_t n, SumTerm t, double a, double* partial) {
@@ -103,27 +102,25 @@ public:
         cuda_check(cudaGetLastError(), "growth term kernel launch");
         return sum(SumTerm::value, 0.0);
     }
-    double seed_value_sum(const int* E, const double* w, const double* q) override {
-        values(E, w, q);
+    double seed_value_sum(const int* E, const double* r) override {
+        values(E, r);
         return sum(SumTerm::value, 0.0);
     }
-    double seed_square_dev_sum(const int* E, const double* w, const double* q, double mean) override {
-        values(E, w, q);
+    double seed_square_dev_sum(const int* E, const double* r, double mean) override {
+        values(E, r);
         return sum(SumTerm::square_dev, mean);
     }
 
 private:
-    void values(const int* E, const double* w, const double* q) {
+    void values(const int* E, const double* r) {
         const uint64_t L = static_cast<uint64_t>(c_.layers);
-        std::vector<double> p(3 * L);
-        std::copy(w, w + L, p.begin());
-        std::copy(q, q + L, p.begin() + L);
-        // E as ints in the last third (L ints fit in L doubles)
-        std::copy(E, E + L, reinterpret_cast<int*>(p.data() + 2 * L));
+        std::vector<double> p(2 * L);
+        std::copy(r, r + L, p.begin());
+        // E as ints in the second half (L ints fit in L doubles)
+        std::copy(E, E + L, reinterpret_cast<int*>(p.data() + L));
         cuda_check(cudaMemcpyAsync(params_, p.data(), p.size() * sizeof(double), cudaMemcpyHostToDevice, stream_),
                    "copy growth parameters");
-        value_kernel<<<grid_for(n_), kThreads, 0, stream_>>>(c_, idx_, n_, reinterpret_cast<const int*>(params_ + 2 * L), params_,
-                                                             params_ + L, vals_);
+        value_kernel<<<grid_for(n_), kThreads, 0, stream_>>>(c_, idx_, n_, reinterpret_cast<const int*>(params_ + L), params_, vals_);
         cuda_check(cudaGetLastError(), "growth value kernel launch");
         cuda_check(cudaStreamSynchronize(stream_), "growth parameters");  // p is freed on return
     }

@@ -42,9 +42,7 @@ GS_HD unsigned char growth_used_body(const GrowthColumns& c, uint64_t s) {
 // The j-th used seed (idx: the used seeds in seed order) in layer k: its
 // exponent (kNoExponent for 0), whose maximum is the layer's E.
 GS_HD int growth_exponent_body(const GrowthColumns& c, const uint64_t* idx, int k, uint64_t j) {
-    double m;
-    const int e = growth_split(c.num(k, idx[j]), c.den(k, idx[j]), m);
-    return m == 0.0 ? kNoExponent : e;
+    return growth_exponent(c.num(k, idx[j]), c.den(k, idx[j]));
 }
 
 // ... its scaled square, the term of layer k's sum.
@@ -54,10 +52,9 @@ GS_HD double growth_term_body(const GrowthColumns& c, const uint64_t* idx, int k
 
 // ... its delta-method value g_s: the layers in order, as growth_seed_value
 // runs them (one fma each), without an array of the seed's terms.
-GS_HD double growth_value_body(const GrowthColumns& c, const uint64_t* idx, const int* E, const double* w, const double* q,
-                               uint64_t j) {
+GS_HD double growth_value_body(const GrowthColumns& c, const uint64_t* idx, const int* E, const double* r, uint64_t j) {
     double v = 0.0;
-    for (int k = 0; k < c.layers; ++k) v = growth_seed_step(v, growth_scaled_square(c.num(k, idx[j]), c.den(k, idx[j]), E[k]), w[k], q[k]);
+    for (int k = 0; k < c.layers; ++k) v = growth_seed_step(v, growth_scaled_square(c.num(k, idx[j]), c.den(k, idx[j]), E[k]), r[k]);
     return v;
 }
 

@@ -55,6 +55,14 @@ GS_HD int growth_split(double num, double den, double& m) {
     return en - ed;
 }
 
+// growth_split's exponent alone (kNoExponent for x = 0), without the division:
+// e = en - ed whatever the mantissas' quotient.
+GS_HD int growth_exponent(double num, double den) {
+    if (num == 0.0) return kNoExponent;
+    double mn, md;
+    return hd_frexp(num, mn) - hd_frexp(den, md);
+}
+
 // 2^k for -1022 <= k <= 1023, by the bits.
 GS_HD double hd_pow2(int k) { return hd_from_bits(static_cast<uint64_t>(k + 1023) << 52); }
 
@@ -71,13 +79,13 @@ GS_HD double growth_scaled_square(double num, double den, int E) {
 }
 
 // The seed's delta-method value g_s = sum_l w_l x_l^2 / m_l (docs/theory.md,
-// "Growth rate"), from its scaled squares t_l (layer l's term above) and the
-// layers' scaled means q_l = S_l / n: the 2^(2E_l) cancel. Layers in order,
-// one fma each.
-GS_HD double growth_seed_step(double v, double t, double w, double q) { return std::fma(w, t / q, v); }
-GS_HD double growth_seed_value(const double* t, const double* w, const double* q, int layers) {
+// "Growth rate"), from its scaled squares t_l (layer l's term above) and
+// r_l = w_l / q_l, q_l = S_l / n the layer's scaled mean: the 2^(2E_l) cancel.
+// Layers in order, one fma each (r_l is computed once, on the host).
+GS_HD double growth_seed_step(double v, double t, double r) { return std::fma(t, r, v); }
+GS_HD double growth_seed_value(const double* t, const double* r, int layers) {
     double v = 0.0;
-    for (int k = 0; k < layers; ++k) v = growth_seed_step(v, t[k], w[k], q[k]);
+    for (int k = 0; k < layers; ++k) v = growth_seed_step(v, t[k], r[k]);
     return v;
 }
 
@@ -98,10 +106,10 @@ struct GrowthSumSource {
     virtual int max_exponent(int k) = 0;
     // Sum of growth_scaled_square(num, den, E) over layer k's used seeds.
     virtual double scaled_sum(int k, int E) = 0;
-    // Sums over the used seeds of growth_seed_value(t, w, q), t_k the seed's
+    // Sums over the used seeds of growth_seed_value(t, r), t_k the seed's
     // growth_scaled_square(.., E[k]) in layer k, and of add_square_dev's term of it around mean.
-    virtual double seed_value_sum(const int* E, const double* w, const double* q) = 0;
-    virtual double seed_square_dev_sum(const int* E, const double* w, const double* q, double mean) = 0;
+    virtual double seed_value_sum(const int* E, const double* r) = 0;
+    virtual double seed_square_dev_sum(const int* E, const double* r, double mean) = 0;
 };
 GrowthRate fit_growth_with(int depth, GrowthSumSource& sums);
 

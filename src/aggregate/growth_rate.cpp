@@ -28,12 +28,14 @@ std::vector<long double> slope_weights_ld(int64_t D, int64_t first, int64_t last
 // A sum in column_sums.hpp's order over values given one at a time (the used
 // seeds, in seed order): the same lanes, blocks and trees as block_partial and
 // pairwise_tree, without a copy of the values.
+// The values wait in a block-sized buffer, then go through the lanes a group of
+// 32 at a time (the loop vectorises; each lane still adds its values in order).
+template <class Term>
 class OrderedSum {
 public:
-    template <class Term>
-    void add(double x, Term term) {
-        const int j = static_cast<int>(in_block_ % kSumLanes);
-        lane_[j] = term(lane_[j], x);
+    explicit OrderedSum(Term term) : term_(term), block_(kSumBlock) {}
+    void add(double x) {
+        block_[in_block_] = x;
         if (++in_block_ == kSumBlock) flush();
     }
     double total() {
@@ -43,14 +45,24 @@ public:
 
 private:
     void flush() {
-        partial_.push_back(lane_tree(lane_));
-        for (double& l : lane_) l = 0.0;
+        alignas(64) double lane[kSumLanes] = {};
+        uint64_t i = 0;
+        for (; i + kSumLanes <= in_block_; i += kSumLanes)
+            for (int j = 0; j < kSumLanes; ++j) lane[j] = term_(lane[j], block_[i + j]);
+        for (int j = 0; i < in_block_; ++i, ++j) lane[j] = term_(lane[j], block_[i]);
+        partial_.push_back(lane_tree(lane));
         in_block_ = 0;
     }
-    double lane_[kSumLanes] = {};
+    Term term_;
+    std::vector<double> block_;
     uint64_t in_block_ = 0;
     std::vector<double> partial_;
 };
+template <class Term>
+OrderedSum<Term> ordered_sum(Term term) {
+    return OrderedSum<Term>(term);
+}
+constexpr auto kValue = [](double acc, double x) { return add_value(acc, x); };
 
 // The host's columns as a GrowthSumSource.
 class HostColumns final : public GrowthSumSource {
@@ -70,25 +82,24 @@ public:
     }
     int max_exponent(int k) override {
         int E = kNoExponent;
-        double m;
         for (uint64_t s = 0; s < count_; ++s)
-            if (used_[s]) E = std::max(E, growth_split(num(k, s), den(k, s), m));
+            if (used_[s]) E = std::max(E, growth_exponent(num(k, s), den(k, s)));
         return E;
     }
     double scaled_sum(int k, int E) override {
-        OrderedSum sum;
+        auto sum = ordered_sum(kValue);
         for (uint64_t s = 0; s < count_; ++s)
-            if (used_[s]) sum.add(growth_scaled_square(num(k, s), den(k, s), E), add_value);
+            if (used_[s]) sum.add(growth_scaled_square(num(k, s), den(k, s), E));
         return sum.total();
     }
-    double seed_value_sum(const int* E, const double* w, const double* q) override {
-        OrderedSum sum;
-        for_each_seed_value(E, w, q, [&](double v) { sum.add(v, add_value); });
+    double seed_value_sum(const int* E, const double* r) override {
+        auto sum = ordered_sum(kValue);
+        for_each_seed_value(E, r, [&](double v) { sum.add(v); });
         return sum.total();
     }
-    double seed_square_dev_sum(const int* E, const double* w, const double* q, double mean) override {
-        OrderedSum sum;
-        for_each_seed_value(E, w, q, [&](double v) { sum.add(v, [mean](double acc, double x) { return add_square_dev(acc, x, mean); }); });
+    double seed_square_dev_sum(const int* E, const double* r, double mean) override {
+        auto sum = ordered_sum([mean](double acc, double x) { return add_square_dev(acc, x, mean); });
+        for_each_seed_value(E, r, [&](double v) { sum.add(v); });
         return sum.total();
     }
 
@@ -96,12 +107,12 @@ private:
     double num(int k, uint64_t s) const { return num_[first_ + k][s]; }
     double den(int k, uint64_t s) const { return den_ ? den_[first_ + k][s] : 1.0; }
     template <class F>
-    void for_each_seed_value(const int* E, const double* w, const double* q, F f) {
+    void for_each_seed_value(const int* E, const double* r, F f) {
         std::vector<double> t(layers_);
         for (uint64_t s = 0; s < count_; ++s) {
             if (!used_[s]) continue;
             for (int k = 0; k < layers_; ++k) t[k] = growth_scaled_square(num(k, s), den(k, s), E[k]);
-            f(growth_seed_value(t.data(), w, q, layers_));
+            f(growth_seed_value(t.data(), r, layers_));
         }
     }
 
@@ -178,8 +189,10 @@ GrowthRate fit_growth_with(int depth, GrowthSumSource& sums) {
     // variance is that of the per-seed value g_s = sum_l w_l x_l^2 / m_l, over n;
     // the variance in two passes (mean, then squared deviations), each a sum in
     // the shared order.
-    const double gmean = mean_of(sums.seed_value_sum(E.data(), w.data(), q.data()), n);
-    const double ss = sums.seed_square_dev_sum(E.data(), w.data(), q.data(), gmean);
+    std::vector<double> r(layers);
+    for (int k = 0; k < layers; ++k) r[k] = w[k] / q[k];
+    const double gmean = mean_of(sums.seed_value_sum(E.data(), r.data()), n);
+    const double ss = sums.seed_square_dev_sum(E.data(), r.data(), gmean);
     g.rate = rate;
     g.stderr_ = std::sqrt(ss / static_cast<double>(n - 1) / static_cast<double>(n));
     g.depth_scale = g.rate < 0 ? -1.0 / g.rate : kNaN;

@@ -33,19 +33,19 @@ public:
         for (uint64_t j = 0; j < idx_.size(); ++j) vals_[j] = kern::growth_term_body(c_, idx_.data(), k, E, j);
         return sum(SumTerm::value, 0.0);
     }
-    double seed_value_sum(const int* E, const double* w, const double* q) override {
-        values(E, w, q);
+    double seed_value_sum(const int* E, const double* r) override {
+        values(E, r);
         return sum(SumTerm::value, 0.0);
     }
-    double seed_square_dev_sum(const int* E, const double* w, const double* q, double mean) override {
-        values(E, w, q);
+    double seed_square_dev_sum(const int* E, const double* r, double mean) override {
+        values(E, r);
         return sum(SumTerm::square_dev, mean);
     }
 
 private:
-    void values(const int* E, const double* w, const double* q) {
+    void values(const int* E, const double* r) {
         vals_.assign(idx_.size(), 0.0);
-        for (uint64_t j = 0; j < idx_.size(); ++j) vals_[j] = kern::growth_value_body(c_, idx_.data(), E, w, q, j);
+        for (uint64_t j = 0; j < idx_.size(); ++j) vals_[j] = kern::growth_value_body(c_, idx_.data(), E, r, j);
     }
     double sum(SumTerm t, double a) {
         std::vector<double> partial(sum_blocks(vals_.size()));
