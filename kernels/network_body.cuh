@@ -306,10 +306,14 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
     }
 }
 
-template <class T, class Sync>
-GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double* red, Sync& sync) {
-    T* const sb = a.soa ? a.scratch + net : a.scratch + net * a.scratch_per_net;
-    const uint64_t ss = a.soa ? a.nets : 1;
+// The body for one scratch layout (Soa: element e of network k at e * nets + k,
+// the P = 1 schedule; else contiguous per network, stride 1). The stride as a
+// compile-time 1 lets the block-per-network sweeps address a row's words with
+// immediate offsets instead of stepping a pointer per word.
+template <class T, bool Soa, class Sync>
+GS_HD void network_body_for(const NetArgs<T>& a, uint64_t net, int t, int P, double* red, Sync& sync) {
+    T* const sb = Soa ? a.scratch + net : a.scratch + net * a.scratch_per_net;
+    const uint64_t ss = Soa ? a.nets : 1;
     auto S = [sb, ss](uint64_t k) -> T& { return sb[k * ss]; };
 
     const uint64_t seed = a.seed0 + net;
@@ -478,6 +482,17 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
         gc = gp;
         gp = tmp;
     }
+}
+
+// One network, run by thread t of its group of P. The scratch layout follows P
+// (make_args: soa exactly when P == 1), so the test on P both picks the layout
+// and, in the kernel's P == 1 branch, is decided at compile time.
+template <class T, class Sync>
+GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double* red, Sync& sync) {
+    if (P == 1)
+        network_body_for<T, true>(a, net, t, P, red, sync);
+    else
+        network_body_for<T, false>(a, net, t, P, red, sync);
 }
 
 }  // namespace gs::kern
