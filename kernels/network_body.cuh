@@ -86,9 +86,10 @@ GS_HD void weight_block(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
 }
 
 // The c <= 4 consecutive weights starting at flattened index e0 (all in one row);
-// v[q] = 0 for q >= c. Indices are 32-bit: a layer has fewer than 2^32 weights
-// (make_layout checks).
-template <class T>
+// v[q] = 0 for q >= c, or (ZeroTail false, for a caller that never uses them)
+// whatever the shift leaves there. Indices are 32-bit: a layer has fewer than 2^32
+// weights (make_layout checks).
+template <class T, bool ZeroTail = true>
 GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, uint32_t e0, int c, T v[4]) {
     if (a.torch) {
         for (int q = 0; q < 4; ++q) v[q] = q < c ? pb[L.off_w + e0 + q] : T(0);
@@ -109,7 +110,7 @@ GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t 
     for (int m = 0; m < 6; ++m) s1[m] = (ph & 1) ? x[m + 1] : x[m];
     for (int q = 0; q < 4; ++q) {
         const T s2 = (ph & 2) ? s1[q + 2] : s1[q];
-        v[q] = q < c ? s2 : T(0);
+        v[q] = (!ZeroTail || q < c) ? s2 : T(0);
     }
 }
 
@@ -260,7 +261,7 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
                 if (need_gp) {
                     T w[4];
                     if constexpr (Aligned) weight_block<T>(a, L, l, seed, pb, e0 >> 2, w);
-                    else weight_run4<T>(a, L, l, seed, pb, e0, c, w);
+                    else weight_run4<T, false>(a, L, l, seed, pb, e0, c, w);  // w[q >= c] unused
                     // Rows past the batch add w * 0 to a sum that is never stored.
                     for (int bb = 0; bb < BT; ++bb)
                         for (int q = 0; q < 4; ++q) g4[bb][q] += w[q] * d[bb];  // [sweep:backward weights=4]
@@ -283,8 +284,10 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
                                 if (q < c) G[q] += dv * ar[q * ss];
                         }
                     }
+                    // All four columns, also past the layer's last (q >= c, the last
+                    // group of an unaligned layer): those sums are never folded into
+                    // wabs/wsq/wmax below, and the loop needs no per-column branch.
                     for (int q = 0; q < 4; ++q) {
-                        if (q >= c) break;
                         const T ag = std::fabs(G[q]);
                         cabs[q] += ag;
                         csq[q] += static_cast<double>(ag) * static_cast<double>(ag);
