@@ -24,6 +24,14 @@
 #include "net_layout.cuh"
 #include "net_math.cuh"
 
+// A loop the device compiler must not unroll: a runtime-bounded loop inside a sweep
+// loop, where unrolled copies would only add code to every sweep iteration.
+#if defined(__CUDACC__)
+#define GS_NO_UNROLL _Pragma("unroll 1")
+#else
+#define GS_NO_UNROLL
+#endif
+
 namespace gs::kern {
 
 inline constexpr int kBatchTile = 4;  // batch rows held in registers per sweep
@@ -78,9 +86,10 @@ GS_HD void weight_block(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
 }
 
 // The c <= 4 consecutive weights starting at flattened index e0 (all in one row);
-// v[q] = 0 for q >= c. Indices are 32-bit: a layer has fewer than 2^32 weights
-// (make_layout checks).
-template <class T>
+// v[q] = 0 for q >= c, or (ZeroTail false, for a caller that never uses them)
+// whatever the shift leaves there. Indices are 32-bit: a layer has fewer than 2^32
+// weights (make_layout checks).
+template <class T, bool ZeroTail = true>
 GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, uint32_t e0, int c, T v[4]) {
     if (a.torch) {
         for (int q = 0; q < 4; ++q) v[q] = q < c ? pb[L.off_w + e0 + q] : T(0);
@@ -101,7 +110,7 @@ GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t 
     for (int m = 0; m < 6; ++m) s1[m] = (ph & 1) ? x[m + 1] : x[m];
     for (int q = 0; q < 4; ++q) {
         const T s2 = (ph & 2) ? s1[q + 2] : s1[q];
-        v[q] = q < c ? s2 : T(0);
+        v[q] = (!ZeroTail || q < c) ? s2 : T(0);
     }
 }
 
@@ -111,12 +120,29 @@ GS_HD T bias_value(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed
     return draw_value<T>(seed, a.rng_key, Stream::bias, static_cast<uint32_t>(l), static_cast<uint32_t>(i), L.bdist);
 }
 
+// Words qa..qb-1 of one Philox block of row i into the tile's sums, each row's
+// input pointer stepped by the scratch stride per word. Partial blocks only (a
+// row's first and last): whole blocks take the unguarded loop in forward_rows.
+template <class T, int BT>
+GS_HD void forward_part(const T w[4], int qa, int qb, T acc[BT], const T* ap[BT], uint64_t ss) {
+    for (int q = 0; q < 4; ++q) {
+        if (q < qa || q >= qb) continue;
+        for (int bb = 0; bb < BT; ++bb) {
+            acc[bb] += w[q] * *ap[bb];
+            ap[bb] += ss;
+        }
+    }
+}
+
 // Forward row sweep of layer l: rows i = t, t+P, ... of z = b + W a_in, the
 // layer's output, and the thread's sum of squared outputs. BT batch rows share one
 // walk over the row's Philox blocks; each row's sum runs j ascending whatever BT is,
 // so BT changes the cost, never the numbers. The input is read through one pointer
 // per batch row, stepped by the scratch stride, instead of an index multiplied
-// out per weight.
+// out per weight. A row's partial first and last blocks are handled apart, so the
+// blocks in between run without a per-word range check; tile rows past the batch
+// point at a real row and accumulate unguarded (their sums are never stored), so
+// the loop has no per-row guard either.
 template <class T, int BT>
 GS_HD double forward_rows(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, int t, int P, T* sb,
                           uint64_t ss) {
@@ -130,27 +156,35 @@ GS_HD double forward_rows(const NetArgs<T>& a, const LayerDesc& L, int l, uint64
         const uint32_t e_begin = static_cast<uint32_t>(i) * static_cast<uint32_t>(n_in);
         const uint32_t e_last = e_begin + static_cast<uint32_t>(n_in) - 1u;
         const uint32_t blk_first = e_begin >> 2, blk_last = e_last >> 2;
+        // Row i's words of its first block start at q0; of its last block end before q1.
+        const int q0 = static_cast<int>(e_begin & 3u), q1 = static_cast<int>(e_last & 3u) + 1;
+        const uint32_t whole_end = q1 == 4 ? blk_last + 1u : blk_last;  // blocks before it lie wholly in row i (from blk_first or blk_first+1)
         for (int b0 = 0; b0 < B; b0 += BT) {
             T acc[BT];
             const T* ap[BT];  // a_in[b0 + bb][j] for the next j
             for (int bb = 0; bb < BT; ++bb) {
                 acc[bb] = bias;
-                const int b = b0 + bb < B ? b0 + bb : b0;  // rows past the batch point at a real row, never read
+                const int b = b0 + bb < B ? b0 + bb : b0;  // rows past the batch point at a real row, never stored
                 ap[bb] = sb + (L.off_a_in + static_cast<uint64_t>(b) * static_cast<uint64_t>(n_in)) * ss;
             }
-            for (uint32_t blk = blk_first; blk <= blk_last; ++blk) {
-                T w[4];
+            uint32_t blk = blk_first;
+            T w[4];
+            if (q0 != 0) {  // the row starts inside a block
                 weight_block<T>(a, L, l, seed, pb, blk, w);
-                // The block's words that belong to row i: q0 <= q < q1.
-                const int q0 = blk == blk_first ? static_cast<int>(e_begin & 3u) : 0;
-                const int q1 = blk == blk_last ? static_cast<int>(e_last & 3u) + 1 : 4;
-                for (int q = 0; q < 4; ++q) {
-                    if (q < q0 || q >= q1) continue;
+                forward_part<T, BT>(w, q0, blk == blk_last ? q1 : 4, acc, ap, ss);
+                ++blk;
+            }
+            for (; blk < whole_end; ++blk) {
+                weight_block<T>(a, L, l, seed, pb, blk, w);
+                for (int q = 0; q < 4; ++q)
                     for (int bb = 0; bb < BT; ++bb) {
-                        if (BT == 1 || b0 + bb < B) acc[bb] += w[q] * *ap[bb];  // [sweep:forward weights=4]
+                        acc[bb] += w[q] * *ap[bb];  // [sweep:forward weights=4]
                         ap[bb] += ss;
                     }
-                }
+            }
+            if (blk <= blk_last) {  // the row ends inside a block (not the one it started in)
+                weight_block<T>(a, L, l, seed, pb, blk, w);
+                forward_part<T, BT>(w, 0, q1, acc, ap, ss);
             }
             for (int bb = 0; bb < BT; ++bb) {
                 if (b0 + bb >= B) break;
@@ -171,24 +205,23 @@ GS_HD double forward_rows(const NetArgs<T>& a, const LayerDesc& L, int l, uint64
 // gradient gprev = res*g + W^T delta (not needed below layer 0, l = 0) and the
 // weight-gradient statistics, added to wabs, wsq, wmax. BT batch rows per walk over
 // the rows i (BT = 1: batch 1 only); every sum runs in the same order whatever BT
-// is. At batch 1 each delta is loaded once for both the input gradient and G_ij,
-// and the four a_in values stay in registers.
-template <class T, int BT>
+// is. Each delta is loaded once for both the input gradient and G_ij, and the
+// tile's a_in values (four columns of BT rows) stay in registers, so
+// G_ij = sum_b delta_bi a_bj needs scratch only for batch rows past the first tile.
+// Aligned (n_in % 4 == 0, the common widths): every row's four words are one
+// Philox block, i*(n_in/4) + J, and every group has four columns; otherwise
+// weight_run4 picks them from one or two blocks.
+template <class T, int BT, bool Aligned>
 GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, int t, int P, T* sb,
                         uint64_t ss, uint64_t gc, uint64_t gp, double& wabs, double& wsq, double& wmax) {
     auto S = [sb, ss](uint64_t k) -> T& { return sb[k * ss]; };
     const int B = a.batch, n_in = L.n_in, n_out = L.n_out;
     const bool need_gp = l > 0;
-    // BT = 1 only runs batch 1 (network_body dispatches), so its one tile is the
-    // batch: the delta and the four a_in values the statistics need are already in
-    // registers. Wider tiles read them from scratch (registers for a 4x4 a_in tile
-    // would cost occupancy).
-    constexpr bool whole = BT == 1;
     const int nq = (n_in + 3) / 4;
-    const uint64_t dstep = static_cast<uint64_t>(n_out) * ss, astep = static_cast<uint64_t>(n_in) * ss;  // one batch row
+    const uint64_t astep = static_cast<uint64_t>(n_in) * ss, dstep = static_cast<uint64_t>(n_out) * ss;  // one batch row
     for (int J = t; J < nq; J += P) {
         const int j0 = 4 * J;
-        const int c = n_in - j0 < 4 ? n_in - j0 : 4;
+        const int c = Aligned ? 4 : (n_in - j0 < 4 ? n_in - j0 : 4);
         T cabs[4], cmax[4];
         double csq[4];  // squares of T gradients in double, as the CPU backend: 1e-20 squared is no 0
         for (int q = 0; q < 4; ++q) {
@@ -196,45 +229,66 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
             csq[q] = 0.0;
         }
         for (int b0 = 0; b0 < (BT == 1 ? 1 : B); b0 += BT) {
-            const bool first = b0 == 0;
+            const bool first = b0 == 0;  // the statistics take the whole batch during the first tile
             if (!first && !need_gp) break;
-            T g4[BT][4], ain[4];
-            if constexpr (whole)
-                for (int q = 0; q < 4; ++q) ain[q] = q < c ? S(L.off_a_in + j0 + q) : T(0);
+            T g4[BT][4], ain[BT][4];
+            bool real[BT];
             const T* dp[BT];  // delta[b0 + bb][i] for the next i
             for (int bb = 0; bb < BT; ++bb) {
-                const bool real = BT == 1 || b0 + bb < B;
-                const uint64_t b = static_cast<uint64_t>(real ? b0 + bb : b0);  // rows past the batch: a real row, never read
+                real[bb] = BT == 1 || b0 + bb < B;
+                const uint64_t b = static_cast<uint64_t>(real[bb] ? b0 + bb : b0);  // rows past the batch: a real row, never used
                 dp[bb] = sb + (a.off_delta + b * static_cast<uint64_t>(n_out)) * ss;
-                for (int q = 0; q < 4; ++q) g4[bb][q] = (need_gp && L.res && real && q < c) ? S(gc + b * n_in + j0 + q) : T(0);
+                for (int q = 0; q < 4; ++q) {
+                    const bool in = real[bb] && q < c;
+                    g4[bb][q] = (need_gp && L.res && in) ? S(gc + b * n_in + j0 + q) : T(0);
+                    // 0 for rows past the batch: their d is 0 too, and 0 * 0 added to G
+                    // changes no bit of |G| (at most -0 to +0), whatever G is.
+                    ain[bb][q] = (first && in) ? S(L.off_a_in + b * n_in + j0 + q) : T(0);
+                }
             }
-            uint32_t e0 = static_cast<uint32_t>(j0);  // flattened index of W[i][j0]
-            for (int i = 0; i < n_out; ++i, e0 += static_cast<uint32_t>(n_in)) {
+            // Batch rows past the first tile (B > BT), for G: delta[BT][i] and a_in[BT][j0].
+            const uint64_t rest = B > BT ? static_cast<uint64_t>(BT) : 0;  // B <= BT: never read, kept inside the buffer
+            const T* dq = sb + (a.off_delta + rest * n_out) * ss;
+            const T* const aq0 = sb + (L.off_a_in + rest * n_in + j0) * ss;
+            uint32_t e0 = static_cast<uint32_t>(j0);  // flattened index of W[i][j0] (its block when aligned: e0 / 4)
+            for (int i = 0; i < n_out; ++i, e0 += static_cast<uint32_t>(n_in), dq += ss) {
                 T d[BT];
                 for (int bb = 0; bb < BT; ++bb) {
-                    d[bb] = (BT == 1 || b0 + bb < B) ? *dp[bb] : T(0);
+                    const T x = *dp[bb];
+                    d[bb] = real[bb] ? x : T(0);
                     dp[bb] += ss;
                 }
                 if (need_gp) {
                     T w[4];
-                    weight_run4<T>(a, L, l, seed, pb, e0, c, w);
-                    for (int bb = 0; bb < BT; ++bb) {
-                        if (b0 + bb >= B) break;
+                    if constexpr (Aligned) weight_block<T>(a, L, l, seed, pb, e0 >> 2, w);
+                    else weight_run4<T, false>(a, L, l, seed, pb, e0, c, w);  // w[q >= c] unused
+                    // Rows past the batch add w * 0 to a sum that is never stored.
+                    for (int bb = 0; bb < BT; ++bb)
                         for (int q = 0; q < 4; ++q) g4[bb][q] += w[q] * d[bb];  // [sweep:backward weights=4]
-                    }
                 }
                 if (first) {
+                    T G[4];
                     for (int q = 0; q < 4; ++q) {
-                        if (q >= c) break;
-                        T G = T(0);
-                        if constexpr (whole) {
-                            G += d[0] * ain[q];
-                        } else {
-                            const T* dq = sb + (a.off_delta + static_cast<uint64_t>(i)) * ss;
-                            const T* aq = sb + (L.off_a_in + static_cast<uint64_t>(j0 + q)) * ss;
-                            for (int b = 0; b < B; ++b, dq += dstep, aq += astep) G += *dq * *aq;
+                        G[q] = T(0);
+                        for (int bb = 0; bb < BT; ++bb) G[q] += d[bb] * ain[bb][q];
+                    }
+                    if constexpr (BT > 1) {
+                        // The rest of the batch, b ascending as before: one delta load per
+                        // row for the four columns.
+                        const T* dr = dq;
+                        const T* ar = aq0;
+                        GS_NO_UNROLL
+                        for (int b = BT; b < B; ++b, dr += dstep, ar += astep) {
+                            const T dv = *dr;
+                            for (int q = 0; q < 4; ++q)
+                                if (q < c) G[q] += dv * ar[q * ss];
                         }
-                        const T ag = std::fabs(G);
+                    }
+                    // All four columns, also past the layer's last (q >= c, the last
+                    // group of an unaligned layer): those sums are never folded into
+                    // wabs/wsq/wmax below, and the loop needs no per-column branch.
+                    for (int q = 0; q < 4; ++q) {
+                        const T ag = std::fabs(G[q]);
                         cabs[q] += ag;
                         csq[q] += static_cast<double>(ag) * static_cast<double>(ag);
                         cmax[q] = nan_max(cmax[q], ag);
@@ -243,7 +297,7 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
             }
             if (need_gp)
                 for (int bb = 0; bb < BT; ++bb) {
-                    if (b0 + bb >= B) break;
+                    if (!real[bb]) break;
                     for (int q = 0; q < c; ++q) S(gp + static_cast<uint64_t>(b0 + bb) * n_in + j0 + q) = g4[bb][q];
                 }
         }
@@ -255,10 +309,14 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
     }
 }
 
-template <class T, class Sync>
-GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double* red, Sync& sync) {
-    T* const sb = a.soa ? a.scratch + net : a.scratch + net * a.scratch_per_net;
-    const uint64_t ss = a.soa ? a.nets : 1;
+// The body for one scratch layout (Soa: element e of network k at e * nets + k,
+// the P = 1 schedule; else contiguous per network, stride 1). The stride as a
+// compile-time 1 lets the block-per-network sweeps address a row's words with
+// immediate offsets instead of stepping a pointer per word.
+template <class T, bool Soa, class Sync>
+GS_HD void network_body_for(const NetArgs<T>& a, uint64_t net, int t, int P, double* red, Sync& sync) {
+    T* const sb = Soa ? a.scratch + net : a.scratch + net * a.scratch_per_net;
+    const uint64_t ss = Soa ? a.nets : 1;
     auto S = [sb, ss](uint64_t k) -> T& { return sb[k * ss]; };
 
     const uint64_t seed = a.seed0 + net;
@@ -381,10 +439,17 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
 
         // Column sweep: input gradient (not needed below layer 0) and weight-gradient statistics.
         double wabs = 0, wsq = 0, wmax = 0;
-        if (B == 1)
-            column_sweep<T, 1>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
-        else
-            column_sweep<T, kBatchTile>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
+        // Batch 1 gets a one-row tile, every other batch the tile of 4; rows that start
+        // on a block boundary (n_in % 4 == 0) one Philox block per row and group.
+        // Each sum has the same order in every variant.
+        const bool aligned = n_in % 4 == 0;
+        if (B == 1) {
+            if (aligned) column_sweep<T, 1, true>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
+            else column_sweep<T, 1, false>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
+        } else {
+            if (aligned) column_sweep<T, kBatchTile, true>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
+            else column_sweep<T, kBatchTile, false>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
+        }
         group_reduce3(red, t, P, sync, wabs, wsq, wmax);
         const double numel = static_cast<double>(n_in) * static_cast<double>(n_out);
         if (t == 0) {
@@ -420,6 +485,17 @@ GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double*
         gc = gp;
         gp = tmp;
     }
+}
+
+// One network, run by thread t of its group of P. The scratch layout follows P
+// (make_args: soa exactly when P == 1), so the test on P both picks the layout
+// and, in the kernel's P == 1 branch, is decided at compile time.
+template <class T, class Sync>
+GS_HD void network_body(const NetArgs<T>& a, uint64_t net, int t, int P, double* red, Sync& sync) {
+    if (P == 1)
+        network_body_for<T, true>(a, net, t, P, red, sync);
+    else
+        network_body_for<T, false>(a, net, t, P, red, sync);
 }
 
 }  // namespace gs::kern

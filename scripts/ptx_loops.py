@@ -131,7 +131,110 @@ def blocks_of(files, body):
     return [b for b in blocks if b["ins"] or b["label"]]
 
 
+def parse_sass(text):
+    """nvdisasm -gi -c output -> [(function name, blocks)], blocks as blocks_of makes
+    them: instructions with their (file, line, inlined-at file, inlined-at line),
+    labels .L_x_N, a block ending after every branch, EXIT or RET. A `//##` group
+    names the innermost location first, then its callers."""
+    funcs, cur, blocks, loc, pending = [], None, None, None, []
+    for raw in text.split("\n"):
+        s = raw.strip()
+        m = re.match(r"^\.text\.(\S+):$", s)
+        if m:
+            blocks = [{"label": None, "ins": []}]
+            cur = (m.group(1), blocks)
+            funcs.append(cur)
+            continue
+        if cur is None:
+            continue
+        m = re.match(r'//## File "([^"]+)", line (\d+)(?: inlined at "([^"]+)", line (\d+))?', s)
+        if m:
+            pending.append((m.group(1).split("/")[-1], int(m.group(2)),
+                            m.group(3).split("/")[-1] if m.group(3) else None, int(m.group(4)) if m.group(4) else None))
+            continue
+        if pending:
+            loc, pending = pending[0], []
+        m = re.match(r"^(\.L_x_\d+):$", s)
+        if m:
+            blocks.append({"label": m.group(1), "ins": []})
+            continue
+        m = re.match(r"^/\*[0-9a-f]+\*/\s+(.*?)\s*;", s)
+        if not m:
+            continue
+        ins = m.group(1)
+        blocks[-1]["ins"].append((ins, loc))
+        if re.search(r"\b(BRA|BRX|JMP|JMX)\b", ins) or re.match(r"^(@!?U?P\w+\s+)?(EXIT|RET)\b", ins):
+            blocks.append({"label": None, "ins": []})
+    out = []
+    for name, bl in funcs:
+        kept = [b for b in bl if b["ins"] or b["label"]]
+        for b in kept:
+            b["sass"] = True
+        out.append((name, kept))
+    return out
+
+
+def sass_succ(blocks):
+    """Successors of each SASS block: a branch's target label (every label a BRX
+    names), the next block unless the block ends in an unconditional branch, EXIT or RET."""
+    idx = {b["label"]: i for i, b in enumerate(blocks) if b["label"]}
+    succ = []
+    for i, b in enumerate(blocks):
+        s = []
+        last = b["ins"][-1][0] if b["ins"] else ""
+        pred = re.match(r"^@!?U?P[T0-9]+\s+", last)
+        targets = re.findall(r"\((\.L_x_\d+)\)", last) if re.search(r"\b(BRA|BRX|JMP|JMX)\b", last) else []
+        s.extend(idx[t] for t in targets if t in idx)
+        ends = bool(targets) or re.search(r"\b(BRX|JMX)\b", last) or re.match(r"^(EXIT|RET)\b", last)
+        if not ends or pred:
+            s.append(i + 1)
+        succ.append([t for t in s if t < len(blocks)])
+    pred_l = [[] for _ in blocks]
+    for i, s in enumerate(succ):
+        for t in s:
+            pred_l[t].append(i)
+    return succ, pred_l
+
+
+def sass_rare(blocks, succ):
+    """SASS form of the slow-path edges: a branch on a predicate set by comparing
+    |x| with 105615 (float) or 2^31 (double), the Payne-Hanek threshold, or x with
+    infinity; the side where |x| is large (or infinite) is rare."""
+    rare = set()
+    for u, b in enumerate(blocks):
+        if not b["ins"] or len(succ[u]) != 2:
+            continue
+        m = re.match(r"^@(!?)(P\d)\s+BRA", b["ins"][-1][0])
+        if not m:
+            continue
+        # SASS reuses predicate registers: the compare that set this one is the
+        # last instruction of the block writing it.
+        setp = None
+        for s, _ in reversed(b["ins"][:-1]):
+            w = re.match(r"^(?:@!?P\w+\s+)?\S+\s+(P\d)\b", s)
+            if w and w.group(1) == m.group(2):
+                c = re.match(r"^(?:@!?P\w+\s+)?[FD]SETP\.(\w+)(?:\.\w+)*\s+P\d,\s*P\w+,\s*([^,]+),\s*([^,]+),", s)
+                if c:
+                    setp = (c.group(1), c.group(2).strip() + " " + c.group(3).strip())
+                break
+        if setp is None:
+            continue
+        cmp, ops = setp
+        taken, fall = succ[u][0], succ[u][1]
+        if re.search(r"\b(105615|2\.14748\d*e\+09|2147483648)\b", ops):
+            big = cmp in ("GE", "GEU", "GT", "GTU")
+        elif "INF" in ops and cmp in ("EQ", "EQU", "NE", "NEU"):
+            big = cmp in ("EQ", "EQU")
+        else:
+            continue
+        # big: the predicate is true on the rare side
+        rare.add((u, taken if big != bool(m.group(1)) else fall))
+    return rare
+
+
 def cfg(blocks):
+    if blocks and blocks[0].get("sass"):
+        return sass_succ(blocks)
     idx = {b["label"]: i for i, b in enumerate(blocks) if b["label"]}
     succ = []
     for i, b in enumerate(blocks):
@@ -210,7 +313,11 @@ def analyse(blocks, tags, anchor_lines):
             if m:
                 setp[m.group(3)] = (m.group(1), m.group(4))
     rare = set()
+    if blocks and blocks[0].get("sass"):
+        rare = sass_rare(blocks, succ)
     for u, b in enumerate(blocks):
+        if blocks[0].get("sass"):
+            break
         if not b["ins"]:
             continue
         m = re.match(r"@(!?)(%p\d+)\s+bra(?:\.uni)?\s+(\$L__\w+)", b["ins"][-1][0])
@@ -300,9 +407,17 @@ def analyse(blocks, tags, anchor_lines):
                     for t in succ_in[n]:
                         if not region_is(t, excluded, own):
                             st.append(t)
-                ins = [i for k in seen for i in blocks[k]["ins"]]
+                # Loops nested in the sweep loop (the batch rows past the first tile
+                # in the backward's statistics) run a data-dependent number of times,
+                # possibly none: counted apart, per pass.
+                nested = set()
+                for h2, b2 in loops:
+                    if h2 != h and b2 < body:
+                        nested |= b2
+                ins = [i for k in seen - nested for i in blocks[k]["ins"]]
+                inner = sum(len(blocks[k]["ins"]) for k in seen & nested)
                 philox = sum(1 for _, loc in ins if loc and loc[0] == "philox.hpp")
-                per[scen] = (len(ins), philox)
+                per[scen] = (len(ins), philox, inner)
                 if DETAIL and scen == "uniform":
                     by = Counter(f"{loc[0]}:{loc[1]}" if loc else "?" for _, loc in ins)
                     print(f"    [{sweep} {scen}] " + ", ".join(f"{k} {v}" for k, v in by.most_common(25)))
@@ -311,11 +426,36 @@ def analyse(blocks, tags, anchor_lines):
     return results
 
 
+def cubin_abi7(src, dst):
+    """Copies a cubin, its ELF header rewritten from CUDA 12.x/13's ABI version 8
+    (architecture in e_flags bits 8..15) to version 7 (architecture in bits 0..7 and
+    16..23, 64-bit addresses, unified texture mode), which CUDA 11.8's nvdisasm
+    reads. The sections are untouched."""
+    import struct
+    d = bytearray(open(src, "rb").read())
+    if d[:4] != b"\x7fELF":
+        sys.exit(f"{src}: not an ELF file")
+    if d[8] == 8:
+        sm = (struct.unpack_from("<I", d, 48)[0] >> 8) & 0xFF
+        d[8] = 7
+        struct.pack_into("<I", d, 48, (sm << 16) | 0x400 | 0x100 | sm)
+    open(dst, "wb").write(bytes(d))
+
+
 def main():
+    if sys.argv[1] == "--cubin-abi7":
+        cubin_abi7(sys.argv[2], sys.argv[3])
+        return
     ptx_path, root = sys.argv[1], sys.argv[2]
-    with open(ptx_path) as f:
-        ptx = f.read().split("\n")
+    sass_path = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--sass" else None
     tags = load_tags(root)
+    if sass_path:
+        with open(sass_path) as f:
+            funcs = parse_sass(f.read())
+        ptx = []
+    else:
+        with open(ptx_path) as f:
+            ptx = f.read().split("\n")
     anchor_lines = anchors(root)
     weights = {}
     with open(f"{root}/kernels/network_body.cuh") as f:
@@ -323,14 +463,18 @@ def main():
             m = re.search(r"//\s*\[sweep:(\w+)\s+weights=(\d+)\]", text)
             if m:
                 weights[m.group(1)] = int(m.group(2))
-    files, entries = parse(ptx)
+    unit = "SASS" if sass_path else "PTX"
+    if sass_path:
+        entries = funcs
+    else:
+        files, entries = parse(ptx)
     for name, body in entries:
         if "network_kernel" not in name:
             continue
         kind = "float" if "network_kernelIf" in name else "double" if "network_kernelId" in name else name
-        blocks = blocks_of(files, body)
+        blocks = body if sass_path else blocks_of(files, body)
         n_all = sum(len(b["ins"]) for b in blocks)
-        print(f"network_kernel<{kind}>: {n_all} PTX instructions in the entry")
+        print(f"network_kernel<{kind}>: {n_all} {unit} instructions in the entry")
         res = analyse(blocks, tags, anchor_lines)
         for sweep, site, total, per in sorted(res, key=lambda r: (r[0] != "forward", r[0], r[1])):
             w = weights.get(sweep, 4)
@@ -346,9 +490,10 @@ def main():
                     except OSError:
                         pass
             print(f"  {sweep} loop, inlined at {call}")
+            nested = f" | nested loop {u[2]:3d} per pass" if u[2] else ""
             print(f"    all paths {total:5d} | "
                   f"uniform {u[0]:4d} = {u[0] / w:6.1f}/weight | normal {n[0]:4d} = {n[0] / w:6.1f}/weight | "
-                  f"philox.hpp {u[1]:4d} ({w} weights per iteration)")
+                  f"philox.hpp {u[1]:4d} ({w} weights per iteration){nested}")
 
 
 if __name__ == "__main__":

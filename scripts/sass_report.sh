@@ -15,12 +15,26 @@ NVCC="${NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}"
 PTXAS="$(dirname "$NVCC")/ptxas"
 ARCH=sm_90
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+# SASS_REPORT_KEEP=DIR: the PTX, cubin and disassembly stay there for reading.
+trap 'if [[ -n "${SASS_REPORT_KEEP:-}" ]]; then mkdir -p "$SASS_REPORT_KEEP"; cp "$tmp"/k.* "$SASS_REPORT_KEEP"/; fi; rm -rf "$tmp"' EXIT
 
 # The flags of gradsweep_cuda in CMakeLists.txt (Release), for one architecture.
 "$NVCC" -std=c++20 --expt-relaxed-constexpr -lineinfo -O3 -DNDEBUG -I include -I kernels \
     -arch="$ARCH" -ptx kernels/cuda_backend.cu -o "$tmp/k.ptx"
 "$PTXAS" -arch="$ARCH" -O3 -v --generate-line-info "$tmp/k.ptx" -o "$tmp/k.cubin" 2>"$tmp/ptxas.txt"
+
+# A SASS disassembler, optional: NVDISASM, else nvdisasm on PATH or next to nvcc.
+# CUDA 13's toolkit here ships none; CUDA 11.8's (Debian's non-free
+# nvidia-cuda-toolkit, unpacked anywhere with dpkg -x) reads this cubin once its ELF
+# header is rewritten to the older ABI (scripts/ptx_loops.py --cubin-abi7).
+NVDISASM="${NVDISASM:-$(command -v nvdisasm || { [[ -x "$(dirname "$NVCC")/nvdisasm" ]] && echo "$(dirname "$NVCC")/nvdisasm"; } || true)}"
+if [[ -n "$NVDISASM" ]]; then
+    python3 scripts/ptx_loops.py --cubin-abi7 "$tmp/k.cubin" "$tmp/k7.cubin"
+    if ! "$NVDISASM" -gi -c "$tmp/k7.cubin" >"$tmp/k.sass" 2>"$tmp/nvdisasm.txt"; then
+        echo "scripts/sass_report.sh: $NVDISASM failed: $(head -c 300 "$tmp/nvdisasm.txt"); SASS counts left out" >&2
+        NVDISASM=""
+    fi
+fi
 
 report() {
     echo "# scripts/sass_report.sh: kernels/cuda_backend.cu for $ARCH"
@@ -36,13 +50,15 @@ report() {
                                                  printf "%-24s %s; %s\n", name, regs, stack; name = "" }
     ' "$tmp/ptxas.txt"
     echo
-    if command -v cuobjdump >/dev/null 2>&1; then
-        echo "## SASS (cuobjdump -sass): instructions per kernel"
-        cuobjdump -sass "$tmp/k.cubin" | awk '/Function :/ { f = $3 } /^ +\/\*[0-9a-f]+\*\// { n[f]++ } END { for (f in n) print f, n[f] }' | sort
-        echo "(the per-loop counts below are still from the PTX)"
+    if [[ -n "$NVDISASM" ]]; then
+        echo "## Inner loops, from the SASS ($("$NVDISASM" --version | grep -o 'release [0-9.]*' || true) nvdisasm)"
+        echo "# issued SASS instructions in one iteration of the innermost loop holding the"
+        echo "# [sweep:...] line, chosen as for the PTX counts below (the same analysis on"
+        echo "# the disassembly); predicated instructions count once each."
+        python3 scripts/ptx_loops.py "$tmp/k.ptx" "$root" --sass "$tmp/k.sass"
         echo
     fi
-    echo "## Inner loops, from the PTX (no SASS disassembler in this CUDA toolkit)"
+    echo "## Inner loops, from the PTX"
     echo "# static PTX instructions in one iteration of the innermost loop holding the"
     echo "# [sweep:...] line; 'uniform'/'normal': philox mode with that init, torch-mode"
     echo "# and zero-init code and the trigonometric slow path left out, both sides of"

@@ -519,3 +519,46 @@ TEST_CASE("the chunk loop keeps its buffers across calls: a reused device gives 
         CHECK(std::memcmp(reused.data(), fresh.data(), fresh.size() * sizeof(double)) == 0);
     }
 }
+
+// Issue 17: the column sweep has one variant for rows that start on a Philox block
+// boundary (every input width a multiple of 4) and one for the others, each with a
+// one-row tile (batch 1) and a four-row tile whose statistics take the rows past
+// the first tile from scratch; the forward handles a row's partial first and last
+// blocks apart. Widths on both sides of the alignment, every batch up to 9 (tiles
+// that are full, partial and more than one), every forced P, both precisions and
+// both rngs, against the CPU backend.
+TEST_CASE("emulated kernel = CPU backend: aligned and unaligned widths, every batch tile, P = 1/32/64/256", "[emu][network]") {
+    const uint64_t seed = gs::test::test_seed(1717);
+    SEED_INFO(seed);
+    std::mt19937_64 rng(seed);
+    auto cpu = make_cpu_backend(1);
+    const int aligned[] = {4, 8, 12, 16, 20, 36, 64}, unaligned[] = {1, 3, 5, 6, 7, 18, 33, 66};
+    const int forced_p[] = {1, 32, 64, 256};
+    double worst = 0;
+    for (int k = 0; k < 64; ++k) {
+        auto width = [&](bool al) { return al ? aligned[rng() % 7] : unaligned[rng() % 8]; };
+        Cell cell = random_cell(rng, CellOptions{8, 3, true});
+        const int depth = cell.depth(), hidden = width(k % 2 == 0);
+        cell.layer_sizes.assign(depth + 1, hidden);
+        cell.layer_sizes.front() = width(k % 4 < 2);
+        cell.layer_sizes.back() = width(rng() % 2 == 0);
+        const int batch = 1 + static_cast<int>(rng() % 9);
+        const Precision precision = k % 3 == 0 ? Precision::float32 : Precision::float64;
+        Spec spec = make_spec(precision, batch, rng() % 3 != 0, rng() % 1000, 2, cell.input_dim(), static_cast<uint32_t>(rng()));
+        if (k % 5 == 0) spec.rng = RngKind::torch;
+        const int P = forced_p[k % 4];
+        const auto want = run_poisoned(*cpu, spec, cell, 0, 2);
+        const auto got = emu::emulate_run_precision(spec, cell, 0, 2, P);
+        std::vector<double> tols(want.size(), 1e-12);
+        if (precision == Precision::float32) {
+            Spec s64 = spec;
+            s64.precision = Precision::float64;
+            tols = float32_tolerance(want, run_poisoned(*cpu, s64, cell, 0, 2), 2e-5, row_stride(cell.depth()));
+        }
+        const Comparison c = compare_rows(got, want, tols, 1e-300, row_stride(cell.depth()));
+        INFO(describe(cell, spec) << " P=" << P << ": " << c.first);
+        CHECK(c.ok());
+        worst = std::max(worst, c.max_rel);
+    }
+    WARN("max relative difference emulated CUDA vs CPU, aligned/unaligned widths: " << worst);
+}
