@@ -22,6 +22,7 @@
 #include "gradsweep/cuda_extras.hpp"
 #include "gradsweep/cuda_sizing.hpp"  // launch_cap
 #include "net_layout.cuh"
+#include "small_net_body.cuh"  // small_shape_index
 
 namespace gs::kern {
 
@@ -33,8 +34,9 @@ inline uint64_t launch_blocks(uint64_t nets, int P) {
     return P == 1 ? (nets + kThreadsPerBlockSoa - 1) / kThreadsPerBlockSoa : nets;
 }
 
-inline CudaLaunchRecord launch_record(uint64_t nets, uint64_t scratch_per_net, int P) {
+inline CudaLaunchRecord launch_record(uint64_t nets, uint64_t scratch_per_net, int P, int small_shape = -1) {
     CudaLaunchRecord r;
+    r.small_kernel = small_shape >= 0;
     r.nets = nets;
     r.blocks = launch_blocks(nets, P);
     r.threads_per_net = P;
@@ -69,6 +71,7 @@ void run_chunks(Dev& dev, const Spec& spec, const Cell& cell, const NetLayout& L
     // them only when this call needs more, and budget() counts them as ours.
 
     NetArgs<T> a = make_args<T>(spec, cell, L);
+    a.small_shape = L.small_kernel ? small_shape_index(L) : -1;
     a.layers = dev.upload_layers(L.layers);
     if (!L.random_input) a.fixed_input = dev.upload_fixed_input(std::vector<T>(L.fixed_input.begin(), L.fixed_input.end()));
 

@@ -17,6 +17,7 @@
 #include "chunk_runner.cuh"
 #include "net_layout.cuh"
 #include "network_body.cuh"
+#include "small_kernels.cuh"
 
 namespace gs {
 
@@ -91,12 +92,15 @@ struct CudaDev {
             cuda_check(cudaEventCreate(&ev.stop), "cudaEventCreate");
             cuda_check(cudaEventRecord(ev.start), "cudaEventRecord");
         }
-        network_kernel<T><<<blocks, P == 1 ? kThreadsPerBlockSoa : P, smem>>>(a, P);
+        if (a.small_shape >= 0)  // the cell's shape has a small-width kernel (small_net_body.cuh)
+            launch_small_network_kernel<T>(a, blocks);
+        else
+            network_kernel<T><<<blocks, P == 1 ? kThreadsPerBlockSoa : P, smem>>>(a, P);
         cuda_check(cudaGetLastError(), "network kernel launch");
         if (hooks.launches) cuda_check(cudaEventRecord(ev.stop), "cudaEventRecord");
         cuda_check(cudaDeviceSynchronize(), "network kernel");
         if (hooks.launches) {
-            CudaLaunchRecord r = launch_record(a.nets, a.scratch_per_net, P);
+            CudaLaunchRecord r = launch_record(a.nets, a.scratch_per_net, P, a.small_shape);
             float ms = 0;
             cuda_check(cudaEventElapsedTime(&ms, ev.start, ev.stop), "cudaEventElapsedTime");
             r.kernel_ms = ms;
@@ -142,6 +146,7 @@ private:
         cuda_check(cudaSetDevice(device_), "cudaSetDevice");
         NetLayout L = make_layout(spec, cell);
         force_threads_per_net(L, hooks_.threads_per_net);
+        L.small_kernel = !hooks_.general_kernel_only;
         if (spec.precision == Precision::float32) {
             CudaDev<float> dev{layers_, fixed_, scratch_, params_, rows_, hooks_};
             run_chunks<float>(dev, spec, cell, L, seed_offset, count, host_out, d_rows);

@@ -51,6 +51,7 @@ struct NetArgs {
     T* scratch = nullptr;
     uint64_t scratch_per_net = 0, nets = 0;
     int soa = 0;
+    int small_shape = -1;  // kSmallShapes index (small_net_body.cuh) of the body that runs, -1: network_body
     uint64_t off_g0 = 0, off_g1 = 0, off_delta = 0;  // upstream gradient (two) and delta, [b][unit]
     double* out = nullptr;  // row_stride(depth) doubles per network
     int stride = 0;
@@ -60,6 +61,7 @@ struct NetLayout {
     std::vector<LayerDesc> layers;
     int depth = 0, batch = 1, max_width = 0, input_dim = 0;
     int threads_per_net = 1;
+    bool small_kernel = true;  // false: network_body for every shape (test hook, for comparisons)
     bool torch = false, random_input = true, bias = true;
     uint64_t scratch_per_net = 0;  // elements
     uint64_t off_g0 = 0, off_g1 = 0, off_delta = 0;

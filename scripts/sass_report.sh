@@ -66,4 +66,33 @@ report() {
     python3 scripts/ptx_loops.py "$tmp/k.ptx" "$root"
 }
 
-if [[ $# -ge 1 ]]; then report >"$1"; else report; fi
+# The small-width kernels (kernels/small_kernels.cu): ptxas -v per shape, and the
+# instructions one network of the benchmarks' 5 x 3 cell runs, from the probe
+# (GS_SMALL_KERNEL_PROBE: that cell with every setting a constant) by
+# scripts/ptx_entry_count.py.
+small_report() {
+    "$NVCC" -std=c++20 --expt-relaxed-constexpr -lineinfo -O3 -DNDEBUG -I include -I kernels \
+        -arch="$ARCH" -ptx kernels/small_kernels.cu -o "$tmp/s.ptx"
+    "$PTXAS" -arch="$ARCH" -O3 -v "$tmp/s.ptx" -o "$tmp/s.cubin" 2>"$tmp/ptxas_s.txt"
+    "$NVCC" -std=c++20 --expt-relaxed-constexpr -lineinfo -O3 -DNDEBUG -DGS_SMALL_KERNEL_PROBE -I include -I kernels \
+        -arch="$ARCH" -ptx kernels/small_kernels.cu -o "$tmp/probe.ptx"
+    echo
+    echo "## Small-width kernels (kernels/small_kernels.cu), ptxas -v"
+    awk '
+        /Compiling entry function/ { name = $0; sub(/.*small_network_kernelI/, "", name); sub(/EEvNS0.*/, "", name);
+                                      t = substr(name, 1, 1) == "f" ? "float" : "double"; sub(/^[fd]Li/, "", name);
+                                      gsub(/ELi/, ",", name); name = "small_network_kernel<" t "," name ">" }
+        /bytes stack frame/ && name != "" { stack = $0; gsub(/^ +/, "", stack) }
+        /Used [0-9]+ registers/ && name != "" { regs = $0; sub(/.*Used /, "", regs); sub(/,.*/, "", regs);
+                                                 printf "%-36s %s; %s\n", name, regs, stack; name = "" }
+    ' "$tmp/ptxas_s.txt"
+    echo
+    echo "## Small-width kernel, one network of sizes 3-3-3-3-3-1 (shortcut, bias, uniform init, fixed input)"
+    echo "# PTX instructions on the probe's path (decided branches followed, data-dependent ones both sides)."
+    echo "# PTX is not SASS: ptxas fuses each mul.lo/mul.hi pair into one IMAD.WIDE.U32 and each pair of xors into one LOP3."
+    python3 scripts/ptx_entry_count.py "$tmp/probe.ptx" small_probe_kernelIfLNS_10ActivationE0E small_probe_kernelIfLNS_10ActivationE1E \
+        small_probe_kernelIdLNS_10ActivationE0E | sed -e 's/small_probe_kernelIfLNS_10ActivationE0E/float, relu/' \
+        -e 's/small_probe_kernelIfLNS_10ActivationE1E/float, gelu/' -e 's/small_probe_kernelIdLNS_10ActivationE0E/double, relu/'
+}
+
+if [[ $# -ge 1 ]]; then { report; small_report; } >"$1"; else report; small_report; fi

@@ -46,6 +46,7 @@ struct CudaLaunchRecord {
     uint64_t nets = 0;              // networks in this launch
     uint64_t blocks = 0;            // grid size (x)
     int threads_per_net = 0;        // P: 1 = thread per network, else block (of P threads) per network
+    bool small_kernel = false;      // the small-width body (kernels/small_net_body.cuh) ran, not network_body
     uint64_t scratch_elements = 0;  // largest scratch index + 1 the launch may touch (nets x per-network scratch)
     double kernel_ms = 0;           // CUDA event time of the kernel alone (0 under emulation)
 };
@@ -53,6 +54,7 @@ struct CudaTestHooks {
     int threads_per_net = 0;           // 0: the cell's own P; else 1 or a power of two 2..256 (others throw)
     uint64_t memory_budget_bytes = 0;  // 0: free device memory less the margin; else the smaller of the two
     std::vector<CudaLaunchRecord>* launches = nullptr;  // appended to by every launch when set
+    bool general_kernel_only = false;  // true: network_body even where the small-width body applies
 };
 // make_cuda_backend with hooks; throws std::invalid_argument for a forced P out of
 // range, std::runtime_error as make_cuda_backend does.

@@ -127,6 +127,11 @@ void run_block(int P, Fn&& fn) {
     block.run();
 }
 
+// The small-width body over a launch's networks (emu_small_launch.cpp: its
+// shapes are compiled in that one file rather than in every test's).
+template <class T>
+void run_small_networks(const kern::NetArgs<T>& a);
+
 template <class T>
 struct EmuDev {
     uint64_t budget_bytes = uint64_t{1} << 30;
@@ -162,9 +167,13 @@ struct EmuDev {
     void upload_params(T* dst, const std::vector<T>& src) { std::memcpy(dst, src.data(), src.size() * sizeof(T)); }
     void launch(const kern::NetArgs<T>& a, int P) {
         launches.push_back(a.nets);
-        records.push_back(kern::launch_record(a.nets, a.scratch_per_net, P));
+        records.push_back(kern::launch_record(a.nets, a.scratch_per_net, P, a.small_shape));
         // Scratch of the previous launch is stale: poison it so nothing can rely on it.
         std::fill(scratch.begin(), scratch.end(), poison());
+        if (a.small_shape >= 0) {
+            run_small_networks<T>(a);
+            return;
+        }
         std::vector<double> red(3 * static_cast<size_t>(P), std::numeric_limits<double>::quiet_NaN());
         for (uint64_t net = 0; net < a.nets; ++net)
             run_block(P, [&](int t, auto& sync) { kern::network_body<T>(a, net, t, P, red.data(), sync); });
@@ -176,9 +185,11 @@ struct EmuDev {
 // the backend's choice; otherwise it is forced (1, or a power of two >= 2).
 template <class T>
 std::vector<double> emulate_run(const Spec& spec, const Cell& cell, uint64_t off, uint64_t count, int threads_per_net = 0,
-                                uint64_t budget = uint64_t{1} << 30, std::vector<uint64_t>* launches = nullptr) {
+                                uint64_t budget = uint64_t{1} << 30, std::vector<uint64_t>* launches = nullptr,
+                                bool small_kernel = true) {
     kern::NetLayout L = kern::make_layout(spec, cell);
     if (threads_per_net > 0) L.threads_per_net = threads_per_net;
+    L.small_kernel = small_kernel;
     EmuDev<T> dev;
     dev.budget_bytes = budget;
     std::vector<double> out(count * row_stride(cell.depth()), std::numeric_limits<double>::quiet_NaN());
@@ -194,6 +205,7 @@ std::vector<double> emulate_run_hooked(const Spec& spec, const Cell& cell, uint6
                                        const CudaTestHooks& hooks) {
     kern::NetLayout L = kern::make_layout(spec, cell);
     kern::force_threads_per_net(L, hooks.threads_per_net);
+    L.small_kernel = !hooks.general_kernel_only;
     EmuDev<T> dev;
     dev.budget_bytes = kern::capped_budget(uint64_t{1} << 30, hooks.memory_budget_bytes);
     std::vector<double> out(count * row_stride(cell.depth()), std::numeric_limits<double>::quiet_NaN());
