@@ -89,10 +89,19 @@ small_report() {
     echo
     echo "## Small-width kernel, one network of sizes 3-3-3-3-3-1 (shortcut, bias, uniform init, fixed input)"
     echo "# PTX instructions on the probe's path (decided branches followed, data-dependent ones both sides)."
-    echo "# PTX is not SASS: ptxas fuses each mul.lo/mul.hi pair into one IMAD.WIDE.U32 and each pair of xors into one LOP3."
+    echo "# PTX is not SASS: ptxas turns each pair of xors into one LOP3 and expands double division and sqrt."
+    local names="-e s/small_probe_kernelIfLNS_10ActivationE0E.*/float,relu/ -e s/small_probe_kernelIfLNS_10ActivationE1E.*/float,gelu/ -e s/small_probe_kernelIdLNS_10ActivationE0E.*/double,relu/"
     python3 scripts/ptx_entry_count.py "$tmp/probe.ptx" small_probe_kernelIfLNS_10ActivationE0E small_probe_kernelIfLNS_10ActivationE1E \
-        small_probe_kernelIdLNS_10ActivationE0E | sed -e 's/small_probe_kernelIfLNS_10ActivationE0E/float, relu/' \
-        -e 's/small_probe_kernelIfLNS_10ActivationE1E/float, gelu/' -e 's/small_probe_kernelIdLNS_10ActivationE0E/double, relu/'
+        small_probe_kernelIdLNS_10ActivationE0E | sed $names
+    if [[ -n "$NVDISASM" ]]; then
+        "$PTXAS" -arch="$ARCH" -O3 "$tmp/probe.ptx" -o "$tmp/probe.cubin"
+        python3 scripts/ptx_loops.py --cubin-abi7 "$tmp/probe.cubin" "$tmp/probe7.cubin"
+        "$NVDISASM" -c "$tmp/probe7.cubin" >"$tmp/probe.sass"
+        echo "# SASS of the whole probe kernel (every instruction but NOP padding once, the division's slow path included)"
+        awk '/\.text\./ { f = $0; sub(/.*\.text\./, "", f); sub(/:.*/, "", f) }
+             /^ +\/\*[0-9a-f]+\*\// && f ~ /probe/ && $0 !~ /NOP/ { n[f]++; if ($0 ~ / BRA /) b[f]++ }
+             END { for (f in n) printf "%6d SASS instructions, %3d branches: %s\n", n[f], b[f], f }' "$tmp/probe.sass" | sort -k6 | sed $names
+    fi
 }
 
 if [[ $# -ge 1 ]]; then { report; small_report; } >"$1"; else report; small_report; fi
