@@ -203,6 +203,11 @@ if [ "${GS_ACCEPT_ROLE:-}" != worker ]; then
   out=$(cd "$out" && pwd)
   work=$(mktemp -d "${TMPDIR:-/tmp}/gs-accept.XXXXXX")
   echo "gpu_accept.sh: output $out, deadline ${deadline_s}s" | tee "$out/summary.txt"
+  # gpu_accept_prep.sh gzips the binaries (their kernel images put three of them
+  # past the 64 MiB the device tool carries): unpacked here, once.
+  for gz in "$carry"/bin/*.gz; do
+    [ -f "$gz" ] && { gunzip -f "$gz" || echo "gpu_accept.sh: cannot unpack $gz" >&2; }
+  done
   GS_ACCEPT_ROLE=worker GS_ACCEPT_OUT=$out GS_ACCEPT_WORK=$work GS_ACCEPT_ROOT=$root GS_ACCEPT_CARRY=$carry \
     GS_ACCEPT_T_START=$t_start GS_ACCEPT_T_END=$t_end GS_ACCEPT_REQUIRE_GPU=$require_gpu bash "$0" </dev/null &
   worker=$!

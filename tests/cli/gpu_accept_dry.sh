@@ -49,7 +49,7 @@ bash "$src/scripts/gpu_accept_prep.sh" --from-build "$bdir" --no-debs --carry "$
 for want in "command:   bash" "--require-gpu --bundle" "carry:     [" "timeout_s: 530"; do
   grep -qF -- "$want" "$work/prep.out" || fail "prep output lacks '$want': $(cat "$work/prep.out")"
 done
-for f in bin/gradsweep bin/gradsweep_gpu_tests bin/bench_cuda_kernels scripts/gpu_accept.sh scripts/gpu_accept_compare.py \
+for f in bin/gradsweep.gz bin/gradsweep_gpu_tests.gz bin/bench_cuda_kernels.gz scripts/gpu_accept.sh scripts/gpu_accept_compare.py \
          scripts/sanitize.sh data/tests/data/torch_cases.json manifest.txt; do
   [ -f "$work/carry/$f" ] || fail "carry lacks $f"
 done
