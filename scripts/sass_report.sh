@@ -79,7 +79,7 @@ small_report() {
     echo
     echo "## Small-width kernels (kernels/small_kernels.cu), ptxas -v"
     awk '
-        /Compiling entry function/ { name = $0; sub(/.*small_network_kernelI/, "", name); sub(/EEvNS0.*/, "", name);
+        /Compiling entry function/ { name = $0; sub(/.*small_network_kernelI/, "", name); sub(/EEEvNS0.*/, "", name);
                                       t = substr(name, 1, 1) == "f" ? "float" : "double"; sub(/^[fd]Li/, "", name);
                                       gsub(/ELi/, ",", name); name = "small_network_kernel<" t "," name ">" }
         /bytes stack frame/ && name != "" { stack = $0; gsub(/^ +/, "", stack) }
@@ -90,9 +90,11 @@ small_report() {
     echo "## Small-width kernel, one network of sizes 3-3-3-3-3-1 (shortcut, bias, uniform init, fixed input)"
     echo "# PTX instructions on the probe's path (decided branches followed, data-dependent ones both sides)."
     echo "# PTX is not SASS: ptxas turns each pair of xors into one LOP3 and expands double division and sqrt."
-    local names="-e s/small_probe_kernelIfLNS_10ActivationE0E.*/float,relu/ -e s/small_probe_kernelIfLNS_10ActivationE1E.*/float,gelu/ -e s/small_probe_kernelIdLNS_10ActivationE0E.*/double,relu/"
+    local names=(-E -e 's/[^ ]*small_probe_kernelIfLNS_10ActivationE0E[^ ]*/float, relu/'
+                 -e 's/[^ ]*small_probe_kernelIfLNS_10ActivationE1E[^ ]*/float, gelu/'
+                 -e 's/[^ ]*small_probe_kernelIdLNS_10ActivationE0E[^ ]*/double, relu/')
     python3 scripts/ptx_entry_count.py "$tmp/probe.ptx" small_probe_kernelIfLNS_10ActivationE0E small_probe_kernelIfLNS_10ActivationE1E \
-        small_probe_kernelIdLNS_10ActivationE0E | sed $names
+        small_probe_kernelIdLNS_10ActivationE0E | sed "${names[@]}"
     if [[ -n "$NVDISASM" ]]; then
         "$PTXAS" -arch="$ARCH" -O3 "$tmp/probe.ptx" -o "$tmp/probe.cubin"
         python3 scripts/ptx_loops.py --cubin-abi7 "$tmp/probe.cubin" "$tmp/probe7.cubin"
@@ -100,7 +102,7 @@ small_report() {
         echo "# SASS of the whole probe kernel (every instruction but NOP padding once, the division's slow path included)"
         awk '/\.text\./ { f = $0; sub(/.*\.text\./, "", f); sub(/:.*/, "", f) }
              /^ +\/\*[0-9a-f]+\*\// && f ~ /probe/ && $0 !~ /NOP/ { n[f]++; if ($0 ~ / BRA /) b[f]++ }
-             END { for (f in n) printf "%6d SASS instructions, %3d branches: %s\n", n[f], b[f], f }' "$tmp/probe.sass" | sort -k6 | sed $names
+             END { for (f in n) printf "%6d SASS instructions, %3d branches: %s\n", n[f], b[f], f }' "$tmp/probe.sass" | sort -k6 | sed "${names[@]}"
     fi
 }
 
