@@ -90,15 +90,7 @@ void check_random_cells(Precision precision, int n_cells, const CellOptions& opt
                                     static_cast<uint32_t>(rng()));
         const auto want = run_poisoned(*cpu, spec, cell, 3, seeds);
         const auto got = emu::emulate_run_precision(spec, cell, 3, seeds, force_p);
-        std::vector<double> tols(want.size(), tol);
-        if (precision == Precision::float32) {
-            // Same operation order as the CPU backend, but FMA contraction may differ
-            // (and does between -march=native and not): allow what float32 rounding
-            // does to each value, measured as CPU float32 vs CPU float64.
-            Spec s64 = spec;
-            s64.precision = Precision::float64;
-            tols = float32_tolerance(want, run_poisoned(*cpu, s64, cell, 3, seeds), tol, row_stride(cell.depth()));
-        }
+        const std::vector<double> tols = cpu_row_tolerances(*cpu, spec, cell, 3, seeds, want, tol, tol);
         const Comparison c = compare_rows(got, want, tols, 1e-300, row_stride(cell.depth()));
         INFO(describe(cell, spec) << " P=" << (force_p ? force_p : kern::threads_per_network(kern::make_layout(spec, cell).max_width)));
         INFO(c.first);
@@ -356,12 +348,8 @@ TEST_CASE("emulated kernel, torch mode: seed-notebook specs and the PyTorch refe
         const Spec spec = load_spec_file(entry.path().string());
         for (const Cell& cell : spec.cells) {
             const uint64_t n = std::min<uint64_t>(spec.seed_count, 4);
-            std::vector<double> want = run_poisoned(*cpu, spec, cell, 0, n), tols(want.size(), 1e-12);
-            if (spec.precision == Precision::float32) {
-                Spec s64 = spec;
-                s64.precision = Precision::float64;
-                tols = float32_tolerance(want, run_poisoned(*cpu, s64, cell, 0, n), 2e-5, row_stride(cell.depth()));
-            }
+            const std::vector<double> want = run_poisoned(*cpu, spec, cell, 0, n);
+            const std::vector<double> tols = cpu_row_tolerances(*cpu, spec, cell, 0, n, want, 1e-12, 2e-5);
             const auto c = compare_rows(emu::emulate_run_precision(spec, cell, 0, n), want, tols, 1e-300, row_stride(cell.depth()));
             INFO(entry.path().filename().string() << " cell " << cell.index << ": " << c.first);
             CHECK(c.ok());
@@ -549,12 +537,7 @@ TEST_CASE("emulated kernel = CPU backend: aligned and unaligned widths, every ba
         const int P = forced_p[k % 4];
         const auto want = run_poisoned(*cpu, spec, cell, 0, 2);
         const auto got = emu::emulate_run_precision(spec, cell, 0, 2, P);
-        std::vector<double> tols(want.size(), 1e-12);
-        if (precision == Precision::float32) {
-            Spec s64 = spec;
-            s64.precision = Precision::float64;
-            tols = float32_tolerance(want, run_poisoned(*cpu, s64, cell, 0, 2), 2e-5, row_stride(cell.depth()));
-        }
+        const std::vector<double> tols = cpu_row_tolerances(*cpu, spec, cell, 0, 2, want, 1e-12, 2e-5);
         const Comparison c = compare_rows(got, want, tols, 1e-300, row_stride(cell.depth()));
         INFO(describe(cell, spec) << " P=" << P << ": " << c.first);
         CHECK(c.ok());

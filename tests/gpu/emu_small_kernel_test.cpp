@@ -106,12 +106,7 @@ TEST_CASE("small-width body = CPU backend", "[emu][small]") {
             bool small_ran = false;
             const auto got = run_body_precision(spec, cell, 5, true, &small_ran);
             const auto want = run_poisoned(*cpu, spec, cell, 2, 5);
-            std::vector<double> tols(want.size(), 1e-12);
-            if (precision == Precision::float32) {
-                Spec s64 = spec;
-                s64.precision = Precision::float64;
-                tols = float32_tolerance(want, run_poisoned(*cpu, s64, cell, 2, 5), 2e-5, row_stride(cell.depth()));
-            }
+            const std::vector<double> tols = cpu_row_tolerances(*cpu, spec, cell, 2, 5, want, 1e-12, 2e-5);
             const Comparison c = compare_rows(got, want, tols, 1e-300, row_stride(cell.depth()));
             INFO(describe(cell, spec) << ": " << c.first);
             REQUIRE(small_ran);

@@ -181,4 +181,17 @@ inline std::vector<double> float32_tolerance(const std::vector<double>& cpu32, c
     return conditioned_tolerance(cpu32, cpu64, base, 10.0, stride);
 }
 
+// Per-value tolerances for rows compared with `want`, the CPU backend's rows of
+// (spec, cell, off, count): tol64 for float64; for float32, whose operation order
+// is the CPU backend's but whose FMA contraction may differ (and does between
+// -march=native and not), what float32 rounding does to each value, measured as
+// CPU float32 vs CPU float64, on top of tol32.
+inline std::vector<double> cpu_row_tolerances(Backend& cpu, const Spec& spec, const Cell& cell, uint64_t off, uint64_t count,
+                                              const std::vector<double>& want, double tol64, double tol32) {
+    if (spec.precision != Precision::float32) return std::vector<double>(want.size(), tol64);
+    Spec s64 = spec;
+    s64.precision = Precision::float64;
+    return float32_tolerance(want, run_poisoned(cpu, s64, cell, off, count), tol32, row_stride(cell.depth()));
+}
+
 }  // namespace gs::gputest
