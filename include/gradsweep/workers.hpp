@@ -33,4 +33,12 @@ Workers choose_workers(const CliOptions& o);
 // files, as they always do in shards and with --per-seed.
 MemoryPlan memory_plan_for(const Spec& spec, const CliOptions& o, const Workers& w, uint64_t units);
 
+// Whether cells cheap to redo (cell_cheap_to_redo) are run whole on a CUDA
+// device and summarised there, so that only their summaries cross PCIe: CUDA
+// workers, an unsharded run, without --per-seed or --checkpoint-units (each of
+// which needs the rows on the host). A cell also needs none of its units on disk
+// (a resumed cell is finished from its rows) and must fit the device with the
+// summary's workspace; otherwise its units run as everywhere else.
+bool cells_summarised_on_device(const CliOptions& o, const Workers& w);
+
 }  // namespace gs

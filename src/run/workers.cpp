@@ -101,4 +101,8 @@ MemoryPlan memory_plan_for(const Spec& spec, const CliOptions& o, const Workers&
     return plan_with(spec, o, w, units, false);
 }
 
+bool cells_summarised_on_device(const CliOptions& o, const Workers& w) {
+    return w.cuda && o.shard.empty() && !o.per_seed && !o.checkpoint_units;
+}
+
 }  // namespace gs
