@@ -442,31 +442,36 @@ GS_GPU_CASE("a cell summarised on the device = summarize_cell of its rows, bit f
         for (const Precision p : {Precision::float64, Precision::float32}) {
             const Spec spec = make_spec(p, 2, true, 3, n, 3);
             INFO("depth " << k.depth << " width " << k.width << " sigma " << k.sigma << " seeds " << n << " float" << (p == Precision::float32 ? 32 : 64));
-            CellResult got;
-            REQUIRE(gpu_summarize_cell(spec, cell, n, got));
             const auto rows = run_poisoned(*gpu, spec, cell, 0, n);
             const CellResult want = summarize_cell(cell, rows.data(), n);
-            auto same = [](double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; };
-            CHECK(got.networks == want.networks);
-            CHECK(got.nonfinite_networks == want.nonfinite_networks);
-            for (const auto& [g, w] : {std::pair{&got.growth, &want.growth}, std::pair{&got.delta_growth, &want.delta_growth}}) {
-                CHECK(g->status == w->status);
-                CHECK(g->seeds == w->seeds);
-                CHECK(same(g->rate, w->rate));
-                CHECK(same(g->stderr_, w->stderr_));
-            }
-            REQUIRE(got.layers.size() == want.layers.size());
-            for (int c = 0; c < row_stride(k.depth); ++c) {
-                const Summary& g = c < k.depth * kNumQuantities ? got.layers[c / kNumQuantities][c % kNumQuantities] : got.loss;
-                const Summary& w = c < k.depth * kNumQuantities ? want.layers[c / kNumQuantities][c % kNumQuantities] : want.loss;
-                INFO("slot " << c);
-                CHECK(g.n == w.n);
-                CHECK(g.n_nonfinite == w.n_nonfinite);
-                CHECK(g.n_zero == w.n_zero);
-                for (const auto& [a, b] : {std::pair{g.mean, w.mean}, std::pair{g.std, w.std}, std::pair{g.geomean, w.geomean},
-                                           std::pair{g.min, w.min}, std::pair{g.q05, w.q05}, std::pair{g.median, w.median},
-                                           std::pair{g.q95, w.q95}, std::pair{g.max, w.max}})
-                    CHECK(same(a, b));
+            // Through the backend `gradsweep run` uses (one backend for every cell:
+            // its device buffers are reused), and through cuda_summarize_cell.
+            for (const bool run_path : {true, false}) {
+                INFO((run_path ? "Backend::summarize_cell" : "cuda_summarize_cell"));
+                CellResult got;
+                REQUIRE((run_path ? gpu->summarize_cell(spec, cell, n, got) : gpu_summarize_cell(spec, cell, n, got)));
+                auto same = [](double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; };
+                CHECK(got.networks == want.networks);
+                CHECK(got.nonfinite_networks == want.nonfinite_networks);
+                for (const auto& [g, w] : {std::pair{&got.growth, &want.growth}, std::pair{&got.delta_growth, &want.delta_growth}}) {
+                    CHECK(g->status == w->status);
+                    CHECK(g->seeds == w->seeds);
+                    CHECK(same(g->rate, w->rate));
+                    CHECK(same(g->stderr_, w->stderr_));
+                }
+                REQUIRE(got.layers.size() == want.layers.size());
+                for (int c = 0; c < row_stride(k.depth); ++c) {
+                    const Summary& g = c < k.depth * kNumQuantities ? got.layers[c / kNumQuantities][c % kNumQuantities] : got.loss;
+                    const Summary& w = c < k.depth * kNumQuantities ? want.layers[c / kNumQuantities][c % kNumQuantities] : want.loss;
+                    INFO("slot " << c);
+                    CHECK(g.n == w.n);
+                    CHECK(g.n_nonfinite == w.n_nonfinite);
+                    CHECK(g.n_zero == w.n_zero);
+                    for (const auto& [a, b] : {std::pair{g.mean, w.mean}, std::pair{g.std, w.std}, std::pair{g.geomean, w.geomean},
+                                               std::pair{g.min, w.min}, std::pair{g.q05, w.q05}, std::pair{g.median, w.median},
+                                               std::pair{g.q95, w.q95}, std::pair{g.max, w.max}})
+                        CHECK(same(a, b));
+                }
             }
         }
     }
