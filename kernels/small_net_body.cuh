@@ -295,7 +295,10 @@ template <class T, int NI, int N, int NO, int kDepth = 0>
 GS_HD void small_network_body(const NetArgs<T>& a, uint64_t net) {
     constexpr int W = small::max3(NI, N, NO);
     T* const sb = a.scratch + net;  // thread per network: scratch is interleaved (soa)
-    const uint64_t ss = a.nets;
+    // The scratch stride, zero-extended from 32 bits so that each offset K * ss is
+    // one 32 x 32 -> 64-bit multiply-add: a launch holds at most 2^20 networks
+    // (launch_cap, cuda_sizing.hpp; launch_small_network_kernel checks < 2^32).
+    const uint64_t ss = static_cast<uint32_t>(a.nets);
     const small::RoundKeys keys = small::round_keys(a.seed0 + net);
     double* const row = a.out + net * static_cast<uint64_t>(a.stride);
     const int D = kDepth > 0 ? kDepth : a.depth;
