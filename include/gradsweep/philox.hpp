@@ -19,9 +19,10 @@ constexpr uint32_t kW1 = 0xBB67AE85u;  // sqrt(3) - 1
 
 // The high and low halves of the 32x32 -> 64-bit product a*b. On the device one
 // mul.wide.u32 whose 64-bit result mov.b64 splits into its 32-bit halves, which
-// ptxas makes one IMAD.WIDE.U32 into a register pair: __umulhi plus a low multiply
-// left most products as two IMADs, and a uint64 product costs moves and 64-bit
-// shifts around the pair (docs/cuda_backend.md has the counts). Correct by
+// ptxas makes one IMAD.WIDE.U32 into a register pair whatever the code around it:
+// __umulhi plus a low multiply was fused in the rolled kernels but left as two
+// IMADs in fully unrolled code, and a uint64 product costs moves around the pair
+// (docs/cuda_backend.md has the counts). Correct by
 // construction: mul.wide.u32 is the exact 64-bit product and mov.b64 {lo, hi} its
 // low and high words, the host's uint64 product's integers (the host and the
 // emulation run the portable form; no test can run inline PTX on the host).
