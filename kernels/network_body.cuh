@@ -85,6 +85,15 @@ GS_HD void weight_block(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
     expand_block<T>(r, L.wdist.kind, static_cast<T>(L.wdist.scale), v);
 }
 
+// y[q] = x[ph + q] for ph in 0..3: the eight values shifted in two select steps
+// (by 1, then by 2) rather than a select chain per value.
+template <class U>
+GS_HD void shift8(const U x[8], int ph, U y[4]) {
+    U s1[6];
+    for (int m = 0; m < 6; ++m) s1[m] = (ph & 1) ? x[m + 1] : x[m];
+    for (int q = 0; q < 4; ++q) y[q] = (ph & 2) ? s1[q + 2] : s1[q];
+}
+
 // The c <= 4 consecutive weights starting at flattened index e0 (all in one row);
 // v[q] = 0 for q >= c, or (ZeroTail false, for a caller that never uses them)
 // whatever the shift leaves there. Indices are 32-bit: a layer has fewer than 2^32
@@ -95,22 +104,35 @@ GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t 
         for (int q = 0; q < 4; ++q) v[q] = q < c ? pb[L.off_w + e0 + q] : T(0);
         return;
     }
-    const int ph = static_cast<int>(e0 & 3u);
-    T lo[4], hi[4];
-    weight_block<T>(a, L, l, seed, pb, e0 >> 2, lo);
-    if (ph + c > 4) {
-        weight_block<T>(a, L, l, seed, pb, (e0 >> 2) + 1, hi);
-    } else {
-        for (int q = 0; q < 4; ++q) hi[q] = T(0);
+    if (L.wdist.kind == Dist::zero) {
+        for (int q = 0; q < 4; ++q) v[q] = T(0);
+        return;
     }
-    // v[q] = (lo, hi)[ph + q]: the eight words shifted by ph in two select steps
-    // (by 1, then by 2) rather than a select chain per word.
-    const T x[8] = {lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]};
-    T s1[6];
-    for (int m = 0; m < 6; ++m) s1[m] = (ph & 1) ? x[m + 1] : x[m];
-    for (int q = 0; q < 4; ++q) {
-        const T s2 = (ph & 2) ? s1[q + 2] : s1[q];
-        v[q] = (!ZeroTail || q < c) ? s2 : T(0);
+    const int ph = static_cast<int>(e0 & 3u);
+    const U32x4 lo = philox_block(seed, a.rng_key, Stream::weight, static_cast<uint32_t>(l), e0 >> 2);
+    const U32x4 hi = ph + c > 4 ? philox_block(seed, a.rng_key, Stream::weight, static_cast<uint32_t>(l), (e0 >> 2) + 1)
+                                : U32x4{{0, 0, 0, 0}};
+    const T scale = static_cast<T>(L.wdist.scale);
+    if (L.wdist.kind == Dist::uniform) {
+        // A uniform value takes one word: the words are shifted (one select per word,
+        // where a double value takes two) and only the four kept are expanded, with
+        // expand_block's expression.
+        const uint32_t x[8] = {lo.v[0], lo.v[1], lo.v[2], lo.v[3], hi.v[0], hi.v[1], hi.v[2], hi.v[3]};
+        uint32_t u[4];
+        shift8(x, ph, u);
+        for (int q = 0; q < 4; ++q) v[q] = (!ZeroTail || q < c) ? scale * uniform_pm1<T>(u[q]) : T(0);
+    } else {
+        // A normal value takes its Box-Muller pair: both blocks expanded, then shifted.
+        T x[8];
+        expand_block<T>(lo, L.wdist.kind, scale, x);
+        if (ph + c > 4) {
+            expand_block<T>(hi, L.wdist.kind, scale, x + 4);
+        } else {
+            for (int q = 4; q < 8; ++q) x[q] = T(0);
+        }
+        shift8(x, ph, v);
+        for (int q = 0; q < 4; ++q)
+            if (ZeroTail && q >= c) v[q] = T(0);
     }
 }
 

@@ -1,4 +1,7 @@
 // The small-width network kernels: small_net_body.cuh compiled per shape.
+#include <cstdint>
+#include <stdexcept>
+
 #include "chunk_runner.cuh"  // kThreadsPerBlockSoa
 #include "small_kernels.cuh"
 #include "small_net_body.cuh"
@@ -17,6 +20,7 @@ __global__ void __launch_bounds__(kThreadsPerBlockSoa) small_network_kernel(NetA
 
 template <class T>
 void launch_small_network_kernel(const NetArgs<T>& a, unsigned blocks) {
+    if (a.nets > UINT32_MAX) throw std::logic_error("small-width kernel: more than 2^32 networks in one launch");
     dispatch_small_shape(a.small_shape,
                          [&]<int NI, int N, int NO>() { small_network_kernel<T, NI, N, NO><<<blocks, kThreadsPerBlockSoa>>>(a); });
 }

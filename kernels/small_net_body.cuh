@@ -18,6 +18,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "gradsweep/stats.hpp"
@@ -101,6 +102,27 @@ GS_HD U32x4 philox_block(const RoundKeys& k, uint32_t rng_key, Stream stream, ui
     return U32x4{{c0, c1, c2, c3}};
 }
 
+// rescale_factor(mx) (stats.hpp) and its inverse, for 0 <= mx <= DBL_MAX, from
+// mx's exponent field: c = 2^-e with e = ilogb(mx) clamped to [-1000, 1000] (a
+// field of 0, zero or subnormal, is an e below -1022: clamped alike). ilogb and
+// ldexp are long library sequences on the device, and a division by c a full
+// double division; c and 1/c are normal powers of two, so x * inv is x / c
+// exactly. A test compares both with rescale_factor.
+struct Rescale {
+    double c, inv;
+};
+GS_HD Rescale rescale_pair(double mx) {
+    uint64_t bits;
+    std::memcpy(&bits, &mx, sizeof bits);
+    int e = static_cast<int>(bits >> 52 & 0x7ff) - 1023;
+    e = e < -1000 ? -1000 : (e > 1000 ? 1000 : e);
+    const uint64_t cb = static_cast<uint64_t>(1023 - e) << 52, ib = static_cast<uint64_t>(1023 + e) << 52;
+    Rescale r;
+    std::memcpy(&r.c, &cb, sizeof cb);
+    std::memcpy(&r.inv, &ib, sizeof ib);
+    return r;
+}
+
 // Values 0..n-1 of tensor (stream, layer) with distribution d, four per Philox
 // block: v[e] = draw_value(seed, key, stream, layer, e, d).
 template <class T, int n>
@@ -163,13 +185,13 @@ GS_HD void forward_layer(const NetArgs<T>& a, const LayerDesc& L, int l, const R
             double mx = 0;
             GS_UNROLL for (int i = 0; i < NO; ++i) mx = nan_max(mx, std::fabs(static_cast<double>(y[i])));
             if (mx > 0 && mx <= 1.7976931348623157e308) {
-                const double c = rescale_factor(mx);
+                const Rescale r = rescale_pair(mx);
                 double s2 = 0;
                 GS_UNROLL for (int i = 0; i < NO; ++i) {
-                    const double s = std::fabs(static_cast<double>(y[i])) * c;
+                    const double s = std::fabs(static_cast<double>(y[i])) * r.c;
                     s2 += s * s;
                 }
-                row[l * kNumQuantities + activation_rms] = std::sqrt(s2 / static_cast<double>(NO)) / c;
+                row[l * kNumQuantities + activation_rms] = std::sqrt(s2 / static_cast<double>(NO)) * r.inv;
             }
         }
     }
@@ -204,10 +226,10 @@ GS_HD void backward_layer(const NetArgs<T>& a, const LayerDesc& L, int l, const 
             double mx = 0;
             GS_UNROLL for (int i = 0; i < NO; ++i) mx = nan_max(mx, gb_at(i));
             if (mx <= 1.7976931348623157e308) {
-                const double c = rescale_factor(mx);
+                const Rescale r = rescale_pair(mx);
                 double s1 = 0;
-                GS_UNROLL for (int i = 0; i < NO; ++i) s1 += gb_at(i) * c;
-                orow[bias_grad_mean_abs] = s1 / NO / c;
+                GS_UNROLL for (int i = 0; i < NO; ++i) s1 += gb_at(i) * r.c;
+                orow[bias_grad_mean_abs] = s1 / NO * r.inv;
             }
         }
     }
@@ -248,18 +270,18 @@ GS_HD void backward_layer(const NetArgs<T>& a, const LayerDesc& L, int l, const 
         const bool abs_over = wabs > 1.7976931348623157e308;
         const bool sq_out = wmax > 0 && squares_out_of_range(wsq);
         if (wmax <= 1.7976931348623157e308 && (abs_over || sq_out)) {
-            const double c = rescale_factor(wmax);
+            const Rescale r = rescale_pair(wmax);
             double s1 = 0, s2 = 0;
             GS_UNROLL for (int j = 0; j < NI; ++j)
                 GS_UNROLL for (int i = 0; i < NO; ++i) {
                     T G = T(0);
                     G += d[i] * ain[j];
-                    const double x = std::fabs(static_cast<double>(G)) * c;
+                    const double x = std::fabs(static_cast<double>(G)) * r.c;
                     s1 += x;
                     s2 += x * x;
                 }
-            if (abs_over) orow[weight_grad_mean_abs] = s1 / numel / c;
-            if (sq_out) orow[weight_grad_rms] = std::sqrt(s2 / numel) / c;
+            if (abs_over) orow[weight_grad_mean_abs] = s1 / numel * r.inv;
+            if (sq_out) orow[weight_grad_rms] = std::sqrt(s2 / numel) * r.inv;
         }
     }
 }
@@ -273,7 +295,10 @@ template <class T, int NI, int N, int NO, int kDepth = 0>
 GS_HD void small_network_body(const NetArgs<T>& a, uint64_t net) {
     constexpr int W = small::max3(NI, N, NO);
     T* const sb = a.scratch + net;  // thread per network: scratch is interleaved (soa)
-    const uint64_t ss = a.nets;
+    // The scratch stride, zero-extended from 32 bits so that each offset K * ss is
+    // one 32 x 32 -> 64-bit multiply-add: a launch holds at most 2^20 networks
+    // (launch_cap, cuda_sizing.hpp; launch_small_network_kernel checks < 2^32).
+    const uint64_t ss = static_cast<uint32_t>(a.nets);
     const small::RoundKeys keys = small::round_keys(a.seed0 + net);
     double* const row = a.out + net * static_cast<uint64_t>(a.stride);
     const int D = kDepth > 0 ? kDepth : a.depth;

@@ -13,6 +13,13 @@ are counted, as SASS predicates them. Loops (a back edge) are refused: the
 probe unrolls them, so one pass is one network.
 
 Usage: ptx_entry_count.py FILE.ptx NAME_SUBSTRING...
+       ptx_entry_count.py --sass FILE.sass NAME_SUBSTRING...   (nvdisasm -c output)
+
+--sass counts a kernel's SASS twice: every instruction but NOP padding, and the
+same less the slow paths of double division and square root, which the fast path
+takes only for operands near the ends of double's range: the library routines
+(`$__internal_...` after the kernel's code) and each call site's argument moves
+and call (from the branch that skips them to the label it jumps to).
 """
 import re
 import sys
@@ -114,13 +121,54 @@ def count(body):
                 break
         if falls:
             stack.append(k + 1)
-    mulhi = sum(1 for k in seen for s in blocks[k][1] if s.startswith("mul.hi.u32"))
-    return n, open_branches, mulhi
+    # Philox's products: mul.wide.u32 by one of its two multipliers (philox.hpp's
+    # mulhilo32 passes them as immediates).
+    philox_mul = re.compile(r"mul\.wide\.u32\s+\S+,\s*%\w+,\s*(-766435501|-845247145|3528531795|3449720151)$")
+    products = sum(1 for k in seen for s in blocks[k][1] if philox_mul.match(s))
+    return n, open_branches, products
 
+
+def sass_counts(sass, name):
+    """(all instructions, instructions off the slow paths) of the kernel `name`."""
+    lines = sass.split("\n")
+    start = next((k for k, l in enumerate(lines) if l.startswith("\t.section\t.text.") and name in l), None)
+    if start is None:
+        sys.exit(f"ptx_entry_count.py: no SASS section matching {name}")
+    items = []  # (is_label, text)
+    for l in lines[start + 1 :]:
+        if l.startswith("\t.section"):
+            break
+        if re.match(r"^[.$\w]+:$", l.strip()) and not l.startswith(" "):
+            items.append((True, l.strip()))
+        elif re.match(r"^ +/\*[0-9a-f]+\*/", l) and "NOP" not in l:
+            items.append((False, l))
+    slow = set()
+    first_internal = next((k for k, (lab, t) in enumerate(items) if lab and t.startswith("$__internal")), len(items))
+    slow.update(range(first_internal, len(items)))
+    for c, (lab, t) in enumerate(items[:first_internal]):
+        if lab or "CALL.REL" not in t or "$__internal" not in t:
+            continue
+        b = c
+        while b > 0 and not (not items[b - 1][0] and " BRA " in items[b - 1][1]):
+            b -= 1
+        e = c
+        while e < len(items) and not items[e][0]:
+            e += 1
+        slow.update(range(b, e))
+    instrs = [k for k, (lab, _) in enumerate(items) if not lab]
+    return len(instrs), sum(1 for k in instrs if k not in slow)
+
+
+if sys.argv[1] == "--sass":
+    sass = open(sys.argv[2]).read()
+    for name in sys.argv[3:]:
+        total, fast = sass_counts(sass, name)
+        print(f"{total:6d} SASS instructions, {fast:6d} without the division and sqrt slow paths: {name}")
+    sys.exit(0)
 
 ptx = open(sys.argv[1]).read()
 for name in sys.argv[2:]:
     n, br, mh = count(entry_body(ptx, name))
-    # Philox4x32-10 takes two 32-bit high products per round, ten rounds per block.
+    # Philox4x32-10 takes two 32x32 -> 64-bit products per round, ten rounds per block.
     print(f"{n:6d} PTX instructions per network, {br:3d} data-dependent branches (both sides counted), "
           f"{mh / 20:5.1f} Philox blocks: {name}")

@@ -39,10 +39,11 @@ SCENARIOS = {
 TAG_RULES = [
     ("kernels/network_body.cuh", r"if \(a\.torch\)", "torch"),
     ("kernels/network_body.cuh", r"kind == Dist::zero", "zero"),
+    ("kernels/network_body.cuh", r"wdist\.kind == Dist::uniform\)", "uniform"),
     ("kernels/net_math.cuh", r"if \(kind == Dist::uniform\)", "uniform"),
     ("kernels/net_math.cuh", r"else if \(kind == Dist::normal\)", "normal"),
     ("include/gradsweep/random_values.hpp", r"\bnormal_pair\s*\(", "normal"),
-    ("include/gradsweep/random_values.hpp", r"\buniform_pm1\s*\(", "uniform"),
+    ("include/gradsweep/random_values.hpp", r"\buniform_pm1(_fma)?\s*\(", "uniform"),
 ]
 
 

@@ -103,6 +103,10 @@ small_report() {
         awk '/\.text\./ { f = $0; sub(/.*\.text\./, "", f); sub(/:.*/, "", f) }
              /^ +\/\*[0-9a-f]+\*\// && f ~ /probe/ && $0 !~ /NOP/ { n[f]++; if ($0 ~ / BRA /) b[f]++ }
              END { for (f in n) printf "%6d SASS instructions, %3d branches: %s\n", n[f], b[f], f }' "$tmp/probe.sass" | sort -k6 | sed "${names[@]}"
+        echo "# the same less the double division's and square root's slow paths (the library routines and each"
+        echo "# call site's moves and call; taken only for operands near the ends of double's range)"
+        python3 scripts/ptx_entry_count.py --sass "$tmp/probe.sass" small_probe_kernelIfLNS_10ActivationE0E small_probe_kernelIfLNS_10ActivationE1E \
+            small_probe_kernelIdLNS_10ActivationE0E | sed "${names[@]}"
     fi
 }
 

@@ -35,6 +35,19 @@ TEST_CASE("uniform values are symmetric, inside (-1, 1) and equal in float and d
     }
 }
 
+TEST_CASE("the device's fma form of uniform values equals the host's for every 24-bit slice", "[philox]") {
+    // uniform_pm1_fma runs on the GPU (net_math.cuh's expand_block), uniform_pm1's
+    // integer form on the host and in the emulation: all 2^24 slices, each with
+    // low bits that must not matter, in float and double.
+    uint64_t bad = 0;
+    for (uint32_t m = 0; m < (1u << 24); ++m) {
+        const uint32_t w = (m << 8) | (m * 0x9e3779b9u >> 24);
+        bad += uniform_pm1_fma<float>(w) != uniform_pm1<float>(w);
+        bad += uniform_pm1_fma<double>(w) != uniform_pm1<double>(w);
+    }
+    CHECK(bad == 0);
+}
+
 TEST_CASE("a weight is a pure function of (key, seed, stream, layer, element)", "[philox]") {
     const Dist d{Dist::normal, 1.0};
     const double a = draw_value<double>(7, 0, Stream::weight, 2, 13, d);

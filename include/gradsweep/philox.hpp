@@ -17,16 +17,22 @@ constexpr uint32_t kM1 = 0xCD9E8D57u;
 constexpr uint32_t kW0 = 0x9E3779B9u;  // golden ratio
 constexpr uint32_t kW1 = 0xBB67AE85u;  // sqrt(3) - 1
 
-// The high and low halves of the 32x32 -> 64-bit product a*b. On the device as
-// two 32-bit multiplies: a uint64 product there drags 64-bit xor/and/shift work
-// through every round (about a third of the block's instructions). The host keeps
-// the uint64 product; both are the same integers, so the words are identical.
-GS_HD void mulhilo32(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
+// The high and low halves of the 32x32 -> 64-bit product a*b. On the device one
+// mul.wide.u32 whose 64-bit result mov.b64 splits into its 32-bit halves, which
+// ptxas makes one IMAD.WIDE.U32 into a register pair whatever the code around it:
+// __umulhi plus a low multiply was fused in the rolled kernels but left as two
+// IMADs in fully unrolled code, and a uint64 product costs moves around the pair
+// (docs/cuda_backend.md has the counts). Correct by
+// construction: mul.wide.u32 is the exact 64-bit product and mov.b64 {lo, hi} its
+// low and high words, the host's uint64 product's integers (the host and the
+// emulation run the portable form; no test can run inline PTX on the host).
+// The multiplier B is a template argument so the PTX takes it as an immediate.
+template <uint32_t B>
+GS_HD void mulhilo32(uint32_t a, uint32_t& hi, uint32_t& lo) {
 #if defined(__CUDA_ARCH__)
-    hi = __umulhi(a, b);
-    lo = a * b;
+    asm("{\n\t.reg .b64 p;\n\tmul.wide.u32 p, %2, %3;\n\tmov.b64 {%1, %0}, p;\n\t}" : "=r"(hi), "=r"(lo) : "r"(a), "n"(B));
 #else
-    const uint64_t p = static_cast<uint64_t>(a) * b;
+    const uint64_t p = static_cast<uint64_t>(a) * B;
     hi = static_cast<uint32_t>(p >> 32);
     lo = static_cast<uint32_t>(p);
 #endif
@@ -34,8 +40,8 @@ GS_HD void mulhilo32(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
 
 GS_HD void round(uint32_t& c0, uint32_t& c1, uint32_t& c2, uint32_t& c3, uint32_t k0, uint32_t k1) {
     uint32_t hi0, lo0, hi1, lo1;
-    mulhilo32(kM0, c0, hi0, lo0);
-    mulhilo32(kM1, c2, hi1, lo1);
+    mulhilo32<kM0>(c0, hi0, lo0);
+    mulhilo32<kM1>(c2, hi1, lo1);
     c0 = hi1 ^ c1 ^ k0;
     c1 = lo1;
     c2 = hi0 ^ c3 ^ k1;

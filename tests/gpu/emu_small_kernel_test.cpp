@@ -196,3 +196,33 @@ TEST_CASE("small-width body: Philox blocks from the seed's round keys = philox_b
         for (int q = 0; q < 4; ++q) REQUIRE(got.v[q] == want.v[q]);
     }
 }
+
+TEST_CASE("small-width body: rescale_pair = rescale_factor and its inverse", "[emu][small]") {
+    const uint64_t seed = test::test_seed(1704);
+    SEED_INFO(seed);
+    std::mt19937_64 rng(seed);
+    auto check = [](double mx) {
+        const kern::small::Rescale r = kern::small::rescale_pair(mx);
+        const double c = rescale_factor(mx);
+        REQUIRE(r.c == c);
+        REQUIRE(r.inv == 1.0 / c);
+    };
+    // zero, the smallest subnormal and normal, the largest finite, the clamps' edges,
+    // and every power of two with its neighbours
+    for (double mx : {0.0, 0x1p-1074, 0x1p-1022, 0x1.fffffffffffffp1023, 0x1p-1000, 0x1.fffffffffffffp-1001, 0x1p1000,
+                      0x1.fffffffffffffp1000, 0x1p1001})
+        check(mx);
+    for (int e = -1074; e <= 1023; ++e) {
+        const double p = std::ldexp(1.0, e);
+        check(p);
+        check(std::nextafter(p, 0.0));
+        if (e < 1023) check(std::nextafter(p, 2 * p));
+    }
+    // random bit patterns of non-negative finite doubles
+    for (int k = 0; k < 200000; ++k) {
+        const uint64_t bits = rng() & 0x7fffffffffffffffull;
+        double mx;
+        std::memcpy(&mx, &bits, sizeof mx);
+        if (std::isfinite(mx)) check(mx);
+    }
+}
