@@ -196,6 +196,39 @@ public:
         run_any(spec, cell, seed_offset, count, nullptr, d_rows);
     }
 
+    // The cell's rows go into cell_rows_ (kept across calls, as the chunk loop's
+    // buffers are) and never leave the device: the non-finite count, every
+    // column's summary and both growth fits are made there.
+    bool summarize_cell(const Spec& spec, const Cell& cell, uint64_t count, CellResult& out) override {
+        if (count == 0) return false;
+        cuda_check(cudaSetDevice(device_), "cudaSetDevice");
+        const int D = cell.depth(), stride = row_stride(D);
+        const uint64_t rows_bytes = count * stride * sizeof(double);
+        // The summary's workspace and the growth fits' (which run while the
+        // summary's columns exist) are needed at once, beside the rows.
+        const uint64_t workspace = summary_workspace_bytes(count, stride) + growth_workspace_bytes(count, D);
+        const uint64_t held = scratch_.size() + params_.size() + rows_.size() + cell_rows_.size();
+        if (rows_bytes + workspace > capped_budget(memory_budget() + held, hooks_.memory_budget_bytes)) return false;
+        double* d_rows = static_cast<double*>(cell_rows_.reserve(rows_bytes, "cell rows"));
+        run_any(spec, cell, 0, count, nullptr, d_rows);
+        if (memory_budget() < workspace) release_buffers();  // the chunk loop's buffers make the room
+        CellResult r;
+        r.cell = cell.index;
+        r.networks = count;
+        r.nonfinite_networks = count_nonfinite_rows(d_rows, count, stride);
+        std::vector<Summary> sums;
+        summarize_rows_on_device(d_rows, count, stride, sums, 0,
+                                 [&](const double* d_cols) { fit_growth_on_device(d_cols, count, D, r.growth, r.delta_growth); });
+        r.layers.resize(D);
+        for (int c = 0; c < stride; ++c) {
+            if (c < D * kNumQuantities) r.layers[c / kNumQuantities][c % kNumQuantities] = sums[c];
+            else r.loss = sums[c];
+        }
+        out = std::move(r);
+        if (hooks_.cells_summarised) ++*hooks_.cells_summarised;
+        return true;
+    }
+
     void release_buffers() {
         scratch_.release();
         params_.release();
@@ -221,7 +254,7 @@ private:
     int device_;
     CudaTestHooks hooks_;
     std::string name_;
-    DeviceBuffer layers_, fixed_, scratch_, params_, rows_;
+    DeviceBuffer layers_, fixed_, scratch_, params_, rows_, cell_rows_;
     PinnedBuffer staging_;   // host memory, kept across calls like the device buffers
     ChunkStreams streams_;   // the chunk loop's; no work is left on them between calls (CudaDev waits)
 };
@@ -296,32 +329,8 @@ bool cuda_run_summarized(const Spec& spec, const Cell& cell, uint64_t seed_offse
 
 bool cuda_summarize_cell(const Spec& spec, const Cell& cell, uint64_t count, int device, CellResult& out) {
     if (!cuda_available(nullptr, device)) return false;
-    const int D = cell.depth(), stride = row_stride(D);
-    const uint64_t rows_bytes = count * stride * sizeof(double);
-    // Rows, the summary's workspace and the growth fits' (which run while the
-    // summary's columns exist), at once; else the host path.
-    const uint64_t need = rows_bytes + kern::summary_workspace_bytes(count, stride) + kern::growth_workspace_bytes(count, D);
-    if (count == 0 || need > kern::memory_budget()) return false;
     kern::CudaBackend backend(device, CudaTestHooks{});
-    kern::DeviceBuffer rows;
-    double* d_rows = static_cast<double*>(rows.reserve(rows_bytes, "rows"));
-    backend.run_to_device(spec, cell, 0, count, d_rows);
-    backend.release_buffers();  // the summary needs the room
-    CellResult r;
-    r.cell = cell.index;
-    r.networks = count;
-    r.nonfinite_networks = kern::count_nonfinite_rows(d_rows, count, stride);
-    std::vector<Summary> sums;
-    kern::summarize_rows_on_device(d_rows, count, stride, sums, 0, [&](const double* d_cols) {
-        kern::fit_growth_on_device(d_cols, count, D, r.growth, r.delta_growth);
-    });
-    r.layers.resize(D);
-    for (int c = 0; c < stride; ++c) {
-        if (c < D * kNumQuantities) r.layers[c / kNumQuantities][c % kNumQuantities] = sums[c];
-        else r.loss = sums[c];
-    }
-    out = std::move(r);
-    return true;
+    return backend.summarize_cell(spec, cell, count, out);
 }
 
 bool cuda_summarize_rows(const double* rows, uint64_t count, int stride, int device, std::vector<Summary>& out) {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "gradsweep/backend.hpp"
+#include "gradsweep/checkpoint.hpp"
 #include "gradsweep/device_scheduler.hpp"
 #include "gradsweep/merge.hpp"
 #include "gradsweep/results_io.hpp"
@@ -285,6 +286,93 @@ private:
 };
 
 }  // namespace
+
+namespace {
+
+// A CPU backend that summarises whole cells itself (as the CUDA backend does on
+// the device) for odd cells, and declines even ones: the scheduler must send each
+// offered cell whole, fall back to units where declined, and never both.
+// A cell result as its checkpoint file's bytes: equal bytes, equal bits.
+std::string cell_file_bytes(const Spec& spec, const CellResult& r) {
+    const std::string path = scratch_dir("cell_bytes") + "/cell.bin";
+    write_cell_file(path, spec, r);
+    return slurp(path);
+}
+
+class SummarisingBackend final : public Backend {
+public:
+    explicit SummarisingBackend(std::atomic<int>& calls) : inner_(make_cpu_backend(1)), calls_(calls) {}
+    std::string name() const override { return "summarising"; }
+    std::string device_name() const override { return "test"; }
+    void run(const Spec& s, const Cell& c, uint64_t off, uint64_t n, double* out) override { inner_->run(s, c, off, n, out); }
+    bool summarize_cell(const Spec& s, const Cell& c, uint64_t count, CellResult& out) override {
+        ++calls_;
+        if (c.index % 2 == 0) return false;
+        std::vector<double> rows(count * row_stride(c.depth()));
+        inner_->run(s, c, 0, count, rows.data());
+        CellColumns cols;
+        cols.start(c, count);
+        cols.add_rows(0, rows.data(), count);
+        out = cols.finish();
+        return true;
+    }
+
+private:
+    std::unique_ptr<Backend> inner_;
+    std::atomic<int>& calls_;
+};
+
+}  // namespace
+
+TEST_CASE("the device scheduler: cells offered whole are summarised by the backend or, declined, run as units", "[scaleout]") {
+    const Spec spec = parse_spec_text(kUneven);
+    const uint64_t block = 64;
+    const auto units = all_work_units(spec, block);
+    std::vector<size_t> todo(units.size());
+    for (size_t i = 0; i < todo.size(); ++i) todo[i] = i;
+    auto backend = make_cpu_backend(1);
+    const SweepResult direct = run_sweep(spec, *backend);
+    REQUIRE(spec.cells.size() >= 3);
+    for (size_t workers : {1, 3}) {
+        INFO(workers << " workers");
+        std::atomic<int> offers{0};
+        std::mutex mu;
+        std::vector<int> unit_seen(units.size(), 0);
+        std::vector<CellResult> whole(spec.cells.size());
+        std::vector<int> whole_seen(spec.cells.size(), 0);
+        SchedulerOptions so;
+        so.max_units_per_call = 2;
+        so.whole_cells.assign(spec.cells.size(), 1);
+        so.whole_cells[1] = 0;  // not offered: its units run as usual even though the backend would summarise it
+        so.cell_sink = [&](int cell, const CellResult& r) {
+            std::lock_guard<std::mutex> lock(mu);
+            ++whole_seen[cell];
+            whole[cell] = r;
+        };
+        std::vector<BackendFactory> f(workers, [&offers] { return std::make_unique<SummarisingBackend>(offers); });
+        const auto info = run_on_devices(
+            spec, units, todo, f,
+            [&](size_t i, const double*) {
+                std::lock_guard<std::mutex> lock(mu);
+                ++unit_seen[i];
+            },
+            {}, so);
+        uint64_t done_units = 0;
+        for (const auto& w : info) done_units += w.units;
+        CHECK(done_units == units.size());
+        CHECK(offers.load() == static_cast<int>(spec.cells.size()) - 1);  // every offered cell asked once
+        for (size_t i = 0; i < units.size(); ++i) {
+            const int c = units[i].cell;
+            const bool summarised = so.whole_cells[c] && c % 2 == 1;
+            CHECK(unit_seen[i] == (summarised ? 0 : 1));
+        }
+        for (const Cell& c : spec.cells) {
+            const bool summarised = so.whole_cells[c.index] && c.index % 2 == 1;
+            CHECK(whole_seen[c.index] == (summarised ? 1 : 0));
+            if (summarised) CHECK(cell_file_bytes(spec, whole[c.index]) == cell_file_bytes(spec, direct.cells[c.index]));
+        }
+    }
+}
 
 TEST_CASE("the device scheduler over several CPU workers gives one worker's rows", "[scaleout]") {
     const Spec spec = parse_spec_text(kUneven);

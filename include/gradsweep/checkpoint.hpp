@@ -6,8 +6,9 @@
 //                              summarised into this and its unit files deleted, so
 //                              the rows of a long sweep never pile up on disk)
 // In such runs a cell cheap to redo (cell_cheap_to_redo) keeps its rows in memory
-// while it is computed and writes no unit file at all: only its cell file. A
-// kill loses such cells in flight; they are computed again on --resume.
+// while it is computed, or on a CUDA device that summarises it (store_cell), and
+// writes no unit file at all: only its cell file. A kill loses such cells in
+// flight; they are computed again on --resume.
 // Every file is written to a temporary name and renamed into place, and carries
 // its identity and a checksum, so whatever moment a run is killed at, a file
 // present is complete (or, after an OS crash, detectably damaged and redone):
@@ -98,6 +99,13 @@ public:
     // files. Not thread-safe with itself; safe alongside store() of other cells.
     void summarise_cell(int cell);
     bool cell_summarised(int cell) const { return cell_done_[cell]; }
+    // Whether the cell is whole in this run with none of its units done: it may be
+    // computed and summarised in one piece (store_cell).
+    bool cell_untouched(int cell) const;
+    // A cell computed and summarised whole where its rows were made
+    // (Backend::summarize_cell): its cell file is written and all its units are
+    // done; no row reaches the checkpoint. Thread-safe.
+    void store_cell(const CellResult& r);
     // A done unit's rows, read back into dst (u.count * row_stride(depth) doubles);
     // throws naming the file and what is wrong with it.
     void load_unit(const WorkUnit& u, double* dst) const;

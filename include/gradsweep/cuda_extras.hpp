@@ -23,15 +23,15 @@ bool cuda_run_summarized(const Spec& spec, const Cell& cell, uint64_t seed_offse
                          std::vector<Summary>& out);
 
 // A whole cell (its seeds spec.seed_first + [0, count)) run on CUDA device
-// `device` and summarised there: the rows stay in device memory, the cell's
-// column summaries, its count of networks with a non-finite value and both
-// growth fits (kernels/device_growth.cu) are made on the device and only they
-// cross to the host. out is then the CellResult that summarize_cell (the host
-// path, src/aggregate/cell_columns.cpp) gives for the same rows, to the bit
-// (but for which zero an order statistic is where -0.0 and +0.0 both occur).
-// False, out untouched, without CUDA or a usable device, or when the rows and
-// the summary's workspace do not fit in device memory at once (the caller then
-// runs the cell through the host path).
+// `device` and summarised there (Backend::summarize_cell of the CUDA backend, the
+// one `gradsweep run` uses): the rows stay in device memory, the cell's column
+// summaries, its count of networks with a non-finite value and both growth fits
+// (kernels/device_growth.cu) are made on the device and only they cross to the
+// host. out is then the CellResult that summarize_cell (the host path,
+// src/aggregate/cell_columns.cpp) gives for the same rows, to the bit. False, out
+// untouched, without CUDA or a usable device, or when the rows and the summary's
+// workspace do not fit in device memory at once (the caller then runs the cell
+// through the host path).
 bool cuda_summarize_cell(const Spec& spec, const Cell& cell, uint64_t count, int device, CellResult& out);
 
 // The device summariser alone, on host rows: `rows` is count x stride doubles
@@ -55,6 +55,7 @@ struct CudaTestHooks {
     uint64_t memory_budget_bytes = 0;  // 0: free device memory less the margin; else the smaller of the two
     std::vector<CudaLaunchRecord>* launches = nullptr;  // appended to by every launch when set
     bool general_kernel_only = false;  // true: network_body even where the small-width body applies
+    uint64_t* cells_summarised = nullptr;  // incremented by every cell summarised on the device (Backend::summarize_cell)
 };
 // make_cuda_backend with hooks; throws std::invalid_argument for a forced P out of
 // range, std::runtime_error as make_cuda_backend does.

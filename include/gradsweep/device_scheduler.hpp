@@ -11,6 +11,7 @@
 
 #include "gradsweep/backend.hpp"
 #include "gradsweep/spec.hpp"
+#include "gradsweep/sweep.hpp"  // CellResult
 #include "gradsweep/work_units.hpp"
 
 namespace gs {
@@ -23,12 +24,23 @@ using BackendFactory = std::function<std::unique_ptr<Backend>()>;
 // row_stride(depth) doubles). Called from worker threads, possibly at once.
 using UnitSink = std::function<void(size_t unit_index, const double* rows)>;
 
+// Receives a cell computed and summarised whole by a backend
+// (Backend::summarize_cell). Called from worker threads, possibly at once.
+using CellSink = std::function<void(int cell, const CellResult& result)>;
+
 struct SchedulerOptions {
     // Up to this many consecutive units of one cell go to a backend as one call
     // (a GPU wants hundreds of thousands of networks per launch); the rows are
     // still handed to the sink unit by unit.
     uint64_t max_units_per_call = 1;
     double tick_seconds = 0.2;
+    // Cells offered whole (indexed by cell; empty: none): the worker that takes
+    // such a cell's first unit takes all of them and asks its backend to summarise
+    // the cell where its rows are; the result goes to cell_sink, no row to the
+    // sink. Where the backend declines, the units run as every other unit does.
+    // Every unit of an offered cell must be in todo, consecutively.
+    std::vector<char> whole_cells;
+    CellSink cell_sink;
 };
 
 struct WorkerInfo {

@@ -425,6 +425,30 @@ void Checkpoint::summarise_cell(int cell) {
     for (size_t i = first; i < last; ++i) fs::remove(unit_path(units_[i]), ec);
 }
 
+bool Checkpoint::cell_untouched(int cell) const {
+    const auto [first, last] = cell_units_[cell];
+    uint64_t seeds = 0;
+    for (size_t i = first; i < last; ++i) {
+        if (done_[i]) return false;
+        seeds += units_[i].count;
+    }
+    return first != last && seeds == spec_.seed_count;
+}
+
+void Checkpoint::store_cell(const CellResult& r) {
+    const auto [first, last] = cell_units_[r.cell];
+    std::lock_guard<std::mutex> lock(mu_);  // freeze() must not cut this write short
+    if (cell_done_[r.cell] || rows_at_[r.cell] == in_memory || !cell_untouched(r.cell))
+        throw std::logic_error("store_cell: cell " + std::to_string(r.cell) + " is not whole and untouched in this run");
+    std::error_code ec;
+    fs::create_directory(dir_ + "/" + kCellsDir, ec);
+    if (ec) throw OutputError("cannot write " + dir_ + "/" + kCellsDir + ": " + ec.message());
+    write_cell_file(cell_path(r.cell), spec_, r);
+    cell_done_[r.cell] = 1;
+    for (size_t i = first; i < last; ++i) done_[i] = 1;
+    done_count_ += last - first;
+}
+
 void Checkpoint::load_unit(const WorkUnit& u, double* dst) const {
     std::string why;
     if (!read_unit_file(unit_path(u), spec_, block_, u, dst, &why)) throw std::runtime_error(unit_path(u) + ": " + why);

@@ -5,6 +5,8 @@
 #include <condition_variable>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "gradsweep/stats.hpp"
@@ -24,16 +26,27 @@ struct Shared {
 };
 
 // Next batch: consecutive todo entries of one cell with adjacent seed ranges,
-// at most `cap` of them. Returns [first, last) into todo; empty when done.
-std::pair<size_t, size_t> take(Shared& s, const std::vector<WorkUnit>& units, const std::vector<size_t>& todo, uint64_t cap,
-                               size_t workers) {
+// at most `cap` of them, or every unit of a cell offered whole (whole = true).
+// [first, last) into todo; empty when done.
+struct Batch {
+    size_t first = 0, last = 0;
+    bool whole = false;
+};
+Batch take(Shared& s, const std::vector<WorkUnit>& units, const std::vector<size_t>& todo, uint64_t cap, size_t workers,
+           const std::vector<char>& whole_cells) {
     std::lock_guard<std::mutex> lock(s.mu);
-    if (s.stop || s.next >= todo.size()) return {0, 0};
+    if (s.stop || s.next >= todo.size()) return {};
+    const size_t first = s.next;
+    size_t last = first + 1;
+    const int cell = units[todo[first]].cell;
+    if (!whole_cells.empty() && whole_cells[cell]) {
+        while (last < todo.size() && units[todo[last]].cell == cell) ++last;
+        s.next = last;
+        return {first, last, true};
+    }
     // Near the end, smaller batches keep every device busy until the last unit.
     const size_t remaining = todo.size() - s.next;
     const size_t limit = std::max<size_t>(1, std::min<size_t>(cap, remaining / workers));
-    const size_t first = s.next;
-    size_t last = first + 1;
     while (last < todo.size() && last - first < limit) {
         const WorkUnit& a = units[todo[last - 1]];
         const WorkUnit& b = units[todo[last]];
@@ -41,7 +54,12 @@ std::pair<size_t, size_t> take(Shared& s, const std::vector<WorkUnit>& units, co
         ++last;
     }
     s.next = last;
-    return {first, last};
+    return {first, last, false};
+}
+
+bool stopped(Shared& s) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    return s.stop;
 }
 
 void fail(Shared& s) {
@@ -113,9 +131,9 @@ std::vector<WorkerInfo> run_on_devices(const Spec& spec, const std::vector<WorkU
             info[w].device = backend->device_name();
             info[w].threads = backend->threads();
             sinker = std::thread(sink_calls);
-            for (int b = 0;; b ^= 1) {
-                const auto [first, last] = take(s, units, todo, cap, workers.size());
-                if (first == last) break;
+            int b = 0;
+            // Units [first, last) of todo (one cell, adjacent seeds) as one backend call.
+            auto run_call = [&](size_t first, size_t last) {
                 const WorkUnit& u0 = units[todo[first]];
                 const int stride = row_stride(spec.cells[u0.cell].depth());
                 uint64_t count = 0;
@@ -129,6 +147,31 @@ std::vector<WorkerInfo> run_on_devices(const Spec& spec, const std::vector<WorkU
                 h.first = first, h.last = last, h.stride = stride, h.buf = b;
                 h.full = true;
                 h.cv.notify_all();
+                b ^= 1;
+            };
+            // A whole cell summarised by the backend: only its summary comes back.
+            auto summarize_whole = [&](size_t first, size_t last) {
+                const int cell = units[todo[first]].cell;
+                uint64_t seeds = 0;
+                for (size_t k = first; k < last; ++k) seeds += units[todo[k]].count;
+                if (seeds != spec.seed_count || !options.cell_sink)
+                    throw std::logic_error("run_on_devices: cell " + std::to_string(cell) + " offered whole without all its units or a cell sink");
+                CellResult r;
+                if (!backend->summarize_cell(spec, spec.cells[cell], spec.seed_count, r)) return false;
+                options.cell_sink(cell, r);
+                info[w].units += last - first;
+                info[w].networks += spec.seed_count;
+                std::lock_guard<std::mutex> lock(s.mu);
+                s.progressed = true;
+                s.cv.notify_all();
+                return true;
+            };
+            for (;;) {
+                const Batch t = take(s, units, todo, cap, workers.size(), options.whole_cells);
+                if (t.first == t.last) break;
+                if (t.whole && summarize_whole(t.first, t.last)) continue;
+                for (size_t first = t.first; first < t.last && !stopped(s); first += cap)
+                    run_call(first, std::min<size_t>(t.last, first + cap));
             }
         } catch (...) {
             fail(s);

@@ -86,6 +86,16 @@ void keep_cheap_cells_in_memory(const Spec& spec, const MemoryPlan& memory, Chec
     cp.keep_cells_in_memory(std::move(cheap), memory.cells_in_memory);
 }
 
+// Cells cheap to redo, whole and untouched in this run, go to a CUDA device in
+// one piece and come back as their summaries (cells_summarised_on_device): their
+// rows never cross PCIe. Indexed by cell; empty when the run offers none.
+std::vector<char> cells_offered_whole(const CliOptions& o, const Spec& spec, const Workers& w, const Checkpoint& cp) {
+    if (!cells_summarised_on_device(o, w)) return {};
+    std::vector<char> whole(spec.cells.size(), 0);
+    for (const Cell& c : spec.cells) whole[c.index] = cell_cheap_to_redo(spec, c.index) && cp.cell_untouched(c.index);
+    return whole;
+}
+
 // Announced once every check has passed, so that a refusal stays one line.
 void announce(const CliOptions& o, const Workers& w, Start start, const Checkpoint& cp, size_t units) {
     if (o.quiet) return;
@@ -145,6 +155,16 @@ public:
             ++done_.cells;
             if (summarise_early_) complete_.push_back(u.cell);
         }
+    }
+
+    // A cell summarised whole where it was computed (Backend::summarize_cell):
+    // all its units are done, and it is not waiting to be summarised.
+    void cell_done(int cell, uint64_t networks) {
+        std::lock_guard<std::mutex> lock(mu_);
+        done_.units += cell_left_[cell];
+        done_.networks += networks;
+        cell_left_[cell] = 0;
+        ++done_.cells;
     }
 
     // A complete cell not yet summarised, or -1.
@@ -213,11 +233,19 @@ private:
 // the checkpoint as it comes; complete cells are summarised here, on the main
 // thread, while the workers go on.
 std::vector<WorkerInfo> compute_units(const Spec& spec, const std::vector<WorkUnit>& units, const Workers& w, Checkpoint& cp,
-                                      RunTally& tally, Progress& progress, RunStop& stop, TestGate& gate) {
+                                      std::vector<char> whole_cells, RunTally& tally, Progress& progress, RunStop& stop,
+                                      TestGate& gate) {
     auto sink = [&](size_t i, const double* rows) {
         gate.before_unit();
         cp.store(i, rows);
         tally.unit_done(units[i]);
+    };
+    std::vector<uint64_t> units_of_cell(spec.cells.size(), 0);
+    for (const WorkUnit& u : units) ++units_of_cell[u.cell];
+    auto cell_sink = [&](int cell, const CellResult& r) {
+        for (uint64_t k = 0; k < units_of_cell[cell]; ++k) gate.before_unit();  // as if its units were written one by one
+        cp.store_cell(r);
+        tally.cell_done(cell, spec.seed_count);
     };
     auto summarise_complete = [&]() {
         for (int c = tally.take_complete_cell(); c >= 0; c = tally.take_complete_cell()) {
@@ -232,6 +260,8 @@ std::vector<WorkerInfo> compute_units(const Spec& spec, const std::vector<WorkUn
     };
     SchedulerOptions so;
     so.max_units_per_call = w.units_per_call;
+    so.whole_cells = std::move(whole_cells);
+    so.cell_sink = cell_sink;
     try {
         stop.poll();
         std::vector<WorkerInfo> winfo = run_on_devices(spec, units, tally.todo(), w.factories, sink, tick, so);
@@ -338,6 +368,10 @@ void write_sweep_results(const CliOptions& o, const Spec& spec, Checkpoint& cp, 
 }  // namespace
 
 int orchestrate_run(const CliOptions& o) {
+    return orchestrate_run_on(o, [&o] { return choose_workers(o); });
+}
+
+int orchestrate_run_on(const CliOptions& o, const std::function<Workers()>& make_workers) {
     StopSignals signals;  // first: a signal at any point from here exits 130/143 cleanly
     const RunClock clock;
 
@@ -350,7 +384,7 @@ int orchestrate_run(const CliOptions& o) {
     // 2. Workers, and whether the sweep fits in memory on them: checked before
     //    the unit list is even built (a sweep too big for memory may also have
     //    too many units to list).
-    const Workers w = choose_workers(o);
+    const Workers w = make_workers();
     const MemoryPlan memory = memory_plan_for(spec, o, w, total_work_units(spec, o.seed_block));
     check_memory(spec, memory, o.max_memory, mem_available_bytes());
 
@@ -371,14 +405,16 @@ int orchestrate_run(const CliOptions& o) {
 
     // 5. The units on the workers, with progress. Unsharded runs without
     //    --per-seed summarise each cell as soon as it is complete and drop its
-    //    rows (cells cheap to redo never write them); shards keep rows for the
-    //    merge, and per_seed.csv needs every row at the end.
+    //    rows (cells cheap to redo never write them; on a CUDA device they are
+    //    summarised there and their rows never reach the host); shards keep rows
+    //    for the merge, and per_seed.csv needs every row at the end.
     const bool summarise_early = !sharded && !o.per_seed;
     RunTally tally(spec, units, cp, summarise_early);
     Progress progress = tally.progress(!o.quiet);
     RunStop stop(progress, cp, units.size(), o, start == Start::fresh);
     TestGate gate(tally.before.units, units.size());
-    const std::vector<WorkerInfo> winfo = compute_units(spec, units, w, cp, tally, progress, stop, gate);
+    const std::vector<WorkerInfo> winfo =
+        compute_units(spec, units, w, cp, cells_offered_whole(o, spec, w, cp), tally, progress, stop, gate);
 
     // 6. Summaries and result files (a shard's result is its results.json).
     const RunInfo info = workers_run_info(winfo, clock);

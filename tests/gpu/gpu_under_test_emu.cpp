@@ -19,6 +19,21 @@ public:
                                                                : emu::emulate_run_hooked<double>(spec, cell, off, count, hooks_);
         std::copy(rows.begin(), rows.end(), out);
     }
+    // CudaBackend::summarize_cell's steps: the rule of what fits (the hooks' budget
+    // standing in for the device's free memory), the rows by the emulated kernel,
+    // then the device summary emulated step by step (emu_cell.hpp).
+    bool summarize_cell(const Spec& spec, const Cell& cell, uint64_t count, CellResult& out) override {
+        if (count == 0) return false;
+        // The device's workspace size includes CUB's, which only a device can
+        // tell; the emulation stands in the documented bound, four times the rows.
+        const uint64_t need = 4 * count * row_stride(cell.depth()) * sizeof(double);
+        if (need > kern::capped_budget(gpu_free_bytes(), hooks_.memory_budget_bytes)) return false;
+        const auto rows = spec.precision == Precision::float32 ? emu::emulate_run_hooked<float>(spec, cell, 0, count, hooks_)
+                                                               : emu::emulate_run_hooked<double>(spec, cell, 0, count, hooks_);
+        out = emu::emulate_cell_summary_of_rows(cell, rows, count);
+        if (hooks_.cells_summarised) ++*hooks_.cells_summarised;
+        return true;
+    }
 
 private:
     CudaTestHooks hooks_;
