@@ -8,19 +8,32 @@
 //   LayerDesc* upload_layers(const std::vector<LayerDesc>&);
 //   T* upload_fixed_input(const std::vector<T>&);
 //   T* alloc_scratch(uint64_t elements);  T* alloc_params(uint64_t elements);
-//   double* alloc_rows(uint64_t doubles);
+//   double* alloc_rows(uint64_t doubles);                device memory
+//   double* alloc_staging(uint64_t doubles);             pinned host memory
 //   void upload_params(T* dst, const std::vector<T>& src);
-//   void launch(const NetArgs<T>&, int threads_per_net);   runs a.nets networks, returns when done
-//   void download_rows(double* host_dst, const double* dev_src, uint64_t doubles);
+//        returns when copied; runs after the launches issued before it, so it
+//        may overwrite the parameters they read
+//   void launch(const NetArgs<T>&, int threads_per_net);
+//        issues a.nets networks on the compute stream and returns
+//   void download_async(int b, double* staging_dst, const double* dev_src, uint64_t doubles);
+//        issues the copy of row buffer b, on the copy stream after the launches
+//        issued so far, and returns
+//   void wait_download(int b);    returns when buffer b's copy is done: its staging
+//                                 may be read and its device rows overwritten
+//   void wait_launches();         returns when every launch issued is done
+//
+// Uploads of the layer table and the fixed input are synchronous: they happen
+// once per call, before any launch.
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "gradsweep/cuda_extras.hpp"
-#include "gradsweep/cuda_sizing.hpp"  // launch_cap
+#include "gradsweep/cuda_sizing.hpp"  // launch_cap, kRowBuffers
 #include "net_layout.cuh"
 #include "small_net_body.cuh"  // small_shape_index
 
@@ -59,7 +72,16 @@ inline uint64_t capped_budget(uint64_t budget, uint64_t cap) { return cap ? std:
 
 // Rows for seeds spec.seed_first + seed_offset + [0, count): to host_out
 // (count x stride, host memory) or, when host_out is null, straight into the
-// device buffer dev_rows (count x stride).
+// device buffer dev_rows (count x stride). Returns when they are there.
+//
+// To the host, the rows of chunk k go through device row buffer b = k % 2 and
+// pinned staging buffer b: chunk k is launched, its copy issued behind it on the
+// copy stream, and only then are chunk k - 1's rows waited for and moved from
+// staging into host_out, so the device computes chunk k while chunk k - 1's
+// rows cross PCIe and the host stores them. Buffer b is next written by chunk
+// k + 2, launched after chunk k's copy was waited for (in the iteration of
+// chunk k + 1): no launch overwrites rows not yet copied, no copy overwrites
+// staging not yet stored.
 template <class T, class Dev>
 void run_chunks(Dev& dev, const Spec& spec, const Cell& cell, const NetLayout& L, uint64_t seed_offset, uint64_t count,
                 double* host_out, double* dev_rows) {
@@ -75,24 +97,45 @@ void run_chunks(Dev& dev, const Spec& spec, const Cell& cell, const NetLayout& L
     a.layers = dev.upload_layers(L.layers);
     if (!L.random_input) a.fixed_input = dev.upload_fixed_input(std::vector<T>(L.fixed_input.begin(), L.fixed_input.end()));
 
-    const uint64_t chunk = networks_per_chunk(count, bytes_per_network(L, sizeof(T)), dev.budget(), launch_cap(P));
+    const bool to_host = host_out != nullptr;
+    const uint64_t chunk = networks_per_chunk(count, bytes_per_network(L, sizeof(T), to_host), dev.budget(), launch_cap(P));
     a.scratch = dev.alloc_scratch(chunk * L.scratch_per_net);
     a.params = L.torch ? dev.alloc_params(chunk * L.params_per_net) : nullptr;
-    double* const d_out = host_out ? dev.alloc_rows(chunk * stride) : nullptr;
+    const uint64_t buffer = chunk * stride;  // doubles of one row buffer
+    double* const d_out = to_host ? dev.alloc_rows(kRowBuffers * buffer) : nullptr;
+    double* const staging = to_host ? dev.alloc_staging(kRowBuffers * buffer) : nullptr;
 
+    const uint64_t chunks = (count + chunk - 1) / chunk;
+    const uint64_t lag = kRowBuffers - 1;  // chunks whose copies are waited for only after the next launch
+    auto store = [&](uint64_t k) {  // chunk k's rows, from staging into host_out
+        const int b = static_cast<int>(k % kRowBuffers);
+        const uint64_t start = k * chunk, n = std::min(chunk, count - start);
+        dev.wait_download(b);
+        std::memcpy(host_out + start * stride, staging + b * buffer, n * stride * sizeof(double));
+    };
     std::vector<T> host_params;
-    for (uint64_t start = 0; start < count; start += chunk) {
-        const uint64_t n = std::min(chunk, count - start);
+    for (uint64_t k = 0; k < chunks; ++k) {
+        const int b = static_cast<int>(k % kRowBuffers);
+        const uint64_t start = k * chunk, n = std::min(chunk, count - start);
         a.seed0 = spec.seed_first + seed_offset + start;
         a.nets = n;  // also the SoA stride of the scratch when P == 1
-        a.out = host_out ? d_out : dev_rows + start * stride;
+        a.out = to_host ? d_out + b * buffer : dev_rows + start * stride;
         if (L.torch) {
+            // Made on the host while the previous chunk computes. The upload waits
+            // for that chunk (it reads the parameters being replaced); torch mode
+            // exists for PyTorch's numbers, and making its parameters on the host
+            // costs more than the wait.
             make_torch_params<T>(spec, cell, L, a.seed0, n, host_params);
             dev.upload_params(const_cast<T*>(a.params), host_params);
         }
         dev.launch(a, P);
-        if (host_out) dev.download_rows(host_out + start * stride, d_out, n * stride);
+        if (!to_host) continue;
+        dev.download_async(b, staging + b * buffer, a.out, n * stride);
+        if (k >= lag) store(k - lag);
     }
+    if (to_host)
+        for (uint64_t k = chunks > lag ? chunks - lag : 0; k < chunks; ++k) store(k);
+    dev.wait_launches();
 }
 
 }  // namespace gs::kern

@@ -1,7 +1,8 @@
 // The CUDA backend: gs::Backend on one device. Per call it resolves the cell once
 // (net_layout.cuh), then runs the seeds in chunks sized from cudaMemGetInfo, one
 // fused kernel launch per chunk (network_body.cuh: whole forward + backward of
-// every network in the chunk), and copies the rows back. Also the device-side
+// every network in the chunk), and copies the rows back, each chunk's copy
+// (through pinned memory) overlapping the next chunk's kernel. Also the device-side
 // summary entry points of cuda_extras.hpp.
 #include <algorithm>
 #include <cstdio>
@@ -49,12 +50,66 @@ uint64_t memory_budget() {
     return free_b > margin ? free_b - margin : 0;
 }
 
-// The device side of run_chunks (chunk_runner.cuh). Synchronous: every call
-// returns when the device is done, so host buffers can be reused right away.
+// The chunk loop's streams and events (run_chunks, chunk_runner.cuh): kernels
+// on `compute`, row copies on `copy`, so that a chunk's copy overlaps the next
+// chunk's kernel. Non-blocking streams: nothing on the legacy default stream
+// (the synchronous uploads, the device summary) joins them implicitly; the loop
+// orders what it needs with these events and its waits. Made on first use, on
+// the device current then (run_any sets the backend's first).
+struct ChunkStreams {
+    cudaStream_t compute = nullptr, copy = nullptr;
+    cudaEvent_t launched = nullptr;        // recorded after each launch: the next copy waits for it
+    cudaEvent_t copied[kRowBuffers] = {};  // row buffer b's last copy
+
+    ChunkStreams() = default;
+    ChunkStreams(const ChunkStreams&) = delete;
+    ChunkStreams& operator=(const ChunkStreams&) = delete;
+    ~ChunkStreams() {
+        for (cudaEvent_t e : copied)
+            if (e) cudaEventDestroy(e);
+        if (launched) cudaEventDestroy(launched);
+        if (copy) cudaStreamDestroy(copy);
+        if (compute) cudaStreamDestroy(compute);
+    }
+    void ensure() {
+        if (compute) return;
+        cuda_check(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking), "create compute stream");
+        cuda_check(cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking), "create copy stream");
+        // Ordering only: no timing (cheaper to record and to wait on).
+        cuda_check(cudaEventCreateWithFlags(&launched, cudaEventDisableTiming), "create launch event");
+        for (cudaEvent_t& e : copied) cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "create copy event");
+    }
+};
+
+// A launch record (CudaTestHooks::launches) waiting for its kernel's timing events.
+struct PendingLaunch {
+    CudaLaunchRecord record;
+    cudaEvent_t start = nullptr, stop = nullptr;
+    PendingLaunch(const PendingLaunch&) = delete;
+    PendingLaunch& operator=(const PendingLaunch&) = delete;
+    explicit PendingLaunch(const CudaLaunchRecord& r) : record(r) {}
+    ~PendingLaunch() {
+        if (start) cudaEventDestroy(start);
+        if (stop) cudaEventDestroy(stop);
+    }
+};
+
+// The device side of run_chunks (chunk_runner.cuh): launches and row copies
+// asynchronous on two streams, the waits the loop asks for; uploads synchronous.
 template <class T>
 struct CudaDev {
     DeviceBuffer &layers, &fixed, &scratch, &params, &rows;
+    PinnedBuffer& staging;
+    ChunkStreams& streams;
     const CudaTestHooks& hooks;
+    std::vector<std::unique_ptr<PendingLaunch>> timed{};  // with hooks.launches: resolved by wait_launches
+
+    // A call that throws may leave kernels and copies running into buffers the
+    // next call reuses (or frees): they end before this call does.
+    ~CudaDev() {
+        if (streams.compute) cudaStreamSynchronize(streams.compute);
+        if (streams.copy) cudaStreamSynchronize(streams.copy);
+    }
 
     // Free memory, plus the buffers this backend already holds (run_chunks reuses them).
     uint64_t budget() {
@@ -73,42 +128,49 @@ struct CudaDev {
     T* alloc_scratch(uint64_t n) { return static_cast<T*>(scratch.reserve(n * sizeof(T), "scratch")); }
     T* alloc_params(uint64_t n) { return static_cast<T*>(params.reserve(n * sizeof(T), "torch parameters")); }
     double* alloc_rows(uint64_t n) { return static_cast<double*>(rows.reserve(n * sizeof(double), "rows")); }
+    double* alloc_staging(uint64_t n) { return static_cast<double*>(staging.reserve(n * sizeof(double), "pinned row staging")); }
     void upload_params(T* dst, const std::vector<T>& src) {
-        cuda_check(cudaMemcpy(dst, src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice), "copy torch parameters");
+        streams.ensure();
+        // On the compute stream: after the launches that read the parameters replaced.
+        cuda_check(cudaMemcpyAsync(dst, src.data(), src.size() * sizeof(T), cudaMemcpyHostToDevice, streams.compute),
+                   "copy torch parameters");
+        cuda_check(cudaStreamSynchronize(streams.compute), "copy torch parameters");
     }
     void launch(const NetArgs<T>& a, int P) {
+        streams.ensure();
         const size_t smem = 3 * static_cast<size_t>(P) * sizeof(double);
         const unsigned blocks = static_cast<unsigned>(launch_blocks(a.nets, P));
-        // Events only when a test or benchmark asks for the launch record.
-        struct Events {
-            cudaEvent_t start = nullptr, stop = nullptr;
-            ~Events() {
-                if (start) cudaEventDestroy(start);
-                if (stop) cudaEventDestroy(stop);
-            }
-        } ev;
-        if (hooks.launches) {
-            cuda_check(cudaEventCreate(&ev.start), "cudaEventCreate");
-            cuda_check(cudaEventCreate(&ev.stop), "cudaEventCreate");
-            cuda_check(cudaEventRecord(ev.start), "cudaEventRecord");
+        PendingLaunch* t = nullptr;
+        if (hooks.launches) {  // events only when a test or benchmark asks for the launch record
+            timed.push_back(std::make_unique<PendingLaunch>(launch_record(a.nets, a.scratch_per_net, P, a.small_shape)));
+            t = timed.back().get();
+            cuda_check(cudaEventCreate(&t->start), "cudaEventCreate");
+            cuda_check(cudaEventCreate(&t->stop), "cudaEventCreate");
+            cuda_check(cudaEventRecord(t->start, streams.compute), "cudaEventRecord");
         }
         if (a.small_shape >= 0)  // the cell's shape has a small-width kernel (small_net_body.cuh)
-            launch_small_network_kernel<T>(a, blocks);
+            launch_small_network_kernel<T>(a, blocks, streams.compute);
         else
-            network_kernel<T><<<blocks, P == 1 ? kThreadsPerBlockSoa : P, smem>>>(a, P);
+            network_kernel<T><<<blocks, P == 1 ? kThreadsPerBlockSoa : P, smem, streams.compute>>>(a, P);
         cuda_check(cudaGetLastError(), "network kernel launch");
-        if (hooks.launches) cuda_check(cudaEventRecord(ev.stop), "cudaEventRecord");
-        cuda_check(cudaDeviceSynchronize(), "network kernel");
-        if (hooks.launches) {
-            CudaLaunchRecord r = launch_record(a.nets, a.scratch_per_net, P, a.small_shape);
-            float ms = 0;
-            cuda_check(cudaEventElapsedTime(&ms, ev.start, ev.stop), "cudaEventElapsedTime");
-            r.kernel_ms = ms;
-            hooks.launches->push_back(r);
-        }
+        if (t) cuda_check(cudaEventRecord(t->stop, streams.compute), "cudaEventRecord");
+        cuda_check(cudaEventRecord(streams.launched, streams.compute), "record launch");
     }
-    void download_rows(double* dst, const double* src, uint64_t n) {
-        cuda_check(cudaMemcpy(dst, src, n * sizeof(double), cudaMemcpyDeviceToHost), "copy rows");
+    void download_async(int b, double* dst, const double* src, uint64_t n) {
+        cuda_check(cudaStreamWaitEvent(streams.copy, streams.launched, 0), "copy waits for launch");
+        cuda_check(cudaMemcpyAsync(dst, src, n * sizeof(double), cudaMemcpyDeviceToHost, streams.copy), "copy rows");
+        cuda_check(cudaEventRecord(streams.copied[b], streams.copy), "record row copy");
+    }
+    void wait_download(int b) { cuda_check(cudaEventSynchronize(streams.copied[b]), "network kernel or row copy"); }
+    void wait_launches() {
+        if (streams.compute) cuda_check(cudaStreamSynchronize(streams.compute), "network kernel");
+        for (const auto& t : timed) {
+            float ms = 0;
+            cuda_check(cudaEventElapsedTime(&ms, t->start, t->stop), "cudaEventElapsedTime");
+            t->record.kernel_ms = ms;
+            hooks.launches->push_back(t->record);
+        }
+        timed.clear();
     }
 };
 
@@ -181,10 +243,10 @@ private:
         force_threads_per_net(L, hooks_.threads_per_net);
         L.small_kernel = !hooks_.general_kernel_only;
         if (spec.precision == Precision::float32) {
-            CudaDev<float> dev{layers_, fixed_, scratch_, params_, rows_, hooks_};
+            CudaDev<float> dev{layers_, fixed_, scratch_, params_, rows_, staging_, streams_, hooks_};
             run_chunks<float>(dev, spec, cell, L, seed_offset, count, host_out, d_rows);
         } else {
-            CudaDev<double> dev{layers_, fixed_, scratch_, params_, rows_, hooks_};
+            CudaDev<double> dev{layers_, fixed_, scratch_, params_, rows_, staging_, streams_, hooks_};
             run_chunks<double>(dev, spec, cell, L, seed_offset, count, host_out, d_rows);
         }
     }
@@ -193,6 +255,8 @@ private:
     CudaTestHooks hooks_;
     std::string name_;
     DeviceBuffer layers_, fixed_, scratch_, params_, rows_, cell_rows_;
+    PinnedBuffer staging_;   // host memory, kept across calls like the device buffers
+    ChunkStreams streams_;   // the chunk loop's; no work is left on them between calls (CudaDev waits)
 };
 
 }  // namespace

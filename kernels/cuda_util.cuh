@@ -56,4 +56,33 @@ private:
     size_t size_ = 0;
 };
 
+// Grow-only pinned (page-locked) host allocation: what asynchronous copies from
+// the device need to be asynchronous (to pageable memory cudaMemcpyAsync returns
+// only when the copy is done). Reused across calls, freed with its owner.
+class PinnedBuffer {
+public:
+    PinnedBuffer() = default;
+    PinnedBuffer(const PinnedBuffer&) = delete;
+    PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+    ~PinnedBuffer() { release(); }
+
+    void* reserve(size_t bytes, const char* what) {
+        if (bytes <= size_) return ptr_;
+        release();
+        cuda_check(cudaMallocHost(&ptr_, bytes), what);
+        size_ = bytes;
+        return ptr_;
+    }
+    void release() {
+        if (ptr_) cudaFreeHost(ptr_);
+        ptr_ = nullptr;
+        size_ = 0;
+    }
+    size_t size() const { return size_; }
+
+private:
+    void* ptr_ = nullptr;
+    size_t size_ = 0;
+};
+
 }  // namespace gs::kern

@@ -49,7 +49,9 @@ __global__ void partial_kernel(const double* v, uint64_t n, SumTerm t, double a,
     GS_GRID_STRIDE(b, sum_blocks(n)) partial[b] = term_block_partial(v, n, b, t, a, 0.0);
 }
 
-size_t select_bytes(uint64_t count) {
+}  // namespace
+
+uint64_t growth_cub_temp_bytes(uint64_t count) {
     size_t bytes = 0;
     cuda_check(cub::DeviceSelect::Flagged(nullptr, bytes, static_cast<const uint64_t*>(nullptr),
                                           static_cast<const unsigned char*>(nullptr), static_cast<uint64_t*>(nullptr),
@@ -57,6 +59,8 @@ size_t select_bytes(uint64_t count) {
                "growth select size query");
     return bytes;
 }
+
+namespace {
 
 template <class T>
 T* typed(DeviceBuffer& b, uint64_t elements, const char* what) {
@@ -78,7 +82,7 @@ public:
     uint64_t mark_used() override {
         used_kernel<<<grid_for(c_.count), kThreads, 0, stream_>>>(c_, used_, iota_);
         cuda_check(cudaGetLastError(), "growth flags kernel launch");
-        size_t bytes = select_bytes(c_.count);
+        size_t bytes = growth_cub_temp_bytes(c_.count);
         void* temp = temp_buf_.reserve(bytes + 1, "growth select storage");
         // The used seeds' numbers, in seed order: the order every sum runs in.
         cuda_check(cub::DeviceSelect::Flagged(temp, bytes, iota_, used_, idx_, small_, static_cast<int64_t>(c_.count), stream_),
@@ -147,11 +151,6 @@ private:
 };
 
 }  // namespace
-
-uint64_t growth_workspace_bytes(uint64_t count, int depth) {
-    return count * (1 + 3 * sizeof(uint64_t)) + sum_blocks(count) * sizeof(double) + 3 * sizeof(double) * std::max(depth, 1) +
-           select_bytes(count) + 4096;
-}
 
 void fit_growth_on_device(const double* d_cols, uint64_t count, int depth, GrowthRate& growth, GrowthRate& delta_growth,
                           cudaStream_t stream) {

@@ -10,12 +10,14 @@
 
 #include <cstdint>
 
+#include "gradsweep/cuda_sizing.hpp"  // growth_workspace_bytes: the bytes fit_growth_on_device needs
 #include "gradsweep/growth_rate.hpp"
 
 namespace gs::kern {
 
-// Device bytes fit_growth_on_device needs for `count` seeds and a network of `depth` layers.
-uint64_t growth_workspace_bytes(uint64_t count, int depth);
+// The temporary storage CUB asks for to list the used seeds: what
+// cub_select_temp_bound (cuda_sizing.hpp) bounds, queried.
+uint64_t growth_cub_temp_bytes(uint64_t count);
 
 // Both fits of a cell from its columns d_cols (column-major: column l *
 // kNumQuantities + q, `count` values each, in seed order; non-finite values may

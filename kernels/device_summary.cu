@@ -105,12 +105,8 @@ T* typed(DeviceBuffer& b, uint64_t elements, const char* what) {
 
 }  // namespace
 
-uint64_t summary_workspace_bytes(uint64_t count, int stride) {
-    const uint64_t n = count * static_cast<uint64_t>(stride);
-    // columns and their finite values, the sort's and the compaction's storage,
-    // partials, per-column counts, parameters and results.
-    return 2 * n * sizeof(double) + std::max(sort_temp_bytes(count, stride), select_temp_bytes(count)) +
-           static_cast<uint64_t>(stride) * (sum_blocks(count) * sizeof(double) + 8 * sizeof(double) + sizeof(Summary)) + 4096;
+uint64_t summary_cub_temp_bytes(uint64_t count, int stride) {
+    return std::max(select_temp_bytes(count), sort_temp_bytes(count, stride));
 }
 
 __global__ void nonfinite_rows_kernel(const double* rows, uint64_t count, int stride, unsigned long long* n) {
@@ -163,7 +159,7 @@ void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::v
 
     // Each column's finite values, in seed order: what the sums run over.
     size_t select_bytes = select_temp_bytes(count);
-    void* d_temp = temp.reserve(std::max(select_bytes, sort_temp_bytes(count, stride)) + 1, "summary temporary storage");
+    void* d_temp = temp.reserve(summary_cub_temp_bytes(count, stride) + 1, "summary temporary storage");
     for (int c = 0; c < stride; ++c)
         cuda_check(cub::DeviceSelect::If(d_temp, select_bytes, d_cols + c * count, d_fin + c * count, d_n + c,
                                          static_cast<int64_t>(count), IsFinite{}, stream),

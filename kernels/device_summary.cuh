@@ -14,13 +14,15 @@
 #include <functional>
 #include <vector>
 
+#include "gradsweep/cuda_sizing.hpp"  // summary_workspace_bytes: the bytes summarize_rows_on_device needs beyond d_rows
 #include "gradsweep/stats.hpp"
 
 namespace gs::kern {
 
-// Device bytes summarize_rows_on_device needs beyond d_rows (a copy of the rows,
-// the CUB temporary storage, offsets and the summaries).
-uint64_t summary_workspace_bytes(uint64_t count, int stride);
+// The temporary storage CUB asks for (the compaction's and the sort's, one
+// buffer): what cub_sort_temp_bound and cub_select_temp_bound (cuda_sizing.hpp)
+// bound, queried.
+uint64_t summary_cub_temp_bytes(uint64_t count, int stride);
 
 // d_rows: device pointer, count x stride doubles; it is used as sort output and
 // is overwritten. Synchronous on `stream`. on_columns, when given, is called

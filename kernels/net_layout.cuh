@@ -202,9 +202,13 @@ NetArgs<T> make_args(const Spec& spec, const Cell& cell, const NetLayout& L) {
     return a;  // pointers, seed0 and nets are per launch
 }
 
-// Device bytes one network needs during a launch.
-inline uint64_t bytes_per_network(const NetLayout& L, size_t sizeof_t) {
-    return (L.scratch_per_net + L.params_per_net) * sizeof_t + static_cast<uint64_t>(row_stride(L.depth)) * sizeof(double);
+// Device bytes one network needs during a launch: its scratch and torch-mode
+// parameters and, when its row goes to the host, its row in each of the
+// kRowBuffers row buffers (cuda_sizing.hpp); rows written straight into a
+// caller's device buffer were allocated before the budget was measured.
+inline uint64_t bytes_per_network(const NetLayout& L, size_t sizeof_t, bool rows_to_host) {
+    return (L.scratch_per_net + L.params_per_net) * sizeof_t +
+           (rows_to_host ? kRowBuffers * static_cast<uint64_t>(row_stride(L.depth)) * sizeof(double) : 0);
 }
 
 // Networks per launch: as many as fit in `budget` bytes (what cudaMemGetInfo says

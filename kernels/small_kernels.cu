@@ -19,15 +19,16 @@ __global__ void __launch_bounds__(kThreadsPerBlockSoa) small_network_kernel(NetA
 }  // namespace
 
 template <class T>
-void launch_small_network_kernel(const NetArgs<T>& a, unsigned blocks) {
+void launch_small_network_kernel(const NetArgs<T>& a, unsigned blocks, cudaStream_t stream) {
     if (a.nets > UINT32_MAX) throw std::logic_error("small-width kernel: more than 2^32 networks in one launch");
-    dispatch_small_shape(a.small_shape,
-                         [&]<int NI, int N, int NO>() { small_network_kernel<T, NI, N, NO><<<blocks, kThreadsPerBlockSoa>>>(a); });
+    dispatch_small_shape(a.small_shape, [&]<int NI, int N, int NO>() {
+        small_network_kernel<T, NI, N, NO><<<blocks, kThreadsPerBlockSoa, 0, stream>>>(a);
+    });
 }
 
 #ifndef GS_SMALL_KERNEL_PROBE  // the probe build compiles the probe alone (minutes less of ptxas)
-template void launch_small_network_kernel<float>(const NetArgs<float>&, unsigned);
-template void launch_small_network_kernel<double>(const NetArgs<double>&, unsigned);
+template void launch_small_network_kernel<float>(const NetArgs<float>&, unsigned, cudaStream_t);
+template void launch_small_network_kernel<double>(const NetArgs<double>&, unsigned, cudaStream_t);
 #endif
 
 }  // namespace gs::kern

@@ -17,6 +17,7 @@
 #include <set>
 #include <sstream>
 
+#include "gradsweep/cuda_sizing.hpp"
 #include "gradsweep/resources.hpp"
 #include "gradsweep/results_io.hpp"
 #include "gradsweep/spec.hpp"
@@ -472,6 +473,47 @@ TEST_CASE("a stop while result files are written leaves no file behind", "[outpu
     CHECK(fs::file_size(dir / "b.txt") == big.size());
     CHECK(fs::file_size(dir / "a.txt") == 6);
     fs::remove_all(dir);
+}
+
+TEST_CASE("the memory plan counts a cell summarised on a GPU: its rows and the summary's workspace", "[outputs][resources]") {
+    // Cheap to redo: 5 x 3 and 40 x 3 (40 x 3 the larger); 5 x 256 and 40 x 256
+    // are not, and stay on the chunk path.
+    const Spec spec =
+        parse_spec_text(R"({"seeds": {"count": 100000}, "grid": {"depth": [5, 40], "width": [3, 256]}, "network": {"input_dim": 3}})");
+    MemoryInputs in;
+    in.units = 100;
+    in.cuda = true;
+    in.units_per_call = 64;
+    const MemoryPlan off = estimate_memory(spec, in);
+    CHECK(off.cuda_device_cell == 0);
+    CHECK(off.cuda_per_device == off.cuda_chunks);
+    in.cells_on_device = true;
+    const MemoryPlan m = estimate_memory(spec, in);
+    const Cell& c = spec.cells[m.largest_device_cell];
+    REQUIRE(c.depth() == 40);
+    REQUIRE(c.layer_sizes[1] == 3);
+    REQUIRE(cell_cheap_to_redo(spec, c.index));
+    const uint64_t seeds = 100000, stride = row_stride(40), rows = seeds * stride * 8;
+    // Rows, then the summary (columns, finite values, CUB's sort keys, per-column
+    // partials) and the growth fits; the chunk loop's scratch (P = 1: a launch of
+    // all 100000 networks, float64) is smaller here.
+    const uint64_t scratch = seeds * 8 * kern::network_scratch_elements(c.layer_sizes, 1);
+    const uint64_t work = kern::summary_workspace_bytes(seeds, static_cast<int>(stride)) + kern::growth_workspace_bytes(seeds, 40);
+    REQUIRE(scratch < work);
+    CHECK(m.cuda_device_cell == rows + work);
+    CHECK(m.cuda_device_cell >= 4 * rows);  // rows, columns, finite values, the sort's copy of the keys
+    CHECK(m.cuda_per_device == std::max(m.cuda_chunks, m.cuda_device_cell));
+    CHECK(m.cuda_chunks == off.cuda_chunks);
+    // The chunk path: 64 units of 4096 seeds in flight, capped at 2^20 (P = 1) and
+    // 2^16 networks (P = 64 at width 256), two row buffers each; the pinned staging
+    // on the host holds the same rows, per GPU.
+    const uint64_t in_flight_256 = uint64_t{1} << 16, in_flight_3 = 100000;
+    CHECK(m.cuda_staging == std::max(in_flight_256 * 2 * row_stride(40) * 8, in_flight_3 * 2 * row_stride(40) * 8));
+    CHECK(m.cuda_host_compute == 2 * m.unit_rows * 64 + m.cuda_staging);
+    // Without a cheap cell nothing is summarised on the device.
+    const Spec costly = parse_spec_text(R"({"seeds": {"count": 100000}, "network": {"depth": 40, "width": 256, "input_dim": 3}})");
+    REQUIRE_FALSE(cell_cheap_to_redo(costly, 0));
+    CHECK(estimate_memory(costly, in).cuda_device_cell == 0);
 }
 
 TEST_CASE("the memory plan counts the summaries and the writing of deep networks", "[outputs][resources]") {

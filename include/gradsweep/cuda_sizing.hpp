@@ -5,9 +5,18 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#include "gradsweep/column_sums.hpp"  // sum_blocks, Summary
+
 namespace gs::kern {
+
+// Device row buffers per network in flight on the path that copies rows to the
+// host (run_chunks, chunk_runner.cuh): chunk k + 1 is computed into one while
+// chunk k's rows are copied out of the other. The pinned host staging buffer
+// those copies land in holds as many rows.
+inline constexpr int kRowBuffers = 2;
 
 // Threads that cooperate on one network. Up to width 32 (the widest layer, the
 // input included) a thread runs a whole network (thousands per launch); wider
@@ -51,6 +60,55 @@ U torch_param_elements(const std::vector<int>& n, bool bias, bool random_input, 
     U p = 0;
     for (size_t l = 0; l + 1 < n.size(); ++l) p += static_cast<U>(n[l]) * static_cast<U>(n[l + 1]) + (bias ? static_cast<U>(n[l + 1]) : 0);
     return p + (random_input ? static_cast<U>(batch) * static_cast<U>(n[0]) : 0);
+}
+
+// Upper bounds on the temporary storage CUB asks for (CUDA 13's CUB; cub/device/
+// dispatch/dispatch_segmented_sort.cuh, dispatch_select_if.cuh, cub/agent/
+// single_pass_scan_operators.cuh). The plan cannot ask CUB: the CPU-only build has
+// no CUB, and a planning machine may have no device. gpu_workspace_test.cpp holds
+// CUB's own answers to these bounds on a device.
+// - SortKeys into another buffer: a copy of the keys (8 bytes each); with more
+//   than 300 segments (the lowest partitioning threshold of its policies) two
+//   uint32 index arrays and a three-way partition's tile states over the segments
+//   (at most 32 bytes per segment and its padding tiles); five slots, each
+//   rounded to 256 bytes.
+// - DeviceSelect::If/Flagged: tile states of at most 32 bytes per tile of at
+//   least 128 items, plus 32 padding tiles and the rounding; no virtual shared
+//   memory (its agents fit in shared memory).
+// 16 KiB of slack covers the constant parts of both.
+// U (here and below): the plan counts in a wider type, so an absurd spec
+// saturates instead of wrapping; it is never deduced, so a narrow count still
+// computes in uint64_t.
+template <class U = uint64_t>
+U cub_sort_temp_bound(std::type_identity_t<U> count, int stride) {
+    const U segments = static_cast<U>(stride);
+    return count * segments * 8 + segments * (2 * 4 + 32) + 16384;
+}
+template <class U = uint64_t>
+U cub_select_temp_bound(std::type_identity_t<U> count) {
+    return count / 4 + 16384;
+}
+
+// Device bytes summarize_rows_on_device (kernels/device_summary.cu) needs beyond
+// the rows (cuda_summarize_cell checks them against free memory; the plan counts
+// them): the columns and their finite values, CUB's storage (the compaction's
+// and the sort's share one buffer), and per column its block partials, counts,
+// term parameters and summary; 4096 for the buffers' rounding.
+template <class U = uint64_t>
+U summary_workspace_bytes(std::type_identity_t<U> count, int stride) {
+    const U columns = static_cast<U>(stride);
+    return 2 * count * columns * 8 + std::max(cub_sort_temp_bound<U>(count, stride), cub_select_temp_bound<U>(count)) +
+           columns * (static_cast<U>(sum_blocks(static_cast<uint64_t>(count))) * 8 + 8 * 8 + sizeof(Summary)) + 4096;
+}
+
+// Device bytes fit_growth_on_device (kernels/device_growth.cu) needs for `count`
+// seeds and a network of `depth` layers: per seed a usable flag, its number, the
+// selected numbers and a term value (8 bytes each), the block partials, three
+// doubles per layer, CUB's compaction storage; 4096 for the buffers' rounding.
+template <class U = uint64_t>
+U growth_workspace_bytes(std::type_identity_t<U> count, int depth) {
+    return count * (1 + 3 * 8) + static_cast<U>(sum_blocks(static_cast<uint64_t>(count))) * 8 +
+           3 * 8 * static_cast<U>(std::max(depth, 1)) + cub_select_temp_bound<U>(count) + 4096;
 }
 
 }  // namespace gs::kern

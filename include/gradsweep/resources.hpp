@@ -24,6 +24,7 @@ struct MemoryInputs {
     bool aggregates = true;       // cells are summarised here (not in a shard run)
     bool outputs = true;          // results.csv/json are built here (not in a shard run)
     bool cells_in_memory = false; // cells cheap to redo keep their rows in memory (Checkpoint::keep_cells_in_memory)
+    bool cells_on_device = false; // cells cheap to redo run whole on a CUDA device and are summarised there (cells_summarised_on_device)
 };
 
 struct MemoryPlan {
@@ -33,8 +34,12 @@ struct MemoryPlan {
     int largest_cell = 0;                 // the cell behind cell_rows
     uint64_t cpu_scratch_per_thread = 0;  // largest cell
     uint64_t cpu_compute = 0;             // CPU backend: scratch of all threads + rows in flight
-    uint64_t cuda_per_device = 0;         // device memory per GPU: per-network scratch x networks in flight + rows
-    uint64_t cuda_host_compute = 0;       // host side with CUDA: rows in flight
+    uint64_t cuda_per_device = 0;         // device memory per GPU: the larger of the two below
+    uint64_t cuda_chunks = 0;             // chunk loop: networks in flight x (scratch + torch parameters + two row buffers' rows)
+    uint64_t cuda_device_cell = 0;        // largest cell summarised on the device: its rows + the larger of its chunk scratch and the summary's and growth fits' workspace (0 unless cells_on_device)
+    int largest_device_cell = 0;          // the cell behind cuda_device_cell
+    uint64_t cuda_staging = 0;            // pinned host memory per GPU: the rows of two chunks in flight
+    uint64_t cuda_host_compute = 0;       // host side with CUDA: rows in flight and every GPU's pinned staging
     uint64_t per_seed_text = 0;           // per_seed.csv text, when asked for
     uint64_t bookkeeping = 0;             // unit list and flags, the expanded grid
     uint64_t summarising = 0;             // summarize's scratch (histograms, gathered keys)

@@ -52,8 +52,17 @@ int plan_command(const CliOptions& o) {
                     human_bytes(m.cells_in_memory).c_str());
     std::printf("  cpu backend                 %s while computing (%d threads x %s scratch + rows in flight)\n",
                 human_bytes(m.cpu_compute).c_str(), w.cpu_threads, human_bytes(m.cpu_scratch_per_thread).c_str());
-    std::printf("  cuda backend                %s of device memory per GPU, %s of host memory while computing\n",
-                human_bytes(m.cuda_per_device).c_str(), human_bytes(m.cuda_host_compute).c_str());
+    std::printf("  cuda backend                %s of device memory per GPU (%s), %s of host memory while computing (%s of it "
+                "pinned per GPU)\n",
+                human_bytes(m.cuda_per_device).c_str(),
+                m.cuda_device_cell ? "the larger of the two below" : "networks in flight, two chunks' rows",
+                human_bytes(m.cuda_host_compute).c_str(), human_bytes(m.cuda_staging).c_str());
+    if (m.cuda_device_cell) {
+        std::printf("    chunk loop                %s (networks in flight, two chunks' rows)\n", human_bytes(m.cuda_chunks).c_str());
+        std::printf("    a cell summarised there   %s (cell %d: its %llu rows and the summary's workspace at once; not checked: a "
+                    "cell that does not fit a device's free memory runs in work units instead)\n",
+                    human_bytes(m.cuda_device_cell).c_str(), m.largest_device_cell, static_cast<unsigned long long>(spec.seed_count));
+    }
     if (o.per_seed) std::printf("  per_seed.csv text           %s\n", human_bytes(m.per_seed_text).c_str());
     std::printf("  summarising                 %s (histograms and gathered keys)\n", human_bytes(m.summarising).c_str());
     std::printf("  results (summaries)         %s (every cell's, kept until the files are written)\n", human_bytes(m.results).c_str());

@@ -78,7 +78,8 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     const u128 T = spec.precision == Precision::float64 ? 8 : 4;
     const uint64_t block = std::min<uint64_t>(in.block_seeds, spec.seed_count);
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    u128 unit_rows = 0, cell_rows = 0, cuda_dev = 0, per_seed_chars = 0, spec_bytes = 0, max_stride = 0;
+    u128 unit_rows = 0, cell_rows = 0, cuda_chunks = 0, cuda_cell = 0, cuda_staging = 0, per_seed_chars = 0, spec_bytes = 0,
+         max_stride = 0;
     u128 results = 0, csv_bytes = 0, json_bytes = 0;
     double scratch = 0, scratch_one = 0;
     int max_depth = 0;
@@ -115,14 +116,32 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
         scratch_one = std::max(scratch_one, cpu_scratch_bytes(spec, c, 1, 1));
         // GPU: networks in flight per launch, capped as the CUDA backend caps them
         // (its widest layer counts the input too), each with its scratch, its
-        // torch-mode parameters and its row (kernels/net_layout.cuh, bytes_per_network).
+        // torch-mode parameters and its row in each of the row buffers
+        // (kernels/net_layout.cuh, bytes_per_network); the pinned host staging
+        // holds as many rows.
         const int max_width = *std::max_element(c.layer_sizes.begin(), c.layer_sizes.end());
         const u128 cap = kern::launch_cap(kern::threads_per_network(max_width));
         const u128 in_flight = std::min<u128>(cap, std::min<u128>(static_cast<u128>(block) * in.units_per_call, spec.seed_count));
         const u128 params = spec.rng == RngKind::torch
                                 ? kern::torch_param_elements<u128>(c.layer_sizes, c.bias, spec.input.random, spec.input.batch)
                                 : 0;
-        cuda_dev = std::max(cuda_dev, in_flight * (T * (kern::network_scratch_elements<u128>(c.layer_sizes, spec.input.batch) + params) + stride * 8));
+        const u128 net_bytes = T * (kern::network_scratch_elements<u128>(c.layer_sizes, spec.input.batch) + params);
+        const u128 chunk_rows = in_flight * kern::kRowBuffers * stride * 8;
+        cuda_chunks = std::max(cuda_chunks, in_flight * net_bytes + chunk_rows);
+        cuda_staging = std::max(cuda_staging, chunk_rows);
+        // A cell summarised on the device (cuda_summarize_cell): all its rows, and
+        // first the chunk loop's scratch (its rows go straight into those), then the
+        // summary's and the growth fits' workspace (kernels/cuda_sizing.hpp).
+        if (in.cells_on_device && cell_cheap_to_redo(spec, c.index)) {
+            const u128 seeds = spec.seed_count;
+            const u128 work = std::max<u128>(std::min<u128>(cap, seeds) * net_bytes,
+                                             kern::summary_workspace_bytes<u128>(seeds, row_stride(c.depth())) +
+                                                 kern::growth_workspace_bytes<u128>(seeds, c.depth()));
+            if (seeds * stride * 8 + work > cuda_cell) {
+                cuda_cell = seeds * stride * 8 + work;
+                m.largest_device_cell = c.index;
+            }
+        }
         // per_seed.csv: "cell,seed,layer,quantity,value" per value.
         const u128 values = static_cast<u128>(c.depth()) * (c.bias ? kNumQuantities : kNumQuantities - 1) + 1;
         per_seed_chars += static_cast<u128>(spec.seed_count) * values *
@@ -156,8 +175,11 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
     // (Unit files are written from the rows in place, without a copy.) Each thread
     // also has a stack and a malloc arena of its own.
     m.cpu_compute = sat(static_cast<u128>(bytes(scratch)) + static_cast<u128>(threads) * kPerThreadBytes + in_flight_rows);
-    m.cuda_per_device = sat(cuda_dev);
-    m.cuda_host_compute = sat(in_flight_rows);
+    m.cuda_chunks = sat(cuda_chunks);
+    m.cuda_device_cell = sat(cuda_cell);
+    m.cuda_per_device = std::max(m.cuda_chunks, m.cuda_device_cell);
+    m.cuda_staging = sat(cuda_staging);
+    m.cuda_host_compute = sat(in_flight_rows + cuda_staging * static_cast<u128>(std::max(1, in.workers)));
     // The text is one string built by appending: at the moment it grows it holds
     // its old and its new buffer.
     m.per_seed_text = in.per_seed ? sat(2 * per_seed_chars) : 0;

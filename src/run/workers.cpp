@@ -82,6 +82,7 @@ MemoryPlan plan_with(const Spec& spec, const CliOptions& o, const Workers& w, ui
     in.per_seed = o.per_seed;
     in.aggregates = in.outputs = o.shard.empty();  // a shard keeps its rows for the merge
     in.cells_in_memory = cells_in_memory;
+    in.cells_on_device = cells_summarised_on_device(o, w);
     return estimate_memory(spec, in);
 }
 

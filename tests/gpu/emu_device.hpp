@@ -132,14 +132,33 @@ void run_block(int P, Fn&& fn) {
 template <class T>
 void run_small_networks(const kern::NetArgs<T>& a);
 
+// One device operation of the chunk loop, in the order run_chunks issued it
+// (EmuDev::ops): what the tests of its overlap schedule read.
+struct DevOp {
+    enum Kind { upload_params, launch, download, wait_download, wait_launches } kind;
+    int buffer = -1;  // the row buffer a launch writes (-1: a caller's device rows), a copy reads, a wait waits for
+    bool operator==(const DevOp&) const = default;
+};
+
 template <class T>
 struct EmuDev {
     uint64_t budget_bytes = uint64_t{1} << 30;
     std::vector<kern::LayerDesc> layers;
     std::vector<T> fixed, scratch, params;
-    std::vector<double> rows;
+    std::vector<double> rows, staging;
     std::vector<uint64_t> launches;  // networks per launch, in order
     std::vector<CudaLaunchRecord> records;  // what CudaTestHooks::launches gets on a device (kernel_ms 0)
+    std::vector<DevOp> ops;
+
+    // Launches run when issued, copies when waited for: the latest a copy on a
+    // device may run. A launch that overwrote a row buffer before its copy was
+    // waited for, or a copy into staging not yet stored, changes the rows.
+    struct Copy {
+        double* dst = nullptr;
+        const double* src = nullptr;
+        uint64_t n = 0;
+    };
+    Copy pending[kern::kRowBuffers];
 
     static T poison() { return std::numeric_limits<T>::quiet_NaN(); }
 
@@ -164,8 +183,17 @@ struct EmuDev {
         rows.assign(n, std::numeric_limits<double>::quiet_NaN());
         return rows.data();
     }
-    void upload_params(T* dst, const std::vector<T>& src) { std::memcpy(dst, src.data(), src.size() * sizeof(T)); }
+    double* alloc_staging(uint64_t n) {
+        staging.assign(n, std::numeric_limits<double>::quiet_NaN());
+        return staging.data();
+    }
+    void upload_params(T* dst, const std::vector<T>& src) {
+        ops.push_back({DevOp::upload_params});
+        std::memcpy(dst, src.data(), src.size() * sizeof(T));
+    }
     void launch(const kern::NetArgs<T>& a, int P) {
+        const bool own = !rows.empty() && a.out >= rows.data() && a.out < rows.data() + rows.size();
+        ops.push_back({DevOp::launch, own ? static_cast<int>((a.out - rows.data()) / (rows.size() / kern::kRowBuffers)) : -1});
         launches.push_back(a.nets);
         records.push_back(kern::launch_record(a.nets, a.scratch_per_net, P, a.small_shape));
         // Scratch of the previous launch is stale: poison it so nothing can rely on it.
@@ -178,7 +206,22 @@ struct EmuDev {
         for (uint64_t net = 0; net < a.nets; ++net)
             run_block(P, [&](int t, auto& sync) { kern::network_body<T>(a, net, t, P, red.data(), sync); });
     }
-    void download_rows(double* dst, const double* src, uint64_t n) { std::memcpy(dst, src, n * sizeof(double)); }
+    void download_async(int b, double* dst, const double* src, uint64_t n) {
+        ops.push_back({DevOp::download, b});
+        finish_copy(b);  // a copy issued behind an unwaited one on the same stream: that one is done first
+        pending[b] = Copy{dst, src, n};
+    }
+    void wait_download(int b) {
+        ops.push_back({DevOp::wait_download, b});
+        finish_copy(b);
+    }
+    void wait_launches() { ops.push_back({DevOp::wait_launches}); }
+
+private:
+    void finish_copy(int b) {
+        if (pending[b].dst) std::memcpy(pending[b].dst, pending[b].src, pending[b].n * sizeof(double));
+        pending[b] = Copy{};
+    }
 };
 
 // What CudaBackend::run gives, computed on the host. threads_per_net = 0 keeps

@@ -303,7 +303,7 @@ TEST_CASE("emulated chunking: any chunk size gives the same rows", "[emu][chunks
     cell.shortcut = true;
     const Spec spec = make_spec(Precision::float32, 2, true, 10, 100, 3);
     const kern::NetLayout L = kern::make_layout(spec, cell);
-    const uint64_t per_net = kern::bytes_per_network(L, sizeof(float));
+    const uint64_t per_net = kern::bytes_per_network(L, sizeof(float), true);
     std::vector<uint64_t> launches;
     const auto whole = emu::emulate_run<float>(spec, cell, 5, 10, 0, uint64_t{1} << 30, &launches);
     CHECK(launches == std::vector<uint64_t>{10});
@@ -495,7 +495,7 @@ TEST_CASE("the chunk loop keeps its buffers across calls: a reused device gives 
         const Spec spec = make_spec(Precision::float32, 1 + call % 3, call % 2 == 0, 5, 100, cell.input_dim());
         kern::NetLayout L = kern::make_layout(spec, cell);
         if (call >= 4) L.threads_per_net = 32;
-        dev.budget_bytes = call == 3 ? kern::bytes_per_network(L, sizeof(float)) * 7 : uint64_t{1} << 30;  // chunks of 7
+        dev.budget_bytes = call == 3 ? kern::bytes_per_network(L, sizeof(float), true) * 7 : uint64_t{1} << 30;  // chunks of 7
         const uint64_t count = 10 + 9 * call, off = 3 * call;
         std::vector<double> reused(count * row_stride(cell.depth()), std::numeric_limits<double>::quiet_NaN());
         kern::run_chunks<float>(dev, spec, cell, L, off, count, reused.data(), nullptr);

@@ -275,7 +275,7 @@ GS_GPU_CASE("CUDA: scratch beyond 2^32 elements in one launch", "[gpu][chunks][l
     const kern::NetLayout L = kern::make_layout(spec, cell);
     REQUIRE(L.threads_per_net == 1);
     REQUIRE(L.scratch_per_net == 4162);
-    const uint64_t need = n * kern::bytes_per_network(L, sizeof(float));
+    const uint64_t need = n * kern::bytes_per_network(L, sizeof(float), true);
     if (kEmulated) {
         WARN("SKIPPED under emulation: " << (need >> 20) << " MiB of scratch and rows; this case runs on a device");
         return;
@@ -330,7 +330,7 @@ GS_GPU_CASE("CUDA: a capped memory budget runs the chunk loop on the device", "[
                 const auto whole = run_poisoned(*whole_gpu, spec, cell, 5, cs.n);
                 REQUIRE(whole_launches.size() == 1);
                 const kern::NetLayout L = kern::make_layout(spec, cell);
-                const uint64_t per_net = kern::bytes_per_network(L, p == Precision::float32 ? sizeof(float) : sizeof(double));
+                const uint64_t per_net = kern::bytes_per_network(L, p == Precision::float32 ? sizeof(float) : sizeof(double), true);
                 const uint64_t chunk = cs.n / 7 + 1;
                 auto capped_gpu = gpu_backend_with(CudaTestHooks{0, chunk * per_net + per_net / 2, &capped_launches});
                 const auto capped = run_poisoned(*capped_gpu, spec, cell, 5, cs.n);
