@@ -3,6 +3,7 @@
 
 #include "emu_cell.hpp"
 #include "emu_device.hpp"
+#include "gradsweep/cuda_sizing.hpp"  // the device's workspace sizes
 #include "gpu_under_test.hpp"
 
 namespace gs::gputest {
@@ -24,9 +25,9 @@ public:
     // then the device summary emulated step by step (emu_cell.hpp).
     bool summarize_cell(const Spec& spec, const Cell& cell, uint64_t count, CellResult& out) override {
         if (count == 0) return false;
-        // The device's workspace size includes CUB's, which only a device can
-        // tell; the emulation stands in the documented bound, four times the rows.
-        const uint64_t need = 4 * count * row_stride(cell.depth()) * sizeof(double);
+        const int D = cell.depth(), stride = row_stride(D);
+        const uint64_t need = count * stride * sizeof(double) + kern::summary_workspace_bytes(count, stride) +
+                              kern::growth_workspace_bytes(count, D);
         if (need > kern::capped_budget(gpu_free_bytes(), hooks_.memory_budget_bytes)) return false;
         const auto rows = spec.precision == Precision::float32 ? emu::emulate_run_hooked<float>(spec, cell, 0, count, hooks_)
                                                                : emu::emulate_run_hooked<double>(spec, cell, 0, count, hooks_);
