@@ -107,9 +107,10 @@ std::vector<WorkerInfo> run_on_devices(const Spec& spec, const std::vector<WorkU
                             sink(todo[k], rows[b].data() + at * stride);
                             at += units[todo[k]].count;
                         }
+                        // Under the lock: the worker thread counts whole cells into info[w] too.
+                        std::lock_guard<std::mutex> lock(s.mu);
                         info[w].units += last - first;
                         info[w].networks += at;
-                        std::lock_guard<std::mutex> lock(s.mu);
                         s.progressed = true;
                         s.cv.notify_all();
                     } catch (...) {
@@ -159,9 +160,9 @@ std::vector<WorkerInfo> run_on_devices(const Spec& spec, const std::vector<WorkU
                 CellResult r;
                 if (!backend->summarize_cell(spec, spec.cells[cell], spec.seed_count, r)) return false;
                 options.cell_sink(cell, r);
+                std::lock_guard<std::mutex> lock(s.mu);  // the sinker thread counts into info[w] too
                 info[w].units += last - first;
                 info[w].networks += spec.seed_count;
-                std::lock_guard<std::mutex> lock(s.mu);
                 s.progressed = true;
                 s.cv.notify_all();
                 return true;
