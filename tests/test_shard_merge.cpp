@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <numeric>
 #include <set>
 #include <thread>
 
@@ -292,6 +293,13 @@ namespace {
 // A CPU backend that summarises whole cells itself (as the CUDA backend does on
 // the device) for odd cells, and declines even ones: the scheduler must send each
 // offered cell whole, fall back to units where declined, and never both.
+// The scheduler's todo list when no unit is done yet: every unit, in order.
+std::vector<size_t> every_unit(const std::vector<WorkUnit>& units) {
+    std::vector<size_t> todo(units.size());
+    std::iota(todo.begin(), todo.end(), size_t{0});
+    return todo;
+}
+
 // A cell result as its checkpoint file's bytes: equal bytes, equal bits.
 std::string cell_file_bytes(const Spec& spec, const CellResult& r) {
     const std::string path = scratch_dir("cell_bytes") + "/cell.bin";
@@ -328,8 +336,7 @@ TEST_CASE("the device scheduler: cells offered whole are summarised by the backe
     const Spec spec = parse_spec_text(kUneven);
     const uint64_t block = 64;
     const auto units = all_work_units(spec, block);
-    std::vector<size_t> todo(units.size());
-    for (size_t i = 0; i < todo.size(); ++i) todo[i] = i;
+    const std::vector<size_t> todo = every_unit(units);
     auto backend = make_cpu_backend(1);
     const SweepResult direct = run_sweep(spec, *backend);
     REQUIRE(spec.cells.size() >= 3);
@@ -378,8 +385,7 @@ TEST_CASE("the device scheduler over several CPU workers gives one worker's rows
     const Spec spec = parse_spec_text(kUneven);
     const uint64_t block = 64;
     const auto units = all_work_units(spec, block);
-    std::vector<size_t> todo(units.size());
-    for (size_t i = 0; i < todo.size(); ++i) todo[i] = i;
+    const std::vector<size_t> todo = every_unit(units);
     auto collect = [&](size_t workers, uint64_t per_call, int threads) {
         std::vector<std::vector<double>> rows(units.size());
         std::mutex mu;
