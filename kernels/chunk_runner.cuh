@@ -7,6 +7,9 @@
 //                                                        kept from earlier calls included
 //   LayerDesc* upload_layers(const std::vector<LayerDesc>&);
 //   T* upload_fixed_input(const std::vector<T>&);
+//   bool scratch_in_shared(uint64_t bytes, int threads_per_net);
+//        whether a network's scratch of `bytes` goes in its block's shared memory
+//        (P > 1 only): where it fits without lowering the kernel's occupancy
 //   T* alloc_scratch(uint64_t elements);  T* alloc_params(uint64_t elements);
 //   double* alloc_rows(uint64_t doubles);                device memory
 //   double* alloc_staging(uint64_t doubles);             pinned host memory
@@ -47,13 +50,15 @@ inline uint64_t launch_blocks(uint64_t nets, int P) {
     return P == 1 ? (nets + kThreadsPerBlockSoa - 1) / kThreadsPerBlockSoa : nets;
 }
 
-inline CudaLaunchRecord launch_record(uint64_t nets, uint64_t scratch_per_net, int P, int small_shape = -1) {
+template <class T>
+CudaLaunchRecord launch_record(const NetArgs<T>& a, int P) {
     CudaLaunchRecord r;
-    r.small_kernel = small_shape >= 0;
-    r.nets = nets;
-    r.blocks = launch_blocks(nets, P);
+    r.small_kernel = a.small_shape >= 0;
+    r.nets = a.nets;
+    r.blocks = launch_blocks(a.nets, P);
     r.threads_per_net = P;
-    r.scratch_elements = nets * scratch_per_net;
+    r.shared_scratch = a.shared_scratch != 0;
+    r.scratch_elements = a.shared_scratch ? 0 : a.nets * a.scratch_per_net;
     return r;
 }
 
@@ -97,9 +102,14 @@ void run_chunks(Dev& dev, const Spec& spec, const Cell& cell, const NetLayout& L
     a.layers = dev.upload_layers(L.layers);
     if (!L.random_input) a.fixed_input = dev.upload_fixed_input(std::vector<T>(L.fixed_input.begin(), L.fixed_input.end()));
 
+    // A block per network (P > 1) keeps its activations and deltas in shared
+    // memory where they fit: the sweeps' loads no longer go to device memory, and
+    // the chunk needs no device scratch.
+    a.shared_scratch = P > 1 && dev.scratch_in_shared(L.scratch_per_net * sizeof(T), P) ? 1 : 0;
     const bool to_host = host_out != nullptr;
-    const uint64_t chunk = networks_per_chunk(count, bytes_per_network(L, sizeof(T), to_host), dev.budget(), launch_cap(P));
-    a.scratch = dev.alloc_scratch(chunk * L.scratch_per_net);
+    const uint64_t chunk =
+        networks_per_chunk(count, bytes_per_network(L, sizeof(T), to_host, a.shared_scratch != 0), dev.budget(), launch_cap(P));
+    a.scratch = a.shared_scratch ? nullptr : dev.alloc_scratch(chunk * L.scratch_per_net);
     a.params = L.torch ? dev.alloc_params(chunk * L.params_per_net) : nullptr;
     const uint64_t buffer = chunk * stride;  // doubles of one row buffer
     double* const d_out = to_host ? dev.alloc_rows(kRowBuffers * buffer) : nullptr;

@@ -30,7 +30,7 @@ constexpr int kMaxThreadsPerNet = 256;
 // P = 1: thread = network, many per block. P > 1: block (of P threads) = network.
 template <class T>
 __global__ void __launch_bounds__(kMaxThreadsPerNet) network_kernel(NetArgs<T> a, int P) {
-    extern __shared__ double red[];  // 3 * P doubles
+    extern __shared__ double red[];  // 3 * P doubles, then (a.shared_scratch) the network's scratch
     BlockSync sync;
     if (P == 1) {
         const uint64_t net = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x;
@@ -125,6 +125,29 @@ struct CudaDev {
         cuda_check(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "copy fixed input");
         return static_cast<T*>(p);
     }
+    // A network's scratch goes in its block's shared memory (P > 1) when it fits
+    // in a block and the kernel keeps as many blocks per SM as with the reduction
+    // buffer alone: registers stay what bounds occupancy, so the move only turns
+    // the sweeps' device-memory loads and stores into shared ones.
+    bool scratch_in_shared(uint64_t bytes, int P) {
+        if (hooks.device_scratch_only) return false;
+        const uint64_t red = 3 * static_cast<uint64_t>(P) * sizeof(double);
+        int device = 0, optin = 0;
+        cuda_check(cudaGetDevice(&device), "cudaGetDevice");
+        cuda_check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), "shared memory per block");
+        if (red + bytes > static_cast<uint64_t>(optin)) return false;
+        // Launches past the default 48 KiB of dynamic shared memory need the opt-in;
+        // the attribute only ever allows the device's maximum, so no other launch's
+        // size can fall outside it.
+        cuda_check(cudaFuncSetAttribute(network_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, optin),
+                   "allow dynamic shared memory");
+        int with = 0, without = 0;
+        cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&with, network_kernel<T>, P, static_cast<size_t>(red + bytes)),
+                   "occupancy with shared scratch");
+        cuda_check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&without, network_kernel<T>, P, static_cast<size_t>(red)),
+                   "occupancy without shared scratch");
+        return with > 0 && with >= without;
+    }
     T* alloc_scratch(uint64_t n) { return static_cast<T*>(scratch.reserve(n * sizeof(T), "scratch")); }
     T* alloc_params(uint64_t n) { return static_cast<T*>(params.reserve(n * sizeof(T), "torch parameters")); }
     double* alloc_rows(uint64_t n) { return static_cast<double*>(rows.reserve(n * sizeof(double), "rows")); }
@@ -138,11 +161,11 @@ struct CudaDev {
     }
     void launch(const NetArgs<T>& a, int P) {
         streams.ensure();
-        const size_t smem = 3 * static_cast<size_t>(P) * sizeof(double);
+        const size_t smem = 3 * static_cast<size_t>(P) * sizeof(double) + (a.shared_scratch ? a.scratch_per_net * sizeof(T) : 0);
         const unsigned blocks = static_cast<unsigned>(launch_blocks(a.nets, P));
         PendingLaunch* t = nullptr;
         if (hooks.launches) {  // events only when a test or benchmark asks for the launch record
-            timed.push_back(std::make_unique<PendingLaunch>(launch_record(a.nets, a.scratch_per_net, P, a.small_shape)));
+            timed.push_back(std::make_unique<PendingLaunch>(launch_record(a, P)));
             t = timed.back().get();
             cuda_check(cudaEventCreate(&t->start), "cudaEventCreate");
             cuda_check(cudaEventCreate(&t->stop), "cudaEventCreate");

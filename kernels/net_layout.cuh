@@ -51,6 +51,10 @@ struct NetArgs {
     T* scratch = nullptr;
     uint64_t scratch_per_net = 0, nets = 0;
     int soa = 0;
+    // 1: block per network (P > 1) with the network's scratch in the block's shared
+    // memory, right after the 3 * P reduction doubles; `scratch` is then unused.
+    // Same layout, same offsets, same arithmetic: only where the values live.
+    int shared_scratch = 0;
     int small_shape = -1;  // kSmallShapes index (small_net_body.cuh) of the body that runs, -1: network_body
     uint64_t off_g0 = 0, off_g1 = 0, off_delta = 0;  // upstream gradient (two) and delta, [b][unit]
     double* out = nullptr;  // row_stride(depth) doubles per network
@@ -202,12 +206,12 @@ NetArgs<T> make_args(const Spec& spec, const Cell& cell, const NetLayout& L) {
     return a;  // pointers, seed0 and nets are per launch
 }
 
-// Device bytes one network needs during a launch: its scratch and torch-mode
-// parameters and, when its row goes to the host, its row in each of the
+// Device bytes one network needs during a launch: its scratch (unless it lives in
+// shared memory) and torch-mode parameters and, when its row goes to the host, its row in each of the
 // kRowBuffers row buffers (cuda_sizing.hpp); rows written straight into a
 // caller's device buffer were allocated before the budget was measured.
-inline uint64_t bytes_per_network(const NetLayout& L, size_t sizeof_t, bool rows_to_host) {
-    return (L.scratch_per_net + L.params_per_net) * sizeof_t +
+inline uint64_t bytes_per_network(const NetLayout& L, size_t sizeof_t, bool rows_to_host, bool scratch_in_shared = false) {
+    return ((scratch_in_shared ? 0 : L.scratch_per_net) + L.params_per_net) * sizeof_t +
            (rows_to_host ? kRowBuffers * static_cast<uint64_t>(row_stride(L.depth)) * sizeof(double) : 0);
 }
 

@@ -335,9 +335,13 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
 // the P = 1 schedule; else contiguous per network, stride 1). The stride as a
 // compile-time 1 lets the block-per-network sweeps address a row's words with
 // immediate offsets instead of stepping a pointer per word.
+// red: the group's 3 * P reduction doubles, followed, when a.shared_scratch, by
+// the network's scratch (the kernel's shared memory).
 template <class T, bool Soa, class Sync>
 GS_HD void network_body_for(const NetArgs<T>& a, uint64_t net, int t, int P, double* red, Sync& sync) {
-    T* const sb = Soa ? a.scratch + net : a.scratch + net * a.scratch_per_net;
+    T* const sb = Soa                ? a.scratch + net
+                  : a.shared_scratch ? reinterpret_cast<T*>(red + 3 * P)
+                                     : a.scratch + net * a.scratch_per_net;
     const uint64_t ss = Soa ? a.nets : 1;
     auto S = [sb, ss](uint64_t k) -> T& { return sb[k * ss]; };
 

@@ -197,7 +197,7 @@ def sass_succ(blocks):
     return succ, pred_l
 
 
-def sass_rare(blocks, succ):
+def sass_rare(blocks, succ, pred):
     """SASS form of the slow-path edges: a branch on a predicate set by comparing
     |x| with 105615 (float) or 2^31 (double), the Payne-Hanek threshold, or x with
     infinity; the side where |x| is large (or infinite) is rare."""
@@ -209,15 +209,27 @@ def sass_rare(blocks, succ):
         if not m:
             continue
         # SASS reuses predicate registers: the compare that set this one is the
-        # last instruction of the block writing it.
-        setp = None
-        for s, _ in reversed(b["ins"][:-1]):
-            w = re.match(r"^(?:@!?P\w+\s+)?\S+\s+(P\d)\b", s)
-            if w and w.group(1) == m.group(2):
-                c = re.match(r"^(?:@!?P\w+\s+)?[FD]SETP\.(\w+)(?:\.\w+)*\s+P\d,\s*P\w+,\s*([^,]+),\s*([^,]+),", s)
-                if c:
-                    setp = (c.group(1), c.group(2).strip() + " " + c.group(3).strip())
+        # last instruction writing it, in this block or, where the compiler kept
+        # the predicate across blocks (sinf and cosf of one angle share one range
+        # check), in the blocks before it: each step goes to the earliest
+        # predecessor, the head of the if/else that joined there.
+        setp, k, ins = None, u, b["ins"][:-1]
+        for _ in range(64):
+            found = False
+            for s, _ in reversed(ins):
+                w = re.match(r"^(?:@!?P\w+\s+)?\S+\s+(P\d)\b", s)
+                if w and w.group(1) == m.group(2):
+                    c = re.match(r"^(?:@!?P\w+\s+)?[FD]SETP\.(\w+)(?:\.\w+)*\s+P\d,\s*P\w+,\s*([^,]+),\s*([^,]+),", s)
+                    if c:
+                        setp = (c.group(1), c.group(2).strip() + " " + c.group(3).strip())
+                    found = True
+                    break
+            if found or not pred[k]:
                 break
+            k = min(pred[k])
+            if k >= u:  # a back edge: not a structured predecessor
+                break
+            ins = blocks[k]["ins"]
         if setp is None:
             continue
         cmp, ops = setp
@@ -315,7 +327,7 @@ def analyse(blocks, tags, anchor_lines):
                 setp[m.group(3)] = (m.group(1), m.group(4))
     rare = set()
     if blocks and blocks[0].get("sass"):
-        rare = sass_rare(blocks, succ)
+        rare = sass_rare(blocks, succ, pred)
     for u, b in enumerate(blocks):
         if blocks[0].get("sass"):
             break

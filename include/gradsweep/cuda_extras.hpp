@@ -47,7 +47,8 @@ struct CudaLaunchRecord {
     uint64_t blocks = 0;            // grid size (x)
     int threads_per_net = 0;        // P: 1 = thread per network, else block (of P threads) per network
     bool small_kernel = false;      // the small-width body (kernels/small_net_body.cuh) ran, not network_body
-    uint64_t scratch_elements = 0;  // largest scratch index + 1 the launch may touch (nets x per-network scratch)
+    bool shared_scratch = false;    // each network's scratch was in its block's shared memory (P > 1)
+    uint64_t scratch_elements = 0;  // largest device-scratch index + 1 the launch may touch (nets x per-network scratch; 0 when shared)
     double kernel_ms = 0;           // CUDA event time of the kernel alone (0 under emulation)
 };
 struct CudaTestHooks {
@@ -55,6 +56,7 @@ struct CudaTestHooks {
     uint64_t memory_budget_bytes = 0;  // 0: free device memory less the margin; else the smaller of the two
     std::vector<CudaLaunchRecord>* launches = nullptr;  // appended to by every launch when set
     bool general_kernel_only = false;  // true: network_body even where the small-width body applies
+    bool device_scratch_only = false;  // true: the scratch in device memory even where shared memory would hold it
     uint64_t* cells_summarised = nullptr;  // incremented by every cell summarised on the device (Backend::summarize_cell)
 };
 // make_cuda_backend with hooks; throws std::invalid_argument for a forced P out of

@@ -185,3 +185,69 @@ TEST_CASE("the schedule check and the emulated copies catch a broken schedule", 
     CHECK(std::memcmp(staging, seed0.data(), stride * sizeof(double)) != 0);
     CHECK(std::memcmp(staging, rows, stride * sizeof(double)) == 0);  // seed 1's row arrived in seed 0's place
 }
+
+// A block per network (P > 1) keeps the network's scratch in shared memory,
+// after the reduction doubles, where the device says it fits
+// (Dev::scratch_in_shared). Only where the values live changes: the rows are the
+// device-scratch rows bit for bit, the launch records say which ran, a chunk
+// holds no device scratch, and the emulation poisons the block's shared memory
+// before every network, so a read before a write, or scratch overlapping the
+// reduction doubles, would show.
+TEST_CASE("shared-memory scratch (P > 1): the device-scratch rows, bit for bit", "[emu][chunks][shared]") {
+    const uint64_t seed = gs::test::test_seed(1717);
+    SEED_INFO(seed);
+    std::mt19937_64 rng(seed);
+    auto check = [&]<class T>(T, int trial) {
+        CellOptions co;
+        co.max_width = trial % 3 == 0 ? 40 : trial % 3 == 1 ? 70 : 140;
+        co.max_depth = 5;
+        const Cell cell = random_cell(rng, co);
+        Spec spec = make_spec(sizeof(T) == 4 ? Precision::float32 : Precision::float64, 1 + static_cast<int>(rng() % 5), rng() % 2 == 0,
+                              rng() % 1000, 100, cell.input_dim(), static_cast<uint32_t>(rng()));
+        if (trial % 4 == 1) spec.rng = RngKind::torch;
+        kern::NetLayout L = kern::make_layout(spec, cell);
+        const int forced[] = {0, 32, 64, 256};
+        if (forced[trial % 4] != 0) kern::force_threads_per_net(L, forced[trial % 4]);
+        if (L.threads_per_net == 1) kern::force_threads_per_net(L, 32);  // shared scratch is for blocks per network
+        const int P = L.threads_per_net;
+        const uint64_t count = 3 + rng() % 6, off = rng() % 50;
+        const uint64_t need = 3 * static_cast<uint64_t>(P) * sizeof(double) + L.scratch_per_net * sizeof(T);
+        INFO("trial " << trial << ": " << describe(cell, spec) << " P=" << P << " seeds " << off << "+" << count << ", " << need
+                      << " bytes of shared memory");
+        emu::EmuDev<T> global;  // shared_bytes_per_block 0: device scratch
+        const std::vector<double> want = rows_via(global, spec, cell, L, off, count, true);
+        REQUIRE(global.records.size() == 1);
+        CHECK(!global.records[0].shared_scratch);
+        CHECK(global.records[0].scratch_elements == count * L.scratch_per_net);
+        // One byte short: still device scratch.
+        emu::EmuDev<T> short_by_one;
+        short_by_one.shared_bytes_per_block = need - 1;
+        CHECK(std::memcmp(rows_via(short_by_one, spec, cell, L, off, count, true).data(), want.data(), want.size() * sizeof(double)) == 0);
+        CHECK(!short_by_one.records.at(0).shared_scratch);
+        // Exactly enough: shared scratch, no device scratch, the same rows.
+        emu::EmuDev<T> shared;
+        shared.shared_bytes_per_block = need;
+        const std::vector<double> got = rows_via(shared, spec, cell, L, off, count, true);
+        REQUIRE(shared.records.size() == 1);
+        CHECK(shared.records[0].shared_scratch);
+        CHECK(shared.records[0].scratch_elements == 0);
+        CHECK(shared.scratch.empty());
+        CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(double)) == 0);
+        // Without device scratch a network costs fewer bytes: a budget of two
+        // device-scratch networks holds more of them per chunk (a few more in torch
+        // mode, where the parameters dominate).
+        const uint64_t device_bytes = kern::bytes_per_network(L, sizeof(T), true);
+        const uint64_t shared_bytes = kern::bytes_per_network(L, sizeof(T), true, true);
+        CHECK(shared_bytes + L.scratch_per_net * sizeof(T) == device_bytes);
+        emu::EmuDev<T> tight;
+        tight.shared_bytes_per_block = need;
+        tight.budget_bytes = 2 * device_bytes;
+        CHECK(std::memcmp(rows_via(tight, spec, cell, L, off, count, true).data(), want.data(), want.size() * sizeof(double)) == 0);
+        CHECK(tight.launches.front() == std::min<uint64_t>(count, 2 * device_bytes / shared_bytes));
+        if (!L.torch) CHECK(tight.launches.front() > 2);
+    };
+    for (int trial = 0; trial < 16; ++trial) {
+        if (trial % 2) check(double{}, trial);
+        else check(float{}, trial);
+    }
+}

@@ -162,7 +162,14 @@ struct EmuDev {
 
     static T poison() { return std::numeric_limits<T>::quiet_NaN(); }
 
+    // Bytes of shared memory a block may use, its 3 * P reduction doubles
+    // included: a network's scratch (P > 1) goes there when it fits. 0 (the
+    // default): every scratch in device memory, as on a device where shared
+    // scratch would lower the kernel's occupancy.
+    uint64_t shared_bytes_per_block = 0;
+
     uint64_t budget() { return budget_bytes; }  // a made-up device: free memory plus what it holds, as on a GPU
+    bool scratch_in_shared(uint64_t bytes, int P) { return 3 * static_cast<uint64_t>(P) * sizeof(double) + bytes <= shared_bytes_per_block; }
     kern::LayerDesc* upload_layers(const std::vector<kern::LayerDesc>& v) {
         layers = v;
         return layers.data();
@@ -195,16 +202,24 @@ struct EmuDev {
         const bool own = !rows.empty() && a.out >= rows.data() && a.out < rows.data() + rows.size();
         ops.push_back({DevOp::launch, own ? static_cast<int>((a.out - rows.data()) / (rows.size() / kern::kRowBuffers)) : -1});
         launches.push_back(a.nets);
-        records.push_back(kern::launch_record(a.nets, a.scratch_per_net, P, a.small_shape));
+        records.push_back(kern::launch_record(a, P));
         // Scratch of the previous launch is stale: poison it so nothing can rely on it.
         std::fill(scratch.begin(), scratch.end(), poison());
         if (a.small_shape >= 0) {
             run_small_networks<T>(a);
             return;
         }
-        std::vector<double> red(3 * static_cast<size_t>(P), std::numeric_limits<double>::quiet_NaN());
-        for (uint64_t net = 0; net < a.nets; ++net)
+        // The block's shared memory: the reduction doubles and, with shared
+        // scratch, the network's scratch after them, stale from the block before.
+        const size_t shared_scratch = a.shared_scratch ? (a.scratch_per_net * sizeof(T) + sizeof(double) - 1) / sizeof(double) : 0;
+        std::vector<double> red(3 * static_cast<size_t>(P) + shared_scratch, std::numeric_limits<double>::quiet_NaN());
+        for (uint64_t net = 0; net < a.nets; ++net) {
+            if (shared_scratch) {
+                T* s = reinterpret_cast<T*>(red.data() + 3 * static_cast<size_t>(P));
+                std::fill(s, s + a.scratch_per_net, poison());
+            }
             run_block(P, [&](int t, auto& sync) { kern::network_body<T>(a, net, t, P, red.data(), sync); });
+        }
     }
     void download_async(int b, double* dst, const double* src, uint64_t n) {
         ops.push_back({DevOp::download, b});
@@ -242,7 +257,8 @@ std::vector<double> emulate_run(const Spec& spec, const Cell& cell, uint64_t off
 }
 
 // emulate_run with the CUDA backend's test hooks, as make_cuda_backend(device, hooks)
-// would run it: forced P, the budget capped (from the emulation's 1 GiB), launches recorded.
+// would run it: forced P, the budget capped (from the emulation's 1 GiB), launches
+// recorded, shared scratch unless the hooks say device scratch only.
 template <class T>
 std::vector<double> emulate_run_hooked(const Spec& spec, const Cell& cell, uint64_t off, uint64_t count,
                                        const CudaTestHooks& hooks) {
@@ -251,6 +267,8 @@ std::vector<double> emulate_run_hooked(const Spec& spec, const Cell& cell, uint6
     L.small_kernel = !hooks.general_kernel_only;
     EmuDev<T> dev;
     dev.budget_bytes = kern::capped_budget(uint64_t{1} << 30, hooks.memory_budget_bytes);
+    // Shared scratch up to the 48 KiB any device gives a block without opting in.
+    dev.shared_bytes_per_block = hooks.device_scratch_only ? 0 : uint64_t{48} << 10;
     std::vector<double> out(count * row_stride(cell.depth()), std::numeric_limits<double>::quiet_NaN());
     kern::run_chunks<T>(dev, spec, cell, L, off, count, out.data(), nullptr);
     if (hooks.launches) hooks.launches->insert(hooks.launches->end(), dev.records.begin(), dev.records.end());

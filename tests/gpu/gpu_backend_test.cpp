@@ -224,6 +224,40 @@ GS_GPU_CASE("CUDA = CPU with threads per network forced to 1, 32 and 256", "[gpu
     WARN("forced P: " << worst_line(worst));
 }
 
+// A block per network keeps its scratch in shared memory where the device's
+// occupancy allows (CudaDev::scratch_in_shared); racecheck and synccheck
+// (sanitize.sh) see those accesses. The rows must be the device-scratch rows
+// bit for bit, for every P, both precisions, batch 1 and 4, philox and torch.
+GS_GPU_CASE("CUDA: shared-memory scratch = device scratch, bit for bit", "[gpu][network][shared]") {
+    std::mt19937_64 rng(1717);
+    int shared_runs = 0;
+    const int cells = static_cast<int>(scaled(12, 4));
+    for (int k = 0; k < cells; ++k) {
+        const Cell cell = random_cell(rng, CellOptions{k % 2 ? 140 : 40, 5, k % 3 != 0});
+        Spec spec = make_spec(k % 2 ? Precision::float64 : Precision::float32, k % 3 == 0 ? 4 : 1, k % 4 != 0, 500 + rng() % 1000,
+                              scaled(16, 4), cell.input_dim(), static_cast<uint32_t>(rng()));
+        if (k % 4 == 1) spec.rng = RngKind::torch;
+        for (int P : {32, 64, 256}) {
+            std::vector<CudaLaunchRecord> device_launches, default_launches;
+            CudaTestHooks device_only{P, 0, &device_launches};
+            device_only.device_scratch_only = true;
+            auto a = gpu_backend_with(device_only);
+            auto b = gpu_backend_with(CudaTestHooks{P, 0, &default_launches});
+            INFO(describe(cell, spec) << " P=" << P);
+            const auto want = run_poisoned(*a, spec, cell, 3, spec.seed_count);
+            const auto got = run_poisoned(*b, spec, cell, 3, spec.seed_count);
+            REQUIRE(!device_launches.empty());
+            REQUIRE(!default_launches.empty());
+            CHECK(!device_launches[0].shared_scratch);
+            shared_runs += default_launches[0].shared_scratch;
+            CHECK(bit_equal(want, got));
+        }
+    }
+    // Most of these cells' scratch is a few KiB: some must have run in shared memory.
+    INFO(shared_runs << " of " << 3 * cells << " runs in shared memory");
+    CHECK(shared_runs > 0);
+}
+
 // Launch-size limits: a grid over 65,535 blocks (the y/z limit, and x's before
 // sm_30) with the block-per-network schedule, and a launch whose scratch indices
 // pass 2^32. Too big to emulate (a std::thread per CUDA thread): skipped there.
@@ -330,7 +364,9 @@ GS_GPU_CASE("CUDA: a capped memory budget runs the chunk loop on the device", "[
                 const auto whole = run_poisoned(*whole_gpu, spec, cell, 5, cs.n);
                 REQUIRE(whole_launches.size() == 1);
                 const kern::NetLayout L = kern::make_layout(spec, cell);
-                const uint64_t per_net = kern::bytes_per_network(L, p == Precision::float32 ? sizeof(float) : sizeof(double), true);
+                // A network's device bytes: its scratch only where it was not in shared memory.
+                const uint64_t per_net = kern::bytes_per_network(L, p == Precision::float32 ? sizeof(float) : sizeof(double), true,
+                                                                 whole_launches[0].shared_scratch);
                 const uint64_t chunk = cs.n / 7 + 1;
                 auto capped_gpu = gpu_backend_with(CudaTestHooks{0, chunk * per_net + per_net / 2, &capped_launches});
                 const auto capped = run_poisoned(*capped_gpu, spec, cell, 5, cs.n);
