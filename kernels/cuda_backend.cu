@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cell_runner.hpp"
 #include "cuda_util.cuh"
 #include "device_growth.cuh"
 #include "device_summary.cuh"
@@ -210,6 +211,10 @@ public:
     std::string device_name() const override { return name_; }
 
     void run(const Spec& spec, const Cell& cell, uint64_t seed_offset, uint64_t count, double* out) override {
+        // The buffers kept for whole cells are not used here: when they hold
+        // more than the device has free, the chunk loop gets that memory back
+        // (a worker that runs units after whole cells on a full device).
+        if (count && cell_.held() && cell_.held() > memory_budget()) cell_.release();
         run_any(spec, cell, seed_offset, count, out, nullptr);
     }
 
@@ -219,37 +224,19 @@ public:
         run_any(spec, cell, seed_offset, count, nullptr, d_rows);
     }
 
-    // The cell's rows go into cell_rows_ (kept across calls, as the chunk loop's
-    // buffers are) and never leave the device: the non-finite count, every
-    // column's summary and both growth fits are made there.
+    // The cell's rows and the summary's and growth fits' workspace go into
+    // buffers kept across cells (cell_, kept_memory.hpp), as the chunk loop's
+    // are: a run of many small cells does no cudaMalloc or cudaFree per cell. The
+    // rows never leave the device: the non-finite count, every column's summary
+    // and both growth fits are made there, on the chunk loop's compute stream
+    // (ordered after the launches that wrote the rows), with a wait only where
+    // the host reads a result back. The steps and the fit rule are
+    // summarize_cell_kept's (cell_runner.hpp), which the emulated backend runs too.
     bool summarize_cell(const Spec& spec, const Cell& cell, uint64_t count, CellResult& out) override {
         if (count == 0) return false;
         cuda_check(cudaSetDevice(device_), "cudaSetDevice");
-        const int D = cell.depth(), stride = row_stride(D);
-        const uint64_t rows_bytes = count * stride * sizeof(double);
-        // The summary's workspace and the growth fits' (which run while the
-        // summary's columns exist) are needed at once, beside the rows.
-        const uint64_t workspace = summary_workspace_bytes(count, stride) + growth_workspace_bytes(count, D);
-        const uint64_t held = scratch_.size() + params_.size() + rows_.size() + cell_rows_.size();
-        if (rows_bytes + workspace > capped_budget(memory_budget() + held, hooks_.memory_budget_bytes)) return false;
-        double* d_rows = static_cast<double*>(cell_rows_.reserve(rows_bytes, "cell rows"));
-        run_any(spec, cell, 0, count, nullptr, d_rows);
-        if (memory_budget() < workspace) release_buffers();  // the chunk loop's buffers make the room
-        CellResult r;
-        r.cell = cell.index;
-        r.networks = count;
-        r.nonfinite_networks = count_nonfinite_rows(d_rows, count, stride);
-        std::vector<Summary> sums;
-        summarize_rows_on_device(d_rows, count, stride, sums, 0,
-                                 [&](const double* d_cols) { fit_growth_on_device(d_cols, count, D, r.growth, r.delta_growth); });
-        r.layers.resize(D);
-        for (int c = 0; c < stride; ++c) {
-            if (c < D * kNumQuantities) r.layers[c / kNumQuantities][c % kNumQuantities] = sums[c];
-            else r.loss = sums[c];
-        }
-        out = std::move(r);
-        if (hooks_.cells_summarised) ++*hooks_.cells_summarised;
-        return true;
+        CellDev dev{*this, spec, cell, count};
+        return summarize_cell_kept(dev, cell_, cell, count, hooks_, out);
     }
 
     void release_buffers() {
@@ -259,6 +246,28 @@ public:
     }
 
 private:
+    // The device side of summarize_cell_kept (cell_runner.hpp).
+    struct CellDev {
+        CudaBackend& b;
+        const Spec& spec;
+        const Cell& cell;
+        uint64_t count;
+        uint64_t free_bytes() { return memory_budget(); }
+        uint64_t chunk_held() { return b.scratch_.size() + b.params_.size() + b.rows_.size(); }
+        void release_chunk_buffers() { b.release_buffers(); }
+        void run_rows(double* d_rows) { b.run_any(spec, cell, 0, count, nullptr, d_rows); }
+        void summarize(double* d_rows, Slices& work, CellResult& r) {
+            const int D = cell.depth(), stride = row_stride(D);
+            const cudaStream_t s = b.streams_.compute;  // made by the launches that wrote the rows
+            r.nonfinite_networks = count_nonfinite_rows(d_rows, count, stride, work, s);
+            std::vector<Summary> sums;
+            summarize_rows_on_device(d_rows, count, stride, sums, work, s, [&](const double* d_cols) {
+                fit_growth_on_device(d_cols, count, D, r.growth, r.delta_growth, work, s);
+            });
+            put_cell_summaries(sums, D, r);
+        }
+    };
+
     void run_any(const Spec& spec, const Cell& cell, uint64_t seed_offset, uint64_t count, double* host_out, double* d_rows) {
         if (count == 0) return;
         cuda_check(cudaSetDevice(device_), "cudaSetDevice");
@@ -277,7 +286,8 @@ private:
     int device_;
     CudaTestHooks hooks_;
     std::string name_;
-    DeviceBuffer layers_, fixed_, scratch_, params_, rows_, cell_rows_;
+    DeviceBuffer layers_, fixed_, scratch_, params_, rows_;
+    CellBuffers<DeviceBuffer> cell_;  // a whole cell's rows and workspace, kept across cells
     PinnedBuffer staging_;   // host memory, kept across calls like the device buffers
     ChunkStreams streams_;   // the chunk loop's; no work is left on them between calls (CudaDev waits)
 };
@@ -333,8 +343,9 @@ bool cuda_run_summarized(const Spec& spec, const Cell& cell, uint64_t seed_offse
     if (!cuda_available(nullptr, device)) return false;
     kern::CudaBackend backend(device, CudaTestHooks{});
     const int stride = row_stride(cell.depth());
+    kern::Slices none(nullptr, 0);
     if (count == 0) {
-        kern::summarize_rows_on_device(nullptr, 0, stride, out);
+        kern::summarize_rows_on_device(nullptr, 0, stride, out, none);
         return true;
     }
     const uint64_t rows_bytes = count * stride * sizeof(double);
@@ -342,11 +353,13 @@ bool cuda_run_summarized(const Spec& spec, const Cell& cell, uint64_t seed_offse
     if (need > kern::memory_budget())
         throw std::runtime_error("cuda_run_summarized: " + std::to_string(count) + " networks need " + std::to_string(need >> 20) +
                                  " MiB of device memory for their rows and the sort; run fewer seeds per call");
-    kern::DeviceBuffer rows;
+    kern::DeviceBuffer rows, work;  // one call: its own buffers
     double* d_rows = static_cast<double*>(rows.reserve(rows_bytes, "rows"));
     backend.run_to_device(spec, cell, seed_offset, count, d_rows);
     backend.release_buffers();  // the sort needs the room
-    kern::summarize_rows_on_device(d_rows, count, stride, out);
+    const uint64_t work_bytes = kern::summary_workspace_bytes(count, stride);
+    kern::Slices slices(work.reserve(work_bytes, "summary workspace"), work_bytes);
+    kern::summarize_rows_on_device(d_rows, count, stride, out, slices);
     return true;
 }
 
@@ -359,15 +372,18 @@ bool cuda_summarize_cell(const Spec& spec, const Cell& cell, uint64_t count, int
 bool cuda_summarize_rows(const double* rows, uint64_t count, int stride, int device, std::vector<Summary>& out) {
     if (!cuda_available(nullptr, device)) return false;
     kern::cuda_check(cudaSetDevice(device), "cudaSetDevice");
+    kern::Slices none(nullptr, 0);
     if (count == 0) {
-        kern::summarize_rows_on_device(nullptr, 0, stride, out);
+        kern::summarize_rows_on_device(nullptr, 0, stride, out, none);
         return true;
     }
     const uint64_t bytes = count * stride * sizeof(double);
-    kern::DeviceBuffer buf;
+    const uint64_t work_bytes = kern::summary_workspace_bytes(count, stride);
+    kern::DeviceBuffer buf, work;  // one call: its own buffers
     double* d = static_cast<double*>(buf.reserve(bytes, "rows"));
     kern::cuda_check(cudaMemcpy(d, rows, bytes, cudaMemcpyHostToDevice), "copy rows");
-    kern::summarize_rows_on_device(d, count, stride, out);
+    kern::Slices slices(work.reserve(work_bytes, "summary workspace"), work_bytes);
+    kern::summarize_rows_on_device(d, count, stride, out, slices);
     return true;
 }
 

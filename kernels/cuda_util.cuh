@@ -1,4 +1,4 @@
-// Error checking and an owning device buffer for the CUDA host code.
+// Error checking and the owning device and pinned host buffers of the CUDA host code.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "gradsweep/hd.hpp"
+#include "kept_memory.hpp"
 
 namespace gs::kern {
 
@@ -28,61 +29,27 @@ inline void cuda_check(cudaError_t e, const char* what) {
     }
 }
 
-// Grow-only device allocation: reused across chunks and calls, freed with its owner.
-class DeviceBuffer {
-public:
-    DeviceBuffer() = default;
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-    ~DeviceBuffer() { release(); }
-
-    void* reserve(size_t bytes, const char* what) {
-        if (bytes <= size_) return ptr_;
-        release();
-        cuda_check(cudaMalloc(&ptr_, bytes), what);
-        size_ = bytes;
-        return ptr_;
+// The two kinds of kept memory (one grow-only template, kept_memory.hpp):
+// device memory, and pinned (page-locked) host memory, which asynchronous copies
+// from the device need to be asynchronous (to pageable memory cudaMemcpyAsync
+// returns only when the copy is done).
+struct DeviceAlloc {
+    static void* allocate(size_t bytes, const char* what) {
+        void* p = nullptr;
+        cuda_check(cudaMalloc(&p, bytes), what);
+        return p;
     }
-    void release() {
-        if (ptr_) cudaFree(ptr_);
-        ptr_ = nullptr;
-        size_ = 0;
-    }
-    void* get() const { return ptr_; }
-    size_t size() const { return size_; }
-
-private:
-    void* ptr_ = nullptr;
-    size_t size_ = 0;
+    static void deallocate(void* p) { cudaFree(p); }
 };
-
-// Grow-only pinned (page-locked) host allocation: what asynchronous copies from
-// the device need to be asynchronous (to pageable memory cudaMemcpyAsync returns
-// only when the copy is done). Reused across calls, freed with its owner.
-class PinnedBuffer {
-public:
-    PinnedBuffer() = default;
-    PinnedBuffer(const PinnedBuffer&) = delete;
-    PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-    ~PinnedBuffer() { release(); }
-
-    void* reserve(size_t bytes, const char* what) {
-        if (bytes <= size_) return ptr_;
-        release();
-        cuda_check(cudaMallocHost(&ptr_, bytes), what);
-        size_ = bytes;
-        return ptr_;
+struct PinnedAlloc {
+    static void* allocate(size_t bytes, const char* what) {
+        void* p = nullptr;
+        cuda_check(cudaMallocHost(&p, bytes), what);
+        return p;
     }
-    void release() {
-        if (ptr_) cudaFreeHost(ptr_);
-        ptr_ = nullptr;
-        size_ = 0;
-    }
-    size_t size() const { return size_; }
-
-private:
-    void* ptr_ = nullptr;
-    size_t size_ = 0;
+    static void deallocate(void* p) { cudaFreeHost(p); }
 };
+using DeviceBuffer = GrowOnlyBuffer<DeviceAlloc>;
+using PinnedBuffer = GrowOnlyBuffer<PinnedAlloc>;
 
 }  // namespace gs::kern

@@ -62,28 +62,25 @@ uint64_t growth_cub_temp_bytes(uint64_t count) {
 
 namespace {
 
-template <class T>
-T* typed(DeviceBuffer& b, uint64_t elements, const char* what) {
-    return static_cast<T*>(b.reserve(std::max<uint64_t>(elements, 1) * sizeof(T), what));
-}
-
-// The device's columns as a GrowthSumSource (growth_terms.hpp).
+// The device's columns as a GrowthSumSource (growth_terms.hpp). Its device
+// memory is slices of the caller's kept workspace (kept_memory.hpp).
 class DeviceGrowthSums final : public GrowthSumSource {
 public:
-    DeviceGrowthSums(const GrowthColumns& c, cudaStream_t stream) : c_(c), stream_(stream) {
-        used_ = typed<unsigned char>(used_buf_, c.count, "growth flags");
-        iota_ = typed<uint64_t>(iota_buf_, c.count, "growth seed numbers");
-        idx_ = typed<uint64_t>(idx_buf_, c.count, "growth used seeds");
-        vals_ = typed<double>(vals_buf_, c.count, "growth terms");
-        partial_ = typed<double>(partial_buf_, sum_blocks(c.count), "growth partial sums");
-        small_ = typed<uint64_t>(small_buf_, 2, "growth counts");
-        params_ = typed<double>(params_buf_, 3 * static_cast<uint64_t>(std::max(c.layers, 1)), "growth parameters");
+    DeviceGrowthSums(const GrowthColumns& c, Slices& work, cudaStream_t stream)
+        : c_(c), stream_(stream), w_(take_growth_slices(work, c.count, c.layers, growth_cub_temp_bytes(c.count))) {
+        used_ = w_.used;
+        iota_ = w_.iota;
+        idx_ = w_.idx;
+        vals_ = w_.vals;
+        partial_ = w_.partial;
+        small_ = w_.small;
+        params_ = w_.params;
     }
     uint64_t mark_used() override {
         used_kernel<<<grid_for(c_.count), kThreads, 0, stream_>>>(c_, used_, iota_);
         cuda_check(cudaGetLastError(), "growth flags kernel launch");
         size_t bytes = growth_cub_temp_bytes(c_.count);
-        void* temp = temp_buf_.reserve(bytes + 1, "growth select storage");
+        void* temp = w_.temp;
         // The used seeds' numbers, in seed order: the order every sum runs in.
         cuda_check(cub::DeviceSelect::Flagged(temp, bytes, iota_, used_, idx_, small_, static_cast<int64_t>(c_.count), stream_),
                    "growth select");
@@ -126,7 +123,9 @@ private:
                    "copy growth parameters");
         value_kernel<<<grid_for(n_), kThreads, 0, stream_>>>(c_, idx_, n_, reinterpret_cast<const int*>(params_ + L), params_, vals_);
         cuda_check(cudaGetLastError(), "growth value kernel launch");
-        cuda_check(cudaStreamSynchronize(stream_), "growth parameters");  // p is freed on return
+        // No wait here for p, freed on return: a copy from pageable memory has
+        // read its source when cudaMemcpyAsync returns (CUDA runtime API, "API
+        // synchronization behavior"); sum() waits for the values it reads.
     }
     // The sum of a lane term over vals_[0 .. n_): block partials on the device,
     // their pairwise tree on the host (the same function, the same additions).
@@ -144,7 +143,7 @@ private:
     GrowthColumns c_;
     cudaStream_t stream_;
     uint64_t n_ = 0;
-    DeviceBuffer used_buf_, iota_buf_, idx_buf_, vals_buf_, partial_buf_, small_buf_, params_buf_, temp_buf_;
+    GrowthSlices w_;
     unsigned char* used_;
     uint64_t *iota_, *idx_, *small_;
     double *vals_, *partial_, *params_;
@@ -153,7 +152,7 @@ private:
 }  // namespace
 
 void fit_growth_on_device(const double* d_cols, uint64_t count, int depth, GrowthRate& growth, GrowthRate& delta_growth,
-                          cudaStream_t stream) {
+                          Slices& work, cudaStream_t stream) {
     int64_t first = 0, last = -1;
     growth_layers(depth, first, last);
     GrowthColumns c;
@@ -163,11 +162,13 @@ void fit_growth_on_device(const double* d_cols, uint64_t count, int depth, Growt
     c.layers = static_cast<int>(std::max<int64_t>(0, last - first + 1));
     c.ratio = false;
     {
-        DeviceGrowthSums sums(c, stream);
+        SliceScope scope(work);  // synchronous: its slices are free again for the second fit
+        DeviceGrowthSums sums(c, work, stream);
         growth = fit_growth_with(depth, sums);
     }
     c.ratio = true;
-    DeviceGrowthSums sums(c, stream);
+    SliceScope scope(work);
+    DeviceGrowthSums sums(c, work, stream);
     delta_growth = fit_growth_with(depth, sums);
 }
 

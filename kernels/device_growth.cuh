@@ -12,6 +12,7 @@
 
 #include "gradsweep/cuda_sizing.hpp"  // growth_workspace_bytes: the bytes fit_growth_on_device needs
 #include "gradsweep/growth_rate.hpp"
+#include "kept_memory.hpp"  // Slices
 
 namespace gs::kern {
 
@@ -21,8 +22,9 @@ uint64_t growth_cub_temp_bytes(uint64_t count);
 
 // Both fits of a cell from its columns d_cols (column-major: column l *
 // kNumQuantities + q, `count` values each, in seed order; non-finite values may
-// be +inf). Synchronous on `stream`.
+// be +inf). work: device memory of at least growth_workspace_bytes(count, depth)
+// from its current position, given back on return. Synchronous on `stream`.
 void fit_growth_on_device(const double* d_cols, uint64_t count, int depth, GrowthRate& growth, GrowthRate& delta_growth,
-                          cudaStream_t stream = 0);
+                          Slices& work, cudaStream_t stream = 0);
 
 }  // namespace gs::kern

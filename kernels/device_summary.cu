@@ -3,7 +3,7 @@
 #include <cub/device/device_select.cuh>
 
 #include <algorithm>
-
+#include <initializer_list>
 #include <limits>
 
 #include "cuda_util.cuh"
@@ -98,11 +98,6 @@ size_t select_temp_bytes(uint64_t count) {
     return bytes;
 }
 
-template <class T>
-T* typed(DeviceBuffer& b, uint64_t elements, const char* what) {
-    return static_cast<T*>(b.reserve(std::max<uint64_t>(elements, 1) * sizeof(T), what));
-}
-
 }  // namespace
 
 uint64_t summary_cub_temp_bytes(uint64_t count, int stride) {
@@ -115,10 +110,10 @@ __global__ void nonfinite_rows_kernel(const double* rows, uint64_t count, int st
         if (row_has_nonfinite(rows, stride, s)) atomicAdd(n, 1ull);  // a count: the same in any order
 }
 
-uint64_t count_nonfinite_rows(const double* d_rows, uint64_t count, int stride, cudaStream_t stream) {
+uint64_t count_nonfinite_rows(const double* d_rows, uint64_t count, int stride, Slices& work, cudaStream_t stream) {
     if (count == 0) return 0;
-    DeviceBuffer buf;
-    auto* d_n = static_cast<unsigned long long*>(buf.reserve(sizeof(unsigned long long), "non-finite count"));
+    SliceScope scope(work);
+    auto* d_n = work.take<unsigned long long>(1, "non-finite count");
     cuda_check(cudaMemsetAsync(d_n, 0, sizeof(unsigned long long), stream), "clear non-finite count");
     const uint64_t want = (count + 255) / 256;
     nonfinite_rows_kernel<<<static_cast<unsigned>(std::min<uint64_t>(want, 65535 * 8)), 256, 0, stream>>>(d_rows, count, stride, d_n);
@@ -129,8 +124,8 @@ uint64_t count_nonfinite_rows(const double* d_rows, uint64_t count, int stride, 
     return n;
 }
 
-void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::vector<Summary>& out, cudaStream_t stream,
-                              const std::function<void(const double*)>& on_columns) {
+void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::vector<Summary>& out, Slices& work,
+                              cudaStream_t stream, const std::function<void(const double*)>& on_columns) {
     out.assign(stride, Summary{});
     if (count == 0) {
         const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -138,17 +133,18 @@ void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::v
         return;
     }
     const uint64_t n = count * static_cast<uint64_t>(stride), blocks_max = sum_blocks(count);
-    DeviceBuffer cols, fin, temp, offsets, counts, signs, partial, params_a, params_b, sums, stats;
-    double* d_cols = typed<double>(cols, n, "summary columns");
-    double* d_fin = typed<double>(fin, n, "finite values");
-    int64_t* d_off = typed<int64_t>(offsets, stride + 1, "summary offsets");
-    uint64_t* d_n = typed<uint64_t>(counts, stride, "finite counts");
-    uint64_t* d_signs = typed<uint64_t>(signs, 2 * stride, "sign counts");
-    double* d_partial = typed<double>(partial, stride * blocks_max, "partial sums");
-    double* d_a = typed<double>(params_a, stride, "term parameters");
-    double* d_b = typed<double>(params_b, stride, "term parameters");
-    double* d_sums = typed<double>(sums, stride, "column sums");
-    Summary* d_stats = typed<Summary>(stats, stride, "order statistics");
+    // Slices of the caller's kept workspace (kept_memory.hpp), not allocations:
+    // a run of many small cells does no cudaMalloc per cell.
+    SliceScope scope(work);
+    const SummarySlices w = take_summary_slices(work, count, stride, summary_cub_temp_bytes(count, stride));
+    double* const d_cols = w.cols;
+    double* const d_fin = w.fin;
+    int64_t* const d_off = w.offsets;
+    uint64_t* const d_n = w.counts;               // finite values per column
+    uint64_t* const d_signs = w.counts + stride;  // positive and zero values per column
+    double* const d_partial = w.partial;
+    double* const d_sums = w.sums;
+    Summary* const d_stats = w.stats;
 
     const int threads = 256;
     const uint64_t want_blocks = (n + threads - 1) / threads;
@@ -159,37 +155,51 @@ void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::v
 
     // Each column's finite values, in seed order: what the sums run over.
     size_t select_bytes = select_temp_bytes(count);
-    void* d_temp = temp.reserve(summary_cub_temp_bytes(count, stride) + 1, "summary temporary storage");
+    void* const d_temp = w.temp;
     for (int c = 0; c < stride; ++c)
         cuda_check(cub::DeviceSelect::If(d_temp, select_bytes, d_cols + c * count, d_fin + c * count, d_n + c,
                                          static_cast<int64_t>(count), IsFinite{}, stream),
                    "select finite values");
     count_signs_kernel<<<(stride + 63) / 64, 64, 0, stream>>>(d_fin, count, d_n, stride, d_signs);
     cuda_check(cudaGetLastError(), "count kernel launch");
-    std::vector<uint64_t> nf(stride);
-    std::vector<uint64_t> signs_h(2 * stride);
-    cuda_check(cudaMemcpyAsync(nf.data(), d_n, stride * sizeof(uint64_t), cudaMemcpyDeviceToHost, stream), "copy counts");
-    cuda_check(cudaMemcpyAsync(signs_h.data(), d_signs, 2 * stride * sizeof(uint64_t), cudaMemcpyDeviceToHost, stream),
+    // The finite, positive and zero counts are adjacent: one copy back.
+    std::vector<uint64_t> counts_h(3 * static_cast<size_t>(stride));
+    cuda_check(cudaMemcpyAsync(counts_h.data(), d_n, counts_h.size() * sizeof(uint64_t), cudaMemcpyDeviceToHost, stream),
                "copy counts");
     cuda_check(cudaStreamSynchronize(stream), "counts");
+    const uint64_t* const nf = counts_h.data();
+    const uint64_t* const signs_h = counts_h.data() + stride;
 
-    // A lane term's sum for every column: partials, trees, back to the host.
-    auto sums_for = [&](SumTerm t, const std::vector<double>& a, const std::vector<double>& b) {
-        cuda_check(cudaMemcpyAsync(d_a, a.data(), stride * sizeof(double), cudaMemcpyHostToDevice, stream), "copy parameters");
-        cuda_check(cudaMemcpyAsync(d_b, b.data(), stride * sizeof(double), cudaMemcpyHostToDevice, stream), "copy parameters");
+    // Lane terms' sums for every column, with the same parameters a, b: one
+    // upload of a and b, then each term's partials and trees (in stream order,
+    // so a term's partials are read before the next term overwrites them), its
+    // sums in its own part of d_sums, and one copy back of them all.
+    auto sums_for = [&](std::initializer_list<SumTerm> terms, const std::vector<double>& a, const std::vector<double>& b) {
+        std::vector<double> ab(a);
+        ab.insert(ab.end(), b.begin(), b.end());
+        double* const d_a = w.params;
+        double* const d_b = w.params + stride;
+        cuda_check(cudaMemcpyAsync(d_a, ab.data(), ab.size() * sizeof(double), cudaMemcpyHostToDevice, stream),
+                   "copy parameters");
         const uint64_t want = (static_cast<uint64_t>(stride) * blocks_max + 127) / 128;
-        term_partials<<<static_cast<unsigned>(std::min<uint64_t>(want, 65535 * 8)), 128, 0, stream>>>(d_fin, count, d_n, stride,
-                                                                                                         blocks_max, t, d_a, d_b, d_partial);
-        cuda_check(cudaGetLastError(), "partial sums kernel launch");
-        term_trees<<<(stride + 63) / 64, 64, 0, stream>>>(d_partial, blocks_max, d_n, stride, d_sums);
-        cuda_check(cudaGetLastError(), "tree kernel launch");
-        std::vector<double> r(stride);
-        cuda_check(cudaMemcpyAsync(r.data(), d_sums, stride * sizeof(double), cudaMemcpyDeviceToHost, stream), "copy sums");
+        size_t k = 0;
+        for (SumTerm t : terms) {
+            term_partials<<<static_cast<unsigned>(std::min<uint64_t>(want, 65535 * 8)), 128, 0, stream>>>(
+                d_fin, count, d_n, stride, blocks_max, t, d_a, d_b, d_partial);
+            cuda_check(cudaGetLastError(), "partial sums kernel launch");
+            term_trees<<<(stride + 63) / 64, 64, 0, stream>>>(d_partial, blocks_max, d_n, stride, d_sums + k * stride);
+            cuda_check(cudaGetLastError(), "tree kernel launch");
+            ++k;
+        }
+        std::vector<double> r(k * stride);
+        cuda_check(cudaMemcpyAsync(r.data(), d_sums, r.size() * sizeof(double), cudaMemcpyDeviceToHost, stream), "copy sums");
         cuda_check(cudaStreamSynchronize(stream), "column sums");
         return r;
     };
     const std::vector<double> zeros(stride, 0.0);
-    const std::vector<double> value = sums_for(SumTerm::value, zeros, zeros), logs = sums_for(SumTerm::log, zeros, zeros);
+    const std::vector<double> value_logs = sums_for({SumTerm::value, SumTerm::log}, zeros, zeros);
+    const double* const value = value_logs.data();
+    const double* const logs = value_logs.data() + stride;
     std::vector<ColumnSums> cs(stride);
     std::vector<double> means(stride, 0.0);
     for (int c = 0; c < stride; ++c) {
@@ -200,7 +210,7 @@ void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::v
         cs[c].log_sum = logs[c];
         if (nf[c]) means[c] = mean_of(value[c], nf[c]);
     }
-    const std::vector<double> squares = sums_for(SumTerm::square_dev, means, zeros);
+    const std::vector<double> squares = sums_for({SumTerm::square_dev}, means, zeros);
     // Mean, std and geomean as the host summariser finishes them; the rare
     // rescaled sums (a column beyond double's range) go back to the device.
     for (int c = 0; c < stride; ++c)
@@ -211,7 +221,7 @@ void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::v
                 std::vector<double> pa(stride, 0.0), pb(stride, 0.0);
                 pa[c] = a;
                 pb[c] = b;
-                return sums_for(t, pa, pb)[c];
+                return sums_for({t}, pa, pb)[c];
             },
             out[c]);
 

@@ -16,6 +16,7 @@
 
 #include "gradsweep/cuda_sizing.hpp"  // summary_workspace_bytes: the bytes summarize_rows_on_device needs beyond d_rows
 #include "gradsweep/stats.hpp"
+#include "kept_memory.hpp"  // Slices
 
 namespace gs::kern {
 
@@ -25,14 +26,18 @@ namespace gs::kern {
 uint64_t summary_cub_temp_bytes(uint64_t count, int stride);
 
 // d_rows: device pointer, count x stride doubles; it is used as sort output and
-// is overwritten. Synchronous on `stream`. on_columns, when given, is called
-// with the columns (column-major, count each, non-finite values as +inf) once
-// they are made and before the sort: the growth fits read them there.
-void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::vector<Summary>& out,
+// is overwritten. work: device memory of at least summary_workspace_bytes(count,
+// stride) (a workspace the caller keeps across calls), its slices taken from
+// work's current position and given back on return. Synchronous on `stream`.
+// on_columns, when given, is called with the columns (column-major, count each,
+// non-finite values as +inf) once they are made and before the sort, on the same
+// stream, with work's remaining slices free: the growth fits run there.
+void summarize_rows_on_device(double* d_rows, uint64_t count, int stride, std::vector<Summary>& out, Slices& work,
                               cudaStream_t stream = 0, const std::function<void(const double*)>& on_columns = nullptr);
 
 // Rows (count x stride, device memory) with a non-finite value: the cell's
-// nonfinite_networks. Synchronous on `stream`.
-uint64_t count_nonfinite_rows(const double* d_rows, uint64_t count, int stride, cudaStream_t stream = 0);
+// nonfinite_networks. One slice of work (within summary_workspace_bytes' rounding),
+// given back on return. Synchronous on `stream`.
+uint64_t count_nonfinite_rows(const double* d_rows, uint64_t count, int stride, Slices& work, cudaStream_t stream = 0);
 
 }  // namespace gs::kern

@@ -501,6 +501,10 @@ TEST_CASE("the memory plan counts a cell summarised on a GPU: its rows and the s
     const uint64_t work = kern::summary_workspace_bytes(seeds, static_cast<int>(stride)) + kern::growth_workspace_bytes(seeds, 40);
     REQUIRE(scratch < work);
     CHECK(m.cuda_device_cell == rows + work);
+    // The figure the backend's fit rule checks (device_cell_fits): the same rows and workspace.
+    CHECK(kern::device_cell_bytes(seeds, 40).total() == rows + work);
+    CHECK(kern::device_cell_fits(seeds, 40, rows + work));
+    CHECK_FALSE(kern::device_cell_fits(seeds, 40, rows + work - 1));
     CHECK(m.cuda_device_cell >= 4 * rows);  // rows, columns, finite values, the sort's copy of the keys
     CHECK(m.cuda_per_device == std::max(m.cuda_chunks, m.cuda_device_cell));
     CHECK(m.cuda_chunks == off.cuda_chunks);

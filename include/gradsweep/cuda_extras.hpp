@@ -2,6 +2,7 @@
 // build: without CUDA (or without a usable device) it returns false and leaves
 // `out` alone, so callers fall back to the CPU path.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -57,7 +58,12 @@ struct CudaTestHooks {
     std::vector<CudaLaunchRecord>* launches = nullptr;  // appended to by every launch when set
     bool general_kernel_only = false;  // true: network_body even where the small-width body applies
     bool device_scratch_only = false;  // true: the scratch in device memory even where shared memory would hold it
-    uint64_t* cells_summarised = nullptr;  // incremented by every cell summarised on the device (Backend::summarize_cell)
+    // Incremented by every cell summarised on the device (Backend::summarize_cell).
+    // Atomic: the workers of several devices may share one counter.
+    std::atomic<uint64_t>* cells_summarised = nullptr;
+    // Incremented by every allocation of the buffers a whole cell keeps on the
+    // device between cells (its rows and its workspace, kernels/kept_memory.hpp).
+    std::atomic<uint64_t>* cell_buffer_allocations = nullptr;
 };
 // make_cuda_backend with hooks; throws std::invalid_argument for a forced P out of
 // range, std::runtime_error as make_cuda_backend does.

@@ -111,4 +111,31 @@ U growth_workspace_bytes(std::type_identity_t<U> count, int depth) {
            3 * 8 * static_cast<U>(std::max(depth, 1)) + cub_select_temp_bound<U>(count) + 4096;
 }
 
+// What a whole cell summarised on the device (Backend::summarize_cell of the
+// CUDA backend) holds at once: its rows (count x row_stride(depth) doubles) and
+// one workspace (kernels/kept_memory.hpp) for the non-finite count (a slice within
+// the summary's rounding), the summary and the growth fits, which run while the
+// summary's columns exist. The backend keeps both buffers across cells.
+template <class U = uint64_t>
+struct DeviceCellBytes {
+    U rows = 0, workspace = 0;
+    U total() const { return rows + workspace; }
+};
+template <class U = uint64_t>
+DeviceCellBytes<U> device_cell_bytes(std::type_identity_t<U> count, int depth) {
+    const int stride = row_stride(depth);
+    return {count * static_cast<U>(stride) * 8,
+            summary_workspace_bytes<U>(count, stride) + growth_workspace_bytes<U>(count, depth)};
+}
+
+// The one rule of whether a whole cell is summarised on the device: its rows and
+// workspace within `budget`, the device memory usable now, where memory the
+// backend already holds (the chunk loop's buffers, a previous cell's) counts as
+// usable, as the chunk loop's budget() counts its own kept buffers. The CUDA
+// backend (kernels/cell_runner.hpp, for the device and the emulated backend) and
+// `gradsweep plan` (src/run/memory_plan.cpp, device_cell_bytes) size it alike.
+inline bool device_cell_fits(uint64_t count, int depth, uint64_t budget) {
+    return device_cell_bytes(count, depth).total() <= budget;
+}
+
 }  // namespace gs::kern

@@ -129,16 +129,18 @@ MemoryPlan estimate_memory(const Spec& spec, const MemoryInputs& in) {
         const u128 chunk_rows = in_flight * kern::kRowBuffers * stride * 8;
         cuda_chunks = std::max(cuda_chunks, in_flight * net_bytes + chunk_rows);
         cuda_staging = std::max(cuda_staging, chunk_rows);
-        // A cell summarised on the device (cuda_summarize_cell): all its rows, and
-        // first the chunk loop's scratch (its rows go straight into those), then the
-        // summary's and the growth fits' workspace (kernels/cuda_sizing.hpp).
+        // A cell summarised on the device (Backend::summarize_cell): all its rows,
+        // and first the chunk loop's scratch (its rows go straight into those),
+        // then the summary's and the growth fits' workspace: device_cell_bytes,
+        // the figure the backend's fit rule checks (include/gradsweep/cuda_sizing.hpp).
+        // The backend gives the chunk loop's buffers back when the workspace needs
+        // their room, so the larger of the two counts, not both.
         if (in.cells_on_device && cell_cheap_to_redo(spec, c.index)) {
             const u128 seeds = spec.seed_count;
-            const u128 work = std::max<u128>(std::min<u128>(cap, seeds) * net_bytes,
-                                             kern::summary_workspace_bytes<u128>(seeds, row_stride(c.depth())) +
-                                                 kern::growth_workspace_bytes<u128>(seeds, c.depth()));
-            if (seeds * stride * 8 + work > cuda_cell) {
-                cuda_cell = seeds * stride * 8 + work;
+            const kern::DeviceCellBytes<u128> need = kern::device_cell_bytes<u128>(seeds, c.depth());
+            const u128 cell_bytes = need.rows + std::max<u128>(std::min<u128>(cap, seeds) * net_bytes, need.workspace);
+            if (cell_bytes > cuda_cell) {
+                cuda_cell = cell_bytes;
                 m.largest_device_cell = c.index;
             }
         }

@@ -14,26 +14,32 @@
 
 namespace gs::emu {
 
-inline CellResult emulate_cell_summary_of_rows(const Cell& cell, const std::vector<double>& rows, uint64_t count) {
+// rows: count x stride doubles; cols: room for as many (the emulated backend
+// passes its kept workspace's column slice, as the device transposes into it).
+inline CellResult emulate_cell_summary_of_rows(const Cell& cell, const double* rows, uint64_t count, double* cols) {
     const int D = cell.depth(), stride = row_stride(D);
     CellResult r;
     r.cell = cell.index;
     r.networks = count;
-    for (uint64_t s = 0; s < count; ++s) r.nonfinite_networks += kern::row_has_nonfinite(rows.data(), stride, s);
-    std::vector<double> cols(count * stride);
+    for (uint64_t s = 0; s < count; ++s) r.nonfinite_networks += kern::row_has_nonfinite(rows, stride, s);
     for (uint64_t s = 0; s < count; ++s)  // transpose_sanitize
         for (int c = 0; c < stride; ++c) {
             const double x = rows[s * stride + c];
             cols[c * count + s] = std::isfinite(x) ? x : std::numeric_limits<double>::infinity();
         }
-    emulate_growth(cols.data(), count, D, r.growth, r.delta_growth);
+    emulate_growth(cols, count, D, r.growth, r.delta_growth);
     r.layers.resize(D);
     for (int c = 0; c < stride; ++c) {
-        const Summary sm = emulate_summary(std::vector<double>(cols.begin() + c * count, cols.begin() + (c + 1) * count));
+        const Summary sm = emulate_summary(std::vector<double>(cols + c * count, cols + (c + 1) * count));
         if (c < D * kNumQuantities) r.layers[c / kNumQuantities][c % kNumQuantities] = sm;
         else r.loss = sm;
     }
     return r;
+}
+
+inline CellResult emulate_cell_summary_of_rows(const Cell& cell, const std::vector<double>& rows, uint64_t count) {
+    std::vector<double> cols(count * row_stride(cell.depth()));
+    return emulate_cell_summary_of_rows(cell, rows.data(), count, cols.data());
 }
 
 // The cell's seeds [off, off + count) run by the emulated kernel, then summarised as above.

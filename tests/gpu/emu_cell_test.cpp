@@ -1,15 +1,22 @@
 // A cell summarised on the device (emulated: the same bodies, tests/gpu/emu_cell.hpp)
 // is the host's summary of the same rows, bit for bit: every column's summary,
-// the count of networks with a non-finite value, and both growth fits.
+// the count of networks with a non-finite value, and both growth fits. Also the
+// memory the backend keeps for it (kernels/kept_memory.hpp): grow-only buffers and
+// the workspace's slices within the bounds of cuda_sizing.hpp.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <new>
 #include <random>
 
 #include "../test_seed.hpp"
 #include "emu_cell.hpp"
 #include "gpu_test_util.hpp"
+#include "gradsweep/cuda_sizing.hpp"
+#include "kept_memory.hpp"
 
 using namespace gs;
 using namespace gs::gputest;
@@ -126,4 +133,101 @@ TEST_CASE("emulated device growth fit = fit_growth_rate on hand-made columns, bi
         const CellResult got = emu::emulate_cell_summary_of_rows(cell, rows, count);
         check_cell(got, want);
     }
+}
+
+namespace {
+
+// Host memory standing in for the device, counting what a GrowOnlyBuffer asks of it.
+struct CountingAlloc {
+    uint64_t* allocated;
+    uint64_t* freed;
+    void* allocate(size_t bytes, const char*) {
+        ++*allocated;
+        return ::operator new(bytes);
+    }
+    void deallocate(void* p) {
+        ++*freed;
+        ::operator delete(p);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a grow-only buffer allocates only when a reservation grows, and frees what it replaces", "[emu][kept]") {
+    uint64_t allocated = 0, freed = 0;
+    {
+        kern::GrowOnlyBuffer<CountingAlloc> b(CountingAlloc{&allocated, &freed});
+        CHECK(b.size() == 0);
+        void* p = b.reserve(1000, "test");
+        CHECK(b.size() == 1000);
+        CHECK(b.reserve(10, "test") == p);  // smaller: the same memory
+        CHECK(b.reserve(1000, "test") == p);
+        CHECK(allocated == 1);
+        b.reserve(1001, "test");  // larger: the old one freed first, then a new one
+        CHECK(b.size() == 1001);
+        CHECK(allocated == 2);
+        CHECK(freed == 1);
+        CHECK(b.allocations() == 2);
+        b.release();
+        CHECK(b.size() == 0);
+        CHECK(b.get() == nullptr);
+        CHECK(freed == 2);
+    }
+    CHECK(freed == allocated);
+}
+
+TEST_CASE("a kept cell workspace holds the slices the device summary and growth fits take, at CUB's bounds", "[emu][kept]") {
+    const uint64_t seed = gs::test::test_seed(1618);
+    SEED_INFO(seed);
+    std::mt19937_64 rng(seed);
+    // A made-up base: the slices are laid out, never touched.
+    void* const base = reinterpret_cast<void*>(uintptr_t{1} << 40);
+    for (int k = 0; k < 2000; ++k) {
+        const uint64_t count = k < 8 ? uint64_t{1} << (3 * k) : 1 + rng() % (k % 3 ? 5000 : 3000000);
+        const int depth = k < 8 ? 1 + k : 1 + static_cast<int>(rng() % 300);
+        const int stride = row_stride(depth);
+        INFO("case " << k << " depth " << depth << " seeds " << count);
+        const uint64_t sort_cub = kern::cub_sort_temp_bound(count, stride), select_cub = kern::cub_select_temp_bound(count);
+        int64_t first = 0, last = -1;
+        growth_layers(depth, first, last);
+        const int layers = static_cast<int>(std::max<int64_t>(0, last - first + 1));
+        REQUIRE(layers <= depth);
+        // A whole cell: the non-finite count's slice, then the summary's with the
+        // growth fits' after it, in the workspace the fit rule counts.
+        const kern::DeviceCellBytes<> need = kern::device_cell_bytes(count, depth);
+        CHECK(need.rows == count * stride * 8);
+        kern::Slices cell(base, need.workspace);
+        {
+            kern::SliceScope scope(cell);
+            cell.take<unsigned long long>(1, "non-finite count");
+        }
+        CHECK(cell.used() == 0);
+        CHECK_NOTHROW(kern::take_summary_slices(cell, count, stride, std::max(sort_cub, select_cub)));
+        CHECK_NOTHROW(kern::take_growth_slices(cell, count, layers, select_cub));
+        // cuda_run_summarized and cuda_summarize_rows: the summary alone in its own bound.
+        kern::Slices summary(base, kern::summary_workspace_bytes(count, stride));
+        CHECK_NOTHROW(kern::take_summary_slices(summary, count, stride, std::max(sort_cub, select_cub)));
+        kern::Slices growth(base, kern::growth_workspace_bytes(count, depth));
+        CHECK_NOTHROW(kern::take_growth_slices(growth, count, layers, select_cub));
+        // The slices are what the bounds count, give or take their rounding.
+        CHECK(summary.used() + 4096 >= kern::summary_workspace_bytes(count, stride));
+        CHECK(growth.used() + 4096 + 24 * static_cast<uint64_t>(depth - layers) >= kern::growth_workspace_bytes(count, depth));
+    }
+}
+
+TEST_CASE("slices of a workspace are aligned, and taking past its end throws", "[emu][kept]") {
+    void* const base = reinterpret_cast<void*>(uintptr_t{1} << 40);
+    kern::Slices w(base, 1000);
+    char* a = static_cast<char*>(w.take_bytes(10, "a"));
+    char* b = static_cast<char*>(w.take_bytes(1, "b"));
+    CHECK(b - a == static_cast<ptrdiff_t>(kern::kSliceAlign));
+    CHECK(w.take<double>(0, "c") != nullptr);  // at least one element
+    CHECK(w.used() == 2 * kern::kSliceAlign + 8);
+    const uint64_t mark = w.used();
+    CHECK_THROWS_WITH(w.take_bytes(1000 - 3 * kern::kSliceAlign + 1, "d"), Catch::Contains("d: workspace of 1000 bytes too small"));
+    CHECK(w.used() == mark);  // a refused slice takes nothing
+    CHECK_NOTHROW(w.take_bytes(1000 - 3 * kern::kSliceAlign, "d"));
+    CHECK_THROWS(w.take_bytes(1, "e"));
+    w.rewind(mark);
+    CHECK_NOTHROW(w.take_bytes(1, "e"));
 }

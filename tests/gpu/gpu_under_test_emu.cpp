@@ -1,14 +1,32 @@
 // The CUDA backend's host emulation behind the gs::Backend interface.
+#include <algorithm>
+#include <limits>
+#include <new>
 #include <stdexcept>
 
 #include "emu_cell.hpp"
 #include "emu_device.hpp"
+#include "cell_runner.hpp"  // summarize_cell_kept: CudaBackend::summarize_cell's steps
 #include "gradsweep/cuda_sizing.hpp"  // the device's workspace sizes
 #include "gpu_under_test.hpp"
 
 namespace gs::gputest {
 
 namespace {
+
+// The emulated device's memory for the buffers a backend keeps: host memory,
+// filled with NaN as every emulated device buffer is (a read of anything not
+// written first shows).
+struct EmuAlloc {
+    static void* allocate(size_t bytes, const char*) {
+        auto* p = static_cast<double*>(::operator new(bytes));
+        std::fill(p, p + bytes / sizeof(double), std::numeric_limits<double>::quiet_NaN());
+        return p;
+    }
+    static void deallocate(void* p) { ::operator delete(p); }
+};
+using EmuBuffer = kern::GrowOnlyBuffer<EmuAlloc>;
+
 class EmulatedCudaBackend final : public Backend {
 public:
     explicit EmulatedCudaBackend(const CudaTestHooks& hooks = {}) : hooks_(hooks) {}
@@ -20,24 +38,53 @@ public:
                                                                : emu::emulate_run_hooked<double>(spec, cell, off, count, hooks_);
         std::copy(rows.begin(), rows.end(), out);
     }
-    // CudaBackend::summarize_cell's steps: the rule of what fits (the hooks' budget
-    // standing in for the device's free memory), the rows by the emulated kernel,
-    // then the device summary emulated step by step (emu_cell.hpp).
+    // CudaBackend::summarize_cell: the same steps (summarize_cell_kept,
+    // cell_runner.hpp: the fit rule, the rows and the workspace in buffers kept
+    // across cells), the rows by the emulated kernel, the summary emulated step
+    // by step (emu_cell.hpp) in the workspace's slices as the device takes them.
     bool summarize_cell(const Spec& spec, const Cell& cell, uint64_t count, CellResult& out) override {
-        if (count == 0) return false;
-        const int D = cell.depth(), stride = row_stride(D);
-        const uint64_t need = count * stride * sizeof(double) + kern::summary_workspace_bytes(count, stride) +
-                              kern::growth_workspace_bytes(count, D);
-        if (need > kern::capped_budget(gpu_free_bytes(), hooks_.memory_budget_bytes)) return false;
-        const auto rows = spec.precision == Precision::float32 ? emu::emulate_run_hooked<float>(spec, cell, 0, count, hooks_)
-                                                               : emu::emulate_run_hooked<double>(spec, cell, 0, count, hooks_);
-        out = emu::emulate_cell_summary_of_rows(cell, rows, count);
-        if (hooks_.cells_summarised) ++*hooks_.cells_summarised;
-        return true;
+        CellDev dev{*this, spec, cell, count};
+        return kern::summarize_cell_kept(dev, cell_, cell, count, hooks_, out);
     }
 
 private:
+    struct CellDev {
+        EmulatedCudaBackend& b;
+        const Spec& spec;
+        const Cell& cell;
+        uint64_t count;
+        // The emulated device's 1 GiB less what this backend keeps (its chunk
+        // loop keeps nothing between calls).
+        uint64_t free_bytes() { return gpu_free_bytes() - std::min(gpu_free_bytes(), b.cell_.held()); }
+        uint64_t chunk_held() { return 0; }
+        void release_chunk_buffers() {}
+        void run_rows(double* d_rows) {
+            const auto rows = spec.precision == Precision::float32 ? emu::emulate_run_hooked<float>(spec, cell, 0, count, b.hooks_)
+                                                                   : emu::emulate_run_hooked<double>(spec, cell, 0, count, b.hooks_);
+            std::copy(rows.begin(), rows.end(), d_rows);
+        }
+        void summarize(double* d_rows, kern::Slices& work, CellResult& r) {
+            // The slices the device takes, in its order, CUB's storage at its
+            // bound: the non-finite count's, then the summary's with the growth
+            // fits' after them (they run while the summary's columns exist).
+            const int D = cell.depth(), stride = row_stride(D);
+            {
+                kern::SliceScope nonfinite(work);
+                work.take<unsigned long long>(1, "non-finite count");
+            }
+            kern::SliceScope scope(work);
+            const kern::SummarySlices w =
+                kern::take_summary_slices(work, count, stride, std::max(kern::cub_sort_temp_bound(count, stride), kern::cub_select_temp_bound(count)));
+            int64_t first = 0, last = -1;
+            growth_layers(D, first, last);
+            kern::take_growth_slices(work, count, static_cast<int>(std::max<int64_t>(0, last - first + 1)),
+                                     kern::cub_select_temp_bound(count));
+            r = emu::emulate_cell_summary_of_rows(cell, d_rows, count, w.cols);
+        }
+    };
+
     CudaTestHooks hooks_;
+    kern::CellBuffers<EmuBuffer> cell_;
 };
 
 std::vector<Summary> summarize_columns(const double* rows, uint64_t count, int stride) {

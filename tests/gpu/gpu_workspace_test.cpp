@@ -1,6 +1,7 @@
 // CUB's temporary storage, asked on the device, within the bounds that the plan
 // and cuda_summarize_cell count (cuda_sizing.hpp, summary_workspace_bytes and
-// growth_workspace_bytes): a CUB that asks for more would make both undercount.
+// growth_workspace_bytes): a CUB that asks for more would make both undercount
+// (and the workspace's slices, kept_memory.hpp, would throw).
 // In gradsweep_gpu_tests only: the emulation has no CUB to ask.
 #include <cuda_runtime.h>
 
@@ -13,6 +14,7 @@
 #include "gpu_device.hpp"
 #include "gradsweep/cuda_sizing.hpp"
 #include "gradsweep/stats.hpp"
+#include "kept_memory.hpp"
 
 using namespace gs;
 
@@ -29,6 +31,11 @@ TEST_CASE("CUDA: CUB's temporary storage is within the plan's bounds", "[gpu][me
             INFO("count " << count << " depth " << depth);
             CHECK(kern::summary_cub_temp_bytes(count, stride) <=
                   std::max(kern::cub_sort_temp_bound(count, stride), kern::cub_select_temp_bound(count)));
+            // The slices a whole cell takes with CUB's own sizes fit the workspace
+            // the fit rule counts (laid out over a made-up base, never touched).
+            kern::Slices w(reinterpret_cast<void*>(uintptr_t{1} << 40), kern::device_cell_bytes(count, depth).workspace);
+            CHECK_NOTHROW(kern::take_summary_slices(w, count, stride, kern::summary_cub_temp_bytes(count, stride)));
+            CHECK_NOTHROW(kern::take_growth_slices(w, count, depth, kern::growth_cub_temp_bytes(count)));
         }
         INFO("count " << count);
         CHECK(kern::growth_cub_temp_bytes(count) <= kern::cub_select_temp_bound(count));
