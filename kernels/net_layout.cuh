@@ -207,9 +207,10 @@ NetArgs<T> make_args(const Spec& spec, const Cell& cell, const NetLayout& L) {
 }
 
 // Device bytes one network needs during a launch: its scratch (unless it lives in
-// shared memory) and torch-mode parameters and, when its row goes to the host, its row in each of the
-// kRowBuffers row buffers (cuda_sizing.hpp); rows written straight into a
-// caller's device buffer were allocated before the budget was measured.
+// shared memory), its torch-mode parameters and, when its row goes to the host,
+// its row in each of the kRowBuffers row buffers (cuda_sizing.hpp); rows written
+// straight into a caller's device buffer were allocated before the budget was
+// measured.
 inline uint64_t bytes_per_network(const NetLayout& L, size_t sizeof_t, bool rows_to_host, bool scratch_in_shared = false) {
     return ((scratch_in_shared ? 0 : L.scratch_per_net) + L.params_per_net) * sizeof_t +
            (rows_to_host ? kRowBuffers * static_cast<uint64_t>(row_stride(L.depth)) * sizeof(double) : 0);
