@@ -222,7 +222,7 @@ TEST_CASE("shared-memory scratch (P > 1): the device-scratch rows, bit for bit",
         // One byte short: still device scratch.
         emu::EmuDev<T> short_by_one;
         short_by_one.shared_bytes_per_block = need - 1;
-        CHECK(std::memcmp(rows_via(short_by_one, spec, cell, L, off, count, true).data(), want.data(), want.size() * sizeof(double)) == 0);
+        CHECK(bit_equal(rows_via(short_by_one, spec, cell, L, off, count, true), want));
         CHECK(!short_by_one.records.at(0).shared_scratch);
         // Exactly enough: shared scratch, no device scratch, the same rows.
         emu::EmuDev<T> shared;
@@ -232,7 +232,7 @@ TEST_CASE("shared-memory scratch (P > 1): the device-scratch rows, bit for bit",
         CHECK(shared.records[0].shared_scratch);
         CHECK(shared.records[0].scratch_elements == 0);
         CHECK(shared.scratch.empty());
-        CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(double)) == 0);
+        CHECK(bit_equal(got, want));
         // Without device scratch a network costs fewer bytes: a budget of two
         // device-scratch networks holds more of them per chunk (a few more in torch
         // mode, where the parameters dominate).
@@ -242,7 +242,7 @@ TEST_CASE("shared-memory scratch (P > 1): the device-scratch rows, bit for bit",
         emu::EmuDev<T> tight;
         tight.shared_bytes_per_block = need;
         tight.budget_bytes = 2 * device_bytes;
-        CHECK(std::memcmp(rows_via(tight, spec, cell, L, off, count, true).data(), want.data(), want.size() * sizeof(double)) == 0);
+        CHECK(bit_equal(rows_via(tight, spec, cell, L, off, count, true), want));
         CHECK(tight.launches.front() == std::min<uint64_t>(count, 2 * device_bytes / shared_bytes));
         if (!L.torch) CHECK(tight.launches.front() > 2);
     };

@@ -23,10 +23,6 @@ using namespace gs::gputest;
 
 namespace {
 
-bool bit_equal(const std::vector<double>& a, const std::vector<double>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
-}
-
 Spec with_precision(Spec s, Precision p) {
     s.precision = p;
     return s;

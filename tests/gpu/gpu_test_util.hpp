@@ -3,6 +3,7 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
@@ -88,6 +89,11 @@ inline std::string describe(const Cell& c, const Spec& s) {
       << " last_act=" << c.last_activation << " rs=" << c.residual_scale << " init=" << kInitNames[static_cast<int>(c.init.kind)]
       << " batch=" << s.input.batch << " random_input=" << s.input.random << " precision=" << precision_name(s.precision);
     return o.str();
+}
+
+// Rows equal bit for bit (same length, same bytes: -0 is not +0, NaN payloads count).
+inline bool bit_equal(const std::vector<double>& a, const std::vector<double>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
 }
 
 // Rows from a backend into a NaN-filled buffer, so a slot the backend forgets to
