@@ -70,6 +70,7 @@ inline void force_threads_per_net(NetLayout& L, int P) {
         throw std::invalid_argument("cuda backend: threads per network must be 1 or a power of two 2..256, got " +
                                     std::to_string(P));
     L.threads_per_net = P;
+    size_weight_cache(L);  // the row cache exists at P = 1 only
 }
 
 // The memory budget with the test hooks' cap (0: no cap).
@@ -93,6 +94,10 @@ void run_chunks(Dev& dev, const Spec& spec, const Cell& cell, const NetLayout& L
     if (count == 0) return;
     const uint64_t stride = static_cast<uint64_t>(row_stride(L.depth));
     const int P = L.threads_per_net;
+    // The P = 1 body reads the row cache of an unaligned layer unchecked: P must
+    // have been set through make_layout or force_threads_per_net, which size it.
+    if (L.scratch_per_net != L.off_wcache + weight_cache_elements(layer_sizes(L), P))
+        throw std::logic_error("cuda backend: threads per network set without sizing the row cache (force_threads_per_net)");
     // The buffers of earlier calls are kept (a call of a few hundred thousand
     // networks cost a cudaFree and a cudaMalloc of each before): alloc_* grow
     // them only when this call needs more, and budget() counts them as ours.

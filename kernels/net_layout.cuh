@@ -57,6 +57,10 @@ struct NetArgs {
     int shared_scratch = 0;
     int small_shape = -1;  // kSmallShapes index (small_net_body.cuh) of the body that runs, -1: network_body
     uint64_t off_g0 = 0, off_g1 = 0, off_delta = 0;  // upstream gradient (two) and delta, [b][unit]
+    // The column sweep's row cache (P = 1, weight_cache_elements): buffer p, row i,
+    // value q at off_wcache + (p * wcache_rows + i) * 4 + q. wcache_rows = 0: none.
+    uint64_t off_wcache = 0;
+    int wcache_rows = 0;
     double* out = nullptr;  // row_stride(depth) doubles per network
     int stride = 0;
 };
@@ -69,9 +73,27 @@ struct NetLayout {
     bool torch = false, random_input = true, bias = true;
     uint64_t scratch_per_net = 0;  // elements
     uint64_t off_g0 = 0, off_g1 = 0, off_delta = 0;
+    uint64_t off_wcache = 0;  // the row cache, the scratch's last region (NetArgs)
+    int wcache_rows = 0;
     uint64_t params_per_net = 0, off_input = 0;  // torch mode, elements
     std::vector<double> fixed_input;            // [batch][n0]
 };
+
+// The layer sizes n_0 .. n_D of a layout.
+inline std::vector<int> layer_sizes(const NetLayout& L) {
+    std::vector<int> n{L.layers.front().n_in};
+    for (const LayerDesc& d : L.layers) n.push_back(d.n_out);
+    return n;
+}
+
+// Sizes the row cache for the layout's threads per network (it exists at P = 1
+// only), and with it the scratch. Called again whenever P is set.
+inline void size_weight_cache(NetLayout& L) {
+    if (L.layers.empty()) return;  // a probe layout (force_threads_per_net's argument check)
+    const uint64_t cache = weight_cache_elements(layer_sizes(L), L.threads_per_net);
+    L.wcache_rows = cache ? L.max_width : 0;
+    L.scratch_per_net = L.off_wcache + cache;
+}
 
 inline NetLayout make_layout(const Spec& spec, const Cell& cell) {
     NetLayout L;
@@ -115,8 +137,10 @@ inline NetLayout make_layout(const Spec& spec, const Cell& cell) {
     L.off_g0 = z_off;
     L.off_g1 = L.off_g0 + vec;
     L.off_delta = L.off_g1 + vec;
-    L.scratch_per_net = network_scratch_elements(n, L.batch);  // what the plan counts
-    if (L.off_delta + vec != L.scratch_per_net) throw std::logic_error("cuda backend: scratch layout and network_scratch_elements disagree");
+    L.off_wcache = L.off_delta + vec;
+    size_weight_cache(L);
+    if (L.scratch_per_net != network_scratch_elements(n, L.batch))  // what the plan counts
+        throw std::logic_error("cuda backend: scratch layout and network_scratch_elements disagree");
     if (L.torch) {
         L.off_input = p_off;
         if (L.random_input) p_off += B * static_cast<uint64_t>(n[0]);
@@ -202,6 +226,8 @@ NetArgs<T> make_args(const Spec& spec, const Cell& cell, const NetLayout& L) {
     a.off_g0 = L.off_g0;
     a.off_g1 = L.off_g1;
     a.off_delta = L.off_delta;
+    a.off_wcache = L.off_wcache;
+    a.wcache_rows = L.wcache_rows;
     a.stride = row_stride(L.depth);
     return a;  // pointers, seed0 and nets are per launch
 }

@@ -136,6 +136,59 @@ GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t 
     }
 }
 
+// weight_run4 at P = 1, where one thread walks all of its network's column groups
+// in order: row i's words of group J start in block lo = e0 / 4 and, when the row
+// does not start on a block boundary (ph = e0 % 4 != 0, the same for every group
+// of the row), end in block lo + 1, which is where group J + 1's words of row i
+// start. So the values of lo come from the row cache, left there by group J - 1
+// (or by cache_row_starts for group 0), and only lo + 1 is made, and left in the
+// other buffer for group J + 1: one Philox block per row instead of two. Rows that
+// start on a boundary make lo, as weight_block. rd/wr: this row's four cached
+// values of buffers J % 2 and (J + 1) % 2, stride ss. The same values as
+// weight_run4 (expand_block's expressions, the same words); w[q >= c] unused.
+template <class T>
+GS_HD void weight_run4_cached(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, uint32_t e0, int c,
+                              const T* rd, T* wr, uint64_t ss, T v[4]) {
+    // Torch mode and a zero init as weight_run4, written out so that the sweep
+    // loop's static count (scripts/ptx_loops.py) can tell their code apart.
+    if (a.torch) {
+        for (int q = 0; q < 4; ++q) v[q] = q < c ? pb[L.off_w + e0 + q] : T(0);
+        return;
+    }
+    if (L.wdist.kind == Dist::zero) {
+        for (int q = 0; q < 4; ++q) v[q] = T(0);
+        return;
+    }
+    const int ph = static_cast<int>(e0 & 3u);
+    T f[4];
+    expand_block<T>(philox_block(seed, a.rng_key, Stream::weight, static_cast<uint32_t>(l), (e0 >> 2) + (ph != 0 ? 1u : 0u)),
+                    L.wdist.kind, static_cast<T>(L.wdist.scale), f);
+    T x[8];
+    for (int q = 0; q < 4; ++q) {
+        x[q] = ph != 0 ? rd[q * ss] : f[q];
+        x[4 + q] = f[q];
+    }
+    if (ph != 0)
+        for (int q = 0; q < 4; ++q) wr[q * ss] = f[q];
+    shift8(x, ph, v);
+}
+
+// Group 0's row cache: the first block of every row that does not start on a
+// block boundary, into buffer 0 (weight_run4_cached).
+template <class T>
+GS_HD void cache_row_starts(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, T* sb, uint64_t ss) {
+    if (a.torch || L.wdist.kind == Dist::zero) return;
+    T* wr = sb + a.off_wcache * ss;
+    for (int i = 0; i < L.n_out; ++i, wr += 4 * ss) {
+        const uint32_t e = static_cast<uint32_t>(i) * static_cast<uint32_t>(L.n_in);
+        if ((e & 3u) == 0) continue;
+        T f[4];
+        expand_block<T>(philox_block(seed, a.rng_key, Stream::weight, static_cast<uint32_t>(l), e >> 2), L.wdist.kind,
+                        static_cast<T>(L.wdist.scale), f);
+        for (int q = 0; q < 4; ++q) wr[q * ss] = f[q];
+    }
+}
+
 template <class T>
 GS_HD T bias_value(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, int i) {
     if (a.torch) return a.has_bias ? pb[L.off_b + i] : T(0);
@@ -232,8 +285,9 @@ GS_HD double forward_rows(const NetArgs<T>& a, const LayerDesc& L, int l, uint64
 // G_ij = sum_b delta_bi a_bj needs scratch only for batch rows past the first tile.
 // Aligned (n_in % 4 == 0, the common widths): every row's four words are one
 // Philox block, i*(n_in/4) + J, and every group has four columns; otherwise
-// weight_run4 picks them from one or two blocks.
-template <class T, int BT, bool Aligned>
+// weight_run4 picks them from one or two blocks, or, with a thread per network
+// (Cached), weight_run4_cached from the row cache and one block.
+template <class T, int BT, bool Aligned, bool Cached = false>
 GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, int t, int P, T* sb,
                         uint64_t ss, uint64_t gc, uint64_t gp, double& wabs, double& wsq, double& wmax) {
     auto S = [sb, ss](uint64_t k) -> T& { return sb[k * ss]; };
@@ -241,6 +295,9 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
     const bool need_gp = l > 0;
     const int nq = (n_in + 3) / 4;
     const uint64_t astep = static_cast<uint64_t>(n_in) * ss, dstep = static_cast<uint64_t>(n_out) * ss;  // one batch row
+    if constexpr (Cached) {
+        if (need_gp) cache_row_starts<T>(a, L, l, seed, sb, ss);
+    }
     for (int J = t; J < nq; J += P) {
         const int j0 = 4 * J;
         const int c = Aligned ? 4 : (n_in - j0 < 4 ? n_in - j0 : 4);
@@ -273,6 +330,10 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
             const T* dq = sb + (a.off_delta + rest * n_out) * ss;
             const T* const aq0 = sb + (L.off_a_in + rest * n_in + j0) * ss;
             uint32_t e0 = static_cast<uint32_t>(j0);  // flattened index of W[i][j0] (its block when aligned: e0 / 4)
+            // Cached: row i's values in buffers J % 2 (read) and (J + 1) % 2 (written).
+            const uint64_t cbuf = 4 * static_cast<uint64_t>(a.wcache_rows);
+            const T* crd = sb + (a.off_wcache + (J & 1) * cbuf) * ss;
+            T* cwr = sb + (a.off_wcache + ((J + 1) & 1) * cbuf) * ss;
             for (int i = 0; i < n_out; ++i, e0 += static_cast<uint32_t>(n_in), dq += ss) {
                 T d[BT];
                 for (int bb = 0; bb < BT; ++bb) {
@@ -282,8 +343,15 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
                 }
                 if (need_gp) {
                     T w[4];
-                    if constexpr (Aligned) weight_block<T>(a, L, l, seed, pb, e0 >> 2, w);
-                    else weight_run4<T, false>(a, L, l, seed, pb, e0, c, w);  // w[q >= c] unused
+                    if constexpr (Aligned) {
+                        weight_block<T>(a, L, l, seed, pb, e0 >> 2, w);
+                    } else if constexpr (Cached) {
+                        weight_run4_cached<T>(a, L, l, seed, pb, e0, c, crd, cwr, ss, w);  // w[q >= c] unused
+                        crd += 4 * ss;
+                        cwr += 4 * ss;
+                    } else {
+                        weight_run4<T, false>(a, L, l, seed, pb, e0, c, w);  // w[q >= c] unused
+                    }
                     // Rows past the batch add w * 0 to a sum that is never stored.
                     for (int bb = 0; bb < BT; ++bb)
                         for (int q = 0; q < 4; ++q) g4[bb][q] += w[q] * d[bb];  // [sweep:backward weights=4]
@@ -469,12 +537,13 @@ GS_HD void network_body_for(const NetArgs<T>& a, uint64_t net, int t, int P, dou
         // on a block boundary (n_in % 4 == 0) one Philox block per row and group.
         // Each sum has the same order in every variant.
         const bool aligned = n_in % 4 == 0;
+        // A thread per network (Soa) reads an unaligned layer's row cache.
         if (B == 1) {
             if (aligned) column_sweep<T, 1, true>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
-            else column_sweep<T, 1, false>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
+            else column_sweep<T, 1, false, Soa>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
         } else {
             if (aligned) column_sweep<T, kBatchTile, true>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
-            else column_sweep<T, kBatchTile, false>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
+            else column_sweep<T, kBatchTile, false, Soa>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
         }
         group_reduce3(red, t, P, sync, wabs, wsq, wmax);
         const double numel = static_cast<double>(n_in) * static_cast<double>(n_out);

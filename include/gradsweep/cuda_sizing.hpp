@@ -36,9 +36,25 @@ inline int threads_per_network(int max_width) {
 // stays well under a second for the small networks that reach the cap.
 inline uint64_t launch_cap(int threads_per_net) { return threads_per_net == 1 ? (uint64_t{1} << 20) : (uint64_t{1} << 16); }
 
+// Elements of the column sweep's row cache (kernels/network_body.cuh), at P
+// threads per network: with a thread per network (P = 1), a layer past the first
+// whose input width is not a multiple of 4 keeps, per output row, the four values
+// of the Philox block the row's column group straddles into, for the next group;
+// two buffers (by the group's parity) of four values per row, rows as many as the
+// widest layer. Blocks per network (P > 1) have no cache: a neighbouring group
+// belongs to another thread.
+template <class U = uint64_t>
+U weight_cache_elements(const std::vector<int>& n, int P) {
+    if (P != 1) return 0;
+    bool unaligned = false;
+    for (size_t l = 1; l + 1 < n.size(); ++l) unaligned = unaligned || n[l] % 4 != 0;
+    return unaligned ? 8 * static_cast<U>(*std::max_element(n.begin(), n.end())) : 0;
+}
+
 // Elements of one network's scratch for layer sizes n and batch B: a_l of every
-// layer (the input too), z of every layer after the input, and three gradient
-// vectors (g twice, delta) as wide as the widest layer, input included.
+// layer (the input too), z of every layer after the input, three gradient
+// vectors (g twice, delta) as wide as the widest layer, input included, and the
+// row cache at the cell's threads per network.
 // U: the plan counts in a wider type, so an absurd spec saturates instead of wrapping.
 template <class U = uint64_t>
 U network_scratch_elements(const std::vector<int>& n, int batch) {
@@ -50,7 +66,7 @@ U network_scratch_elements(const std::vector<int>& n, int batch) {
         if (l > 0) zs += B * static_cast<U>(n[l]);
         widest = std::max(widest, n[l]);
     }
-    return acts + zs + 3 * B * static_cast<U>(widest);
+    return acts + zs + 3 * B * static_cast<U>(widest) + weight_cache_elements<U>(n, threads_per_network(widest));
 }
 
 // Elements of one network's torch-mode parameters: W and (with bias) b of every

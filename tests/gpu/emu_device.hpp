@@ -246,7 +246,7 @@ std::vector<double> emulate_run(const Spec& spec, const Cell& cell, uint64_t off
                                 uint64_t budget = uint64_t{1} << 30, std::vector<uint64_t>* launches = nullptr,
                                 bool small_kernel = true) {
     kern::NetLayout L = kern::make_layout(spec, cell);
-    if (threads_per_net > 0) L.threads_per_net = threads_per_net;
+    if (threads_per_net > 0) kern::force_threads_per_net(L, threads_per_net);
     L.small_kernel = small_kernel;
     EmuDev<T> dev;
     dev.budget_bytes = budget;

@@ -72,6 +72,51 @@ void check_weight_run4() {
     }
 }
 
+// weight_run4_cached walked as the P = 1 column sweep walks it: groups J in order,
+// each pass (tiles) over the rows i, reading buffer J % 2 and writing (J + 1) % 2
+// of a cache that starts poisoned (NaN) but for cache_row_starts' group 0. Every
+// weight must be draw_value's, bit for bit, in every tile.
+template <class T>
+void check_weight_run4_cached() {
+    for (int n_in : {1, 2, 3, 5, 6, 7, 9, 13, 30, 33}) {
+        for (int n_out : {1, 3, 5, 17}) {
+            for (auto kind : {Dist::uniform, Dist::normal, Dist::zero}) {
+                kern::NetArgs<T> a;
+                a.rng_key = 99 + n_out;
+                a.wcache_rows = n_out;
+                a.off_wcache = 7;  // past other scratch
+                const uint64_t ss = 3;  // interleaved, as three networks' scratch
+                std::vector<T> scratch((a.off_wcache + 8 * n_out) * ss, std::numeric_limits<T>::quiet_NaN());
+                kern::LayerDesc L;
+                L.n_in = n_in;
+                L.n_out = n_out;
+                L.wdist = Dist{kind, 0.5};
+                const int l = 2;
+                const uint64_t seed = 987654321ull + n_in;
+                kern::cache_row_starts<T>(a, L, l, seed, scratch.data(), ss);
+                const uint64_t cbuf = 4 * static_cast<uint64_t>(n_out);
+                for (int J = 0; 4 * J < n_in; ++J) {
+                    const int j0 = 4 * J, c = std::min(4, n_in - j0);
+                    for (int tile = 0; tile < 2; ++tile) {
+                        const T* rd = scratch.data() + (a.off_wcache + (J & 1) * cbuf) * ss;
+                        T* wr = scratch.data() + (a.off_wcache + ((J + 1) & 1) * cbuf) * ss;
+                        for (int i = 0; i < n_out; ++i, rd += 4 * ss, wr += 4 * ss) {
+                            T v[4];
+                            kern::weight_run4_cached<T>(a, L, l, seed, nullptr, static_cast<uint32_t>(i * n_in + j0), c, rd, wr, ss, v);
+                            for (int q = 0; q < c; ++q) {
+                                const T want = draw_value<T>(seed, a.rng_key, Stream::weight, l, static_cast<uint32_t>(i * n_in + j0 + q), L.wdist);
+                                INFO("n_in " << n_in << " n_out " << n_out << " kind " << static_cast<int>(kind) << " J " << J << " tile " << tile
+                                              << " row " << i << " column " << j0 + q);
+                                REQUIRE(same_bits(v[q], want));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 // Random cells through the emulated CUDA path and the CPU backend.
 void check_random_cells(Precision precision, int n_cells, const CellOptions& opt, uint64_t seeds, int force_p, double tol,
                         uint64_t rng_seed) {
@@ -106,6 +151,11 @@ TEST_CASE("expand_block gives draw_from_block's values bit for bit", "[emu][phil
 TEST_CASE("weight_run4 gives draw_value's weights for every row phase", "[emu][philox]") {
     check_weight_run4<float>();
     check_weight_run4<double>();
+}
+
+TEST_CASE("weight_run4_cached (P = 1 row cache) gives draw_value's weights in every group and tile", "[emu][philox]") {
+    check_weight_run4_cached<float>();
+    check_weight_run4_cached<double>();
 }
 
 TEST_CASE("threads per network and chunk sizes", "[emu][layout]") {
@@ -147,7 +197,18 @@ TEST_CASE("scratch layout: regions are disjoint and inside a network's scratch",
         claim(L.off_g0, B * L.max_width);
         claim(L.off_g1, B * L.max_width);
         claim(L.off_delta, B * L.max_width);
+        // The row cache: at P = 1 where a layer past the first has an unaligned input.
+        bool unaligned = false;
+        for (int l = 1; l < cell.depth(); ++l) unaligned = unaligned || cell.layer_sizes[l] % 4 != 0;
+        const bool cached = L.threads_per_net == 1 && unaligned;
+        CHECK(L.wcache_rows == (cached ? L.max_width : 0));
+        claim(L.off_wcache, 8 * static_cast<uint64_t>(L.wcache_rows));
         for (int o : owner) REQUIRE(o == 1);
+        // Forcing P sizes it again: a block per network has none, a thread per network has it.
+        kern::NetLayout F = L;
+        kern::force_threads_per_net(F, L.threads_per_net == 1 ? 32 : 1);
+        CHECK(F.wcache_rows == (F.threads_per_net == 1 && unaligned ? F.max_width : 0));
+        CHECK(F.scratch_per_net == F.off_wcache + 8 * static_cast<uint64_t>(F.wcache_rows));
     }
 }
 
@@ -490,7 +551,7 @@ TEST_CASE("the chunk loop keeps its buffers across calls: a reused device gives 
         const Cell cell = random_cell(rng, co);
         const Spec spec = make_spec(Precision::float32, 1 + call % 3, call % 2 == 0, 5, 100, cell.input_dim());
         kern::NetLayout L = kern::make_layout(spec, cell);
-        if (call >= 4) L.threads_per_net = 32;
+        if (call >= 4) kern::force_threads_per_net(L, 32);
         dev.budget_bytes = call == 3 ? kern::bytes_per_network(L, sizeof(float), true) * 7 : uint64_t{1} << 30;  // chunks of 7
         const uint64_t count = 10 + 9 * call, off = 3 * call;
         std::vector<double> reused(count * row_stride(cell.depth()), std::numeric_limits<double>::quiet_NaN());
