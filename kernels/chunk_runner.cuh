@@ -96,7 +96,7 @@ void run_chunks(Dev& dev, const Spec& spec, const Cell& cell, const NetLayout& L
     const int P = L.threads_per_net;
     // The P = 1 body reads the row cache of an unaligned layer unchecked: P must
     // have been set through make_layout or force_threads_per_net, which size it.
-    if (L.scratch_per_net != L.off_wcache + weight_cache_elements(layer_sizes(L), P))
+    if (L.scratch_per_net != scratch_with_cache(L.vectors_end, weight_cache_elements(layer_sizes(L), P)))
         throw std::logic_error("cuda backend: threads per network set without sizing the row cache (force_threads_per_net)");
     // The buffers of earlier calls are kept (a call of a few hundred thousand
     // networks cost a cudaFree and a cudaMalloc of each before): alloc_* grow

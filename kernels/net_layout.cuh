@@ -57,8 +57,9 @@ struct NetArgs {
     int shared_scratch = 0;
     int small_shape = -1;  // kSmallShapes index (small_net_body.cuh) of the body that runs, -1: network_body
     uint64_t off_g0 = 0, off_g1 = 0, off_delta = 0;  // upstream gradient (two) and delta, [b][unit]
-    // The column sweep's row cache (P = 1, weight_cache_elements): buffer p, row i,
-    // value q at off_wcache + (p * wcache_rows + i) * 4 + q. wcache_rows = 0: none.
+    // The column sweep's row cache (P = 1, weight_cache_elements): network k's
+    // buffer p, row i is Quad (four values) (p * wcache_rows + i) * nets + k of the
+    // Quad array at scratch + off_wcache * nets. wcache_rows = 0: none.
     uint64_t off_wcache = 0;
     int wcache_rows = 0;
     double* out = nullptr;  // row_stride(depth) doubles per network
@@ -73,10 +74,18 @@ struct NetLayout {
     bool torch = false, random_input = true, bias = true;
     uint64_t scratch_per_net = 0;  // elements
     uint64_t off_g0 = 0, off_g1 = 0, off_delta = 0;
-    uint64_t off_wcache = 0;  // the row cache, the scratch's last region (NetArgs)
+    uint64_t vectors_end = 0;  // elements before the row cache
+    uint64_t off_wcache = 0;   // the row cache, the scratch's last region (NetArgs)
     int wcache_rows = 0;
     uint64_t params_per_net = 0, off_input = 0;  // torch mode, elements
     std::vector<double> fixed_input;            // [batch][n0]
+};
+
+// Four values of the row cache, one vector load or store (cuda_sizing.hpp's
+// weight_cache_start aligns them).
+template <class T>
+struct alignas(16) Quad {
+    T v[4];
 };
 
 // The layer sizes n_0 .. n_D of a layout.
@@ -92,7 +101,8 @@ inline void size_weight_cache(NetLayout& L) {
     if (L.layers.empty()) return;  // a probe layout (force_threads_per_net's argument check)
     const uint64_t cache = weight_cache_elements(layer_sizes(L), L.threads_per_net);
     L.wcache_rows = cache ? L.max_width : 0;
-    L.scratch_per_net = L.off_wcache + cache;
+    L.off_wcache = weight_cache_start(L.vectors_end);
+    L.scratch_per_net = scratch_with_cache(L.vectors_end, cache);
 }
 
 inline NetLayout make_layout(const Spec& spec, const Cell& cell) {
@@ -137,7 +147,7 @@ inline NetLayout make_layout(const Spec& spec, const Cell& cell) {
     L.off_g0 = z_off;
     L.off_g1 = L.off_g0 + vec;
     L.off_delta = L.off_g1 + vec;
-    L.off_wcache = L.off_delta + vec;
+    L.vectors_end = L.off_delta + vec;
     size_weight_cache(L);
     if (L.scratch_per_net != network_scratch_elements(n, L.batch))  // what the plan counts
         throw std::logic_error("cuda backend: scratch layout and network_scratch_elements disagree");

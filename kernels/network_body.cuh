@@ -143,12 +143,12 @@ GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t 
 // start. So the values of lo come from the row cache, left there by group J - 1
 // (or by cache_row_starts for group 0), and only lo + 1 is made, and left in the
 // other buffer for group J + 1: one Philox block per row instead of two. Rows that
-// start on a boundary make lo, as weight_block. rd/wr: this row's four cached
-// values of buffers J % 2 and (J + 1) % 2, stride ss. The same values as
-// weight_run4 (expand_block's expressions, the same words); w[q >= c] unused.
+// start on a boundary make lo, as weight_block. rd/wr: this row's four values in
+// buffers J % 2 and (J + 1) % 2. The same values as weight_run4 (expand_block's
+// expressions, the same words); w[q >= c] unused.
 template <class T>
 GS_HD void weight_run4_cached(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, uint32_t e0, int c,
-                              const T* rd, T* wr, uint64_t ss, T v[4]) {
+                              const Quad<T>* rd, Quad<T>* wr, T v[4]) {
     // Torch mode and a zero init as weight_run4, written out so that the sweep
     // loop's static count (scripts/ptx_loops.py) can tell their code apart.
     if (a.torch) {
@@ -160,32 +160,32 @@ GS_HD void weight_run4_cached(const NetArgs<T>& a, const LayerDesc& L, int l, ui
         return;
     }
     const int ph = static_cast<int>(e0 & 3u);
-    T f[4];
+    Quad<T> f;
     expand_block<T>(philox_block(seed, a.rng_key, Stream::weight, static_cast<uint32_t>(l), (e0 >> 2) + (ph != 0 ? 1u : 0u)),
-                    L.wdist.kind, static_cast<T>(L.wdist.scale), f);
+                    L.wdist.kind, static_cast<T>(L.wdist.scale), f.v);
+    Quad<T> lo = f;
+    if (ph != 0) {
+        lo = *rd;
+        *wr = f;
+    }
     T x[8];
     for (int q = 0; q < 4; ++q) {
-        x[q] = ph != 0 ? rd[q * ss] : f[q];
-        x[4 + q] = f[q];
+        x[q] = lo.v[q];
+        x[4 + q] = f.v[q];
     }
-    if (ph != 0)
-        for (int q = 0; q < 4; ++q) wr[q * ss] = f[q];
     shift8(x, ph, v);
 }
 
 // Group 0's row cache: the first block of every row that does not start on a
-// block boundary, into buffer 0 (weight_run4_cached).
+// block boundary, into buffer 0 (weight_run4_cached); row i at wr + i * step.
 template <class T>
-GS_HD void cache_row_starts(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, T* sb, uint64_t ss) {
+GS_HD void cache_row_starts(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, Quad<T>* wr, uint64_t step) {
     if (a.torch || L.wdist.kind == Dist::zero) return;
-    T* wr = sb + a.off_wcache * ss;
-    for (int i = 0; i < L.n_out; ++i, wr += 4 * ss) {
+    for (int i = 0; i < L.n_out; ++i, wr += step) {
         const uint32_t e = static_cast<uint32_t>(i) * static_cast<uint32_t>(L.n_in);
         if ((e & 3u) == 0) continue;
-        T f[4];
         expand_block<T>(philox_block(seed, a.rng_key, Stream::weight, static_cast<uint32_t>(l), e >> 2), L.wdist.kind,
-                        static_cast<T>(L.wdist.scale), f);
-        for (int q = 0; q < 4; ++q) wr[q * ss] = f[q];
+                        static_cast<T>(L.wdist.scale), wr->v);
     }
 }
 
@@ -286,17 +286,18 @@ GS_HD double forward_rows(const NetArgs<T>& a, const LayerDesc& L, int l, uint64
 // Aligned (n_in % 4 == 0, the common widths): every row's four words are one
 // Philox block, i*(n_in/4) + J, and every group has four columns; otherwise
 // weight_run4 picks them from one or two blocks, or, with a thread per network
-// (Cached), weight_run4_cached from the row cache and one block.
+// (Cached), weight_run4_cached from the row cache and one block. cq: the
+// network's row cache (buffer 0, row 0; rows ss Quads apart), Cached only.
 template <class T, int BT, bool Aligned, bool Cached = false>
 GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, int t, int P, T* sb,
-                        uint64_t ss, uint64_t gc, uint64_t gp, double& wabs, double& wsq, double& wmax) {
+                        uint64_t ss, uint64_t gc, uint64_t gp, Quad<T>* cq, double& wabs, double& wsq, double& wmax) {
     auto S = [sb, ss](uint64_t k) -> T& { return sb[k * ss]; };
     const int B = a.batch, n_in = L.n_in, n_out = L.n_out;
     const bool need_gp = l > 0;
     const int nq = (n_in + 3) / 4;
     const uint64_t astep = static_cast<uint64_t>(n_in) * ss, dstep = static_cast<uint64_t>(n_out) * ss;  // one batch row
     if constexpr (Cached) {
-        if (need_gp) cache_row_starts<T>(a, L, l, seed, sb, ss);
+        if (need_gp) cache_row_starts<T>(a, L, l, seed, cq, ss);
     }
     for (int J = t; J < nq; J += P) {
         const int j0 = 4 * J;
@@ -331,9 +332,9 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
             const T* const aq0 = sb + (L.off_a_in + rest * n_in + j0) * ss;
             uint32_t e0 = static_cast<uint32_t>(j0);  // flattened index of W[i][j0] (its block when aligned: e0 / 4)
             // Cached: row i's values in buffers J % 2 (read) and (J + 1) % 2 (written).
-            const uint64_t cbuf = 4 * static_cast<uint64_t>(a.wcache_rows);
-            const T* crd = sb + (a.off_wcache + (J & 1) * cbuf) * ss;
-            T* cwr = sb + (a.off_wcache + ((J + 1) & 1) * cbuf) * ss;
+            const uint64_t cbuf = static_cast<uint64_t>(a.wcache_rows) * ss;
+            const Quad<T>* crd = cq + (J & 1) * cbuf;
+            Quad<T>* cwr = cq + ((J + 1) & 1) * cbuf;
             for (int i = 0; i < n_out; ++i, e0 += static_cast<uint32_t>(n_in), dq += ss) {
                 T d[BT];
                 for (int bb = 0; bb < BT; ++bb) {
@@ -346,9 +347,9 @@ GS_HD void column_sweep(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t
                     if constexpr (Aligned) {
                         weight_block<T>(a, L, l, seed, pb, e0 >> 2, w);
                     } else if constexpr (Cached) {
-                        weight_run4_cached<T>(a, L, l, seed, pb, e0, c, crd, cwr, ss, w);  // w[q >= c] unused
-                        crd += 4 * ss;
-                        cwr += 4 * ss;
+                        weight_run4_cached<T>(a, L, l, seed, pb, e0, c, crd, cwr, w);  // w[q >= c] unused
+                        crd += ss;
+                        cwr += ss;
                     } else {
                         weight_run4<T, false>(a, L, l, seed, pb, e0, c, w);  // w[q >= c] unused
                     }
@@ -412,6 +413,9 @@ GS_HD void network_body_for(const NetArgs<T>& a, uint64_t net, int t, int P, dou
                                      : a.scratch + net * a.scratch_per_net;
     const uint64_t ss = Soa ? a.nets : 1;
     auto S = [sb, ss](uint64_t k) -> T& { return sb[k * ss]; };
+    // The row cache (P = 1, unaligned layers): Quads interleaved over the launch's
+    // networks, as the rest of the P = 1 scratch.
+    Quad<T>* const cq = Soa && a.wcache_rows ? reinterpret_cast<Quad<T>*>(a.scratch + a.off_wcache * a.nets) + net : nullptr;
 
     const uint64_t seed = a.seed0 + net;
     const T* const pb = a.torch ? a.params + net * a.params_per_net : nullptr;
@@ -539,11 +543,11 @@ GS_HD void network_body_for(const NetArgs<T>& a, uint64_t net, int t, int P, dou
         const bool aligned = n_in % 4 == 0;
         // A thread per network (Soa) reads an unaligned layer's row cache.
         if (B == 1) {
-            if (aligned) column_sweep<T, 1, true>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
-            else column_sweep<T, 1, false, Soa>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
+            if (aligned) column_sweep<T, 1, true>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, cq, wabs, wsq, wmax);
+            else column_sweep<T, 1, false, Soa>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, cq, wabs, wsq, wmax);
         } else {
-            if (aligned) column_sweep<T, kBatchTile, true>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
-            else column_sweep<T, kBatchTile, false, Soa>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, wabs, wsq, wmax);
+            if (aligned) column_sweep<T, kBatchTile, true>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, cq, wabs, wsq, wmax);
+            else column_sweep<T, kBatchTile, false, Soa>(a, L, l, seed, pb, t, P, sb, ss, gc, gp, cq, wabs, wsq, wmax);
         }
         group_reduce3(red, t, P, sync, wabs, wsq, wmax);
         const double numel = static_cast<double>(n_in) * static_cast<double>(n_out);

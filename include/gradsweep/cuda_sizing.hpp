@@ -51,6 +51,20 @@ U weight_cache_elements(const std::vector<int>& n, int P) {
     return unaligned ? 8 * static_cast<U>(*std::max_element(n.begin(), n.end())) : 0;
 }
 
+// A network's scratch elements: `rest` for the vectors, then the row cache, when
+// there is one, from the next multiple of 4. The cache holds four values per row
+// as one unit, interleaved over the networks of a launch like the rest of the
+// P = 1 scratch; starting at a multiple of 4 elements puts every unit on a 16-byte
+// boundary, so a row's four values are one vector load (two in double).
+template <class U = uint64_t>
+U weight_cache_start(U rest) {
+    return (rest + 3) / 4 * 4;
+}
+template <class U = uint64_t>
+U scratch_with_cache(U rest, U cache) {
+    return cache ? weight_cache_start<U>(rest) + cache : rest;
+}
+
 // Elements of one network's scratch for layer sizes n and batch B: a_l of every
 // layer (the input too), z of every layer after the input, three gradient
 // vectors (g twice, delta) as wide as the widest layer, input included, and the
@@ -66,7 +80,7 @@ U network_scratch_elements(const std::vector<int>& n, int batch) {
         if (l > 0) zs += B * static_cast<U>(n[l]);
         widest = std::max(widest, n[l]);
     }
-    return acts + zs + 3 * B * static_cast<U>(widest) + weight_cache_elements<U>(n, threads_per_network(widest));
+    return scratch_with_cache<U>(acts + zs + 3 * B * static_cast<U>(widest), weight_cache_elements<U>(n, threads_per_network(widest)));
 }
 
 // Elements of one network's torch-mode parameters: W and (with bias) b of every

@@ -84,25 +84,27 @@ void check_weight_run4_cached() {
                 kern::NetArgs<T> a;
                 a.rng_key = 99 + n_out;
                 a.wcache_rows = n_out;
-                a.off_wcache = 7;  // past other scratch
-                const uint64_t ss = 3;  // interleaved, as three networks' scratch
-                std::vector<T> scratch((a.off_wcache + 8 * n_out) * ss, std::numeric_limits<T>::quiet_NaN());
+                const uint64_t nets = 3, k = 1;  // network 1 of three, interleaved
+                std::vector<kern::Quad<T>> cache(2 * n_out * nets);
+                for (auto& u : cache)
+                    for (T& x : u.v) x = std::numeric_limits<T>::quiet_NaN();
+                kern::Quad<T>* const cq = cache.data() + k;
                 kern::LayerDesc L;
                 L.n_in = n_in;
                 L.n_out = n_out;
                 L.wdist = Dist{kind, 0.5};
                 const int l = 2;
                 const uint64_t seed = 987654321ull + n_in;
-                kern::cache_row_starts<T>(a, L, l, seed, scratch.data(), ss);
-                const uint64_t cbuf = 4 * static_cast<uint64_t>(n_out);
+                kern::cache_row_starts<T>(a, L, l, seed, cq, nets);
+                const uint64_t cbuf = static_cast<uint64_t>(n_out) * nets;
                 for (int J = 0; 4 * J < n_in; ++J) {
                     const int j0 = 4 * J, c = std::min(4, n_in - j0);
                     for (int tile = 0; tile < 2; ++tile) {
-                        const T* rd = scratch.data() + (a.off_wcache + (J & 1) * cbuf) * ss;
-                        T* wr = scratch.data() + (a.off_wcache + ((J + 1) & 1) * cbuf) * ss;
-                        for (int i = 0; i < n_out; ++i, rd += 4 * ss, wr += 4 * ss) {
+                        const kern::Quad<T>* rd = cq + (J & 1) * cbuf;
+                        kern::Quad<T>* wr = cq + ((J + 1) & 1) * cbuf;
+                        for (int i = 0; i < n_out; ++i, rd += nets, wr += nets) {
                             T v[4];
-                            kern::weight_run4_cached<T>(a, L, l, seed, nullptr, static_cast<uint32_t>(i * n_in + j0), c, rd, wr, ss, v);
+                            kern::weight_run4_cached<T>(a, L, l, seed, nullptr, static_cast<uint32_t>(i * n_in + j0), c, rd, wr, v);
                             for (int q = 0; q < c; ++q) {
                                 const T want = draw_value<T>(seed, a.rng_key, Stream::weight, l, static_cast<uint32_t>(i * n_in + j0 + q), L.wdist);
                                 INFO("n_in " << n_in << " n_out " << n_out << " kind " << static_cast<int>(kind) << " J " << J << " tile " << tile
@@ -112,6 +114,10 @@ void check_weight_run4_cached() {
                         }
                     }
                 }
+                // The other networks' units are never touched.
+                for (uint64_t u = 0; u < cache.size(); ++u)
+                    if (u % nets != k)
+                        for (T x : cache[u].v) REQUIRE(std::isnan(x));
             }
         }
     }
@@ -202,13 +208,15 @@ TEST_CASE("scratch layout: regions are disjoint and inside a network's scratch",
         for (int l = 1; l < cell.depth(); ++l) unaligned = unaligned || cell.layer_sizes[l] % 4 != 0;
         const bool cached = L.threads_per_net == 1 && unaligned;
         CHECK(L.wcache_rows == (cached ? L.max_width : 0));
-        claim(L.off_wcache, 8 * static_cast<uint64_t>(L.wcache_rows));
-        for (int o : owner) REQUIRE(o == 1);
+        if (cached) claim(L.off_wcache, 8 * static_cast<uint64_t>(L.wcache_rows));
+        for (int o : owner) REQUIRE(o <= 1);  // the cache starts at a multiple of 4: up to 3 padding elements
+        CHECK(L.off_wcache % 4 == 0);
+        CHECK(L.scratch_per_net - static_cast<uint64_t>(std::count(owner.begin(), owner.end(), 1)) == (cached ? L.off_wcache - L.vectors_end : 0));
         // Forcing P sizes it again: a block per network has none, a thread per network has it.
         kern::NetLayout F = L;
         kern::force_threads_per_net(F, L.threads_per_net == 1 ? 32 : 1);
         CHECK(F.wcache_rows == (F.threads_per_net == 1 && unaligned ? F.max_width : 0));
-        CHECK(F.scratch_per_net == F.off_wcache + 8 * static_cast<uint64_t>(F.wcache_rows));
+        CHECK(F.scratch_per_net == (F.wcache_rows ? F.off_wcache + 8 * static_cast<uint64_t>(F.wcache_rows) : F.vectors_end));
     }
 }
 
