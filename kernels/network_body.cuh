@@ -94,20 +94,29 @@ GS_HD void shift8(const U x[8], int ph, U y[4]) {
     for (int q = 0; q < 4; ++q) y[q] = (ph & 2) ? s1[q + 2] : s1[q];
 }
 
+// Torch mode (stored weights) and a zero init: the run's weights without Philox,
+// zero past c; false (v untouched) in philox mode with a drawn init. Their code
+// stays in these two braced bodies, which scripts/ptx_loops.py tells apart.
+template <class T>
+GS_HD bool run4_without_philox(const NetArgs<T>& a, const LayerDesc& L, const T* pb, uint32_t e0, int c, T v[4]) {
+    if (a.torch) {
+        for (int q = 0; q < 4; ++q) v[q] = q < c ? pb[L.off_w + e0 + q] : T(0);
+        return true;
+    }
+    if (L.wdist.kind == Dist::zero) {
+        for (int q = 0; q < 4; ++q) v[q] = T(0);
+        return true;
+    }
+    return false;
+}
+
 // The c <= 4 consecutive weights starting at flattened index e0 (all in one row);
 // v[q] = 0 for q >= c, or (ZeroTail false, for a caller that never uses them)
 // whatever the shift leaves there. Indices are 32-bit: a layer has fewer than 2^32
 // weights (make_layout checks).
 template <class T, bool ZeroTail = true>
 GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, uint32_t e0, int c, T v[4]) {
-    if (a.torch) {
-        for (int q = 0; q < 4; ++q) v[q] = q < c ? pb[L.off_w + e0 + q] : T(0);
-        return;
-    }
-    if (L.wdist.kind == Dist::zero) {
-        for (int q = 0; q < 4; ++q) v[q] = T(0);
-        return;
-    }
+    if (run4_without_philox<T>(a, L, pb, e0, c, v)) return;
     const int ph = static_cast<int>(e0 & 3u);
     const U32x4 lo = philox_block(seed, a.rng_key, Stream::weight, static_cast<uint32_t>(l), e0 >> 2);
     const U32x4 hi = ph + c > 4 ? philox_block(seed, a.rng_key, Stream::weight, static_cast<uint32_t>(l), (e0 >> 2) + 1)
@@ -149,16 +158,7 @@ GS_HD void weight_run4(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t 
 template <class T>
 GS_HD void weight_run4_cached(const NetArgs<T>& a, const LayerDesc& L, int l, uint64_t seed, const T* pb, uint32_t e0, int c,
                               const Quad<T>* rd, Quad<T>* wr, T v[4]) {
-    // Torch mode and a zero init as weight_run4, written out so that the sweep
-    // loop's static count (scripts/ptx_loops.py) can tell their code apart.
-    if (a.torch) {
-        for (int q = 0; q < 4; ++q) v[q] = q < c ? pb[L.off_w + e0 + q] : T(0);
-        return;
-    }
-    if (L.wdist.kind == Dist::zero) {
-        for (int q = 0; q < 4; ++q) v[q] = T(0);
-        return;
-    }
+    if (run4_without_philox<T>(a, L, pb, e0, c, v)) return;
     const int ph = static_cast<int>(e0 & 3u);
     Quad<T> f;
     expand_block<T>(philox_block(seed, a.rng_key, Stream::weight, static_cast<uint32_t>(l), (e0 >> 2) + (ph != 0 ? 1u : 0u)),
